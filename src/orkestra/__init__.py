@@ -1,0 +1,70 @@
+"""orkestra: send every LLM request to the cheapest model that will answer it well.
+
+>>> import orkestra as o
+>>> provider = o.Provider("google")          # key from GOOGLE_API_KEY / GEMINI_API_KEY
+>>> response = provider.chat("Explain quantum computing")
+>>> print(response.model, f"${response.cost:.6f}", f"saved {response.savings_percent:.1f}%")
+
+No provider SDK is imported until its provider makes its first call.
+"""
+
+from orkestra._multi import MultiProvider
+from orkestra._provider import Provider, ResponseStream
+from orkestra._types import TIERS, Candidate, Neighbor, Response, RoutingDecision, Tier, Usage
+from orkestra._version import __version__
+from orkestra.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    InvalidRequestError,
+    MissingAPIKeyError,
+    ModelAliasWarning,
+    ModelNotFoundError,
+    OrkestraError,
+    OrkestraWarning,
+    PricingError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitError,
+    RoutingError,
+    StreamInterruptedError,
+    UnknownModelError,
+    UnknownProviderError,
+    UnknownStrategyError,
+)
+
+__all__ = [
+    "TIERS",
+    "AuthenticationError",
+    "BadRequestError",
+    "Candidate",
+    "ConfigurationError",
+    "InvalidRequestError",
+    "MissingAPIKeyError",
+    "ModelAliasWarning",
+    "ModelNotFoundError",
+    "MultiProvider",
+    "Neighbor",
+    "OrkestraError",
+    "OrkestraWarning",
+    "PricingError",
+    "Provider",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "Response",
+    "ResponseStream",
+    "RoutingDecision",
+    "RoutingError",
+    "StreamInterruptedError",
+    "Tier",
+    "UnknownModelError",
+    "UnknownProviderError",
+    "UnknownStrategyError",
+    "Usage",
+    "__version__",
+]

@@ -1,0 +1,142 @@
+"""``orkestra.MultiProvider``: route across several providers with a strategy."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Sequence
+
+from orkestra._provider import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TEMPERATURE,
+    Provider,
+    ResponseStream,
+    validate_request,
+)
+from orkestra._types import Response, RoutingDecision
+from orkestra.errors import ConfigurationError
+from orkestra.routing.policy import Router, TierPrediction
+from orkestra.strategies import Option, get_strategy
+
+__all__ = ["MultiProvider"]
+
+
+class MultiProvider:
+    """Several providers behind one router and a strategy (``cheapest``, ``smartest``,
+    ``balanced``).
+
+    The prompt is embedded once; each provider routes it within its own models; the strategy
+    picks among those routed models by tier and expected cost.
+    """
+
+    def __init__(self, providers: Sequence[Provider], *, strategy: str = "cheapest") -> None:
+        providers = list(providers)
+        if not providers:
+            raise ConfigurationError("MultiProvider needs at least one Provider")
+        for p in providers:
+            if not isinstance(p, Provider):
+                raise ConfigurationError(
+                    f"MultiProvider takes Provider objects, not {type(p).__name__}"
+                )
+        self.providers = providers
+        self.strategy = get_strategy(strategy).name
+
+    def __repr__(self) -> str:
+        names = ", ".join(p.name for p in self.providers)
+        return f"MultiProvider([{names}], strategy={self.strategy!r})"
+
+    def options(self, prompt: str, *, quality: float | None = None) -> list[Option]:
+        """Each provider's routed model for ``prompt`` (one prediction per distinct router)."""
+        validate_request(prompt, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE)
+        started = time.perf_counter()
+        predictions: dict[int, tuple[Router, TierPrediction]] = {}
+        options = []
+        for provider in self.providers:
+            if provider.smart_routing:
+                router = provider.router
+                if id(router) not in predictions:
+                    predictions[id(router)] = (router, router.predict(prompt))
+                prediction = predictions[id(router)][1]
+                decision = provider.decide(prompt, prediction, quality=quality, started=started)
+            else:
+                decision = provider.route(prompt)
+            cost = next(
+                (c.expected_cost for c in decision.candidates if c.model == decision.model), 0.0
+            )
+            options.append(Option(decision, cost))
+        return options
+
+    def route(
+        self, prompt: str, *, strategy: str | None = None, quality: float | None = None
+    ) -> RoutingDecision:
+        """The provider and model ``prompt`` would go to, and why; no model is called."""
+        started = time.perf_counter()
+        chosen_strategy = get_strategy(strategy or self.strategy)
+        options = self.options(prompt, quality=quality)
+        chosen, why = chosen_strategy.select(options)
+        others = [o.decision.candidates for o in options]
+        return dataclasses.replace(
+            chosen.decision,
+            strategy=chosen_strategy.name,
+            reason=f"{chosen_strategy.name}: {why}; within {chosen.decision.provider}: "
+            f"{chosen.decision.reason}",
+            candidates=tuple(c for group in others for c in group),
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+        )
+
+    def _provider(self, decision: RoutingDecision) -> Provider:
+        return next(p for p in self.providers if p.name == decision.provider)
+
+    def chat(
+        self,
+        prompt: str,
+        *,
+        strategy: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        quality: float | None = None,
+    ) -> Response:
+        """Pick a provider and model with the strategy, call it, return the answer."""
+        validate_request(prompt, max_tokens, temperature)
+        decision = self.route(prompt, strategy=strategy, quality=quality)
+        provider = self._provider(decision)
+        return provider.chat_with(decision, prompt, max_tokens=max_tokens, temperature=temperature)
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        strategy: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        quality: float | None = None,
+    ) -> ResponseStream:
+        validate_request(prompt, max_tokens, temperature)
+        decision = self.route(prompt, strategy=strategy, quality=quality)
+        provider = self._provider(decision)
+        return provider.stream_with(
+            decision, prompt, max_tokens=max_tokens, temperature=temperature
+        )
+
+    def stream_text(
+        self,
+        prompt: str,
+        *,
+        strategy: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        quality: float | None = None,
+    ) -> Iterator[str]:
+        return iter(
+            self.stream(
+                prompt,
+                strategy=strategy,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                quality=quality,
+            )
+        )
+
+    def close(self) -> None:
+        for p in self.providers:
+            p.close()

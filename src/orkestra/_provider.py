@@ -1,0 +1,434 @@
+"""``orkestra.Provider``: one provider's models behind the router."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from orkestra._types import TIERS, Response, RoutingDecision, Tier, Usage
+from orkestra.catalog import Catalog, ModelInfo, cost_of, default_catalog
+from orkestra.errors import (
+    InvalidRequestError,
+    MissingAPIKeyError,
+    OrkestraWarning,
+    StreamInterruptedError,
+)
+from orkestra.providers import make_adapter
+from orkestra.providers._errors import map_error
+from orkestra.providers.base import Adapter, ChatRequest, ClientSettings, Finished, Message
+from orkestra.routing import default_router
+from orkestra.routing.policy import Router, TierPrediction, choose, estimate_input_tokens
+
+__all__ = ["Provider", "ResponseStream"]
+
+DEFAULT_MAX_TOKENS = 8192
+DEFAULT_TEMPERATURE = 1.0
+
+
+def validate_request(prompt: object, max_tokens: object, temperature: object) -> str:
+    """Check a call's arguments before anything is sent; returns the prompt."""
+    if not isinstance(prompt, str):
+        raise InvalidRequestError(f"prompt must be a str, not {type(prompt).__name__}")
+    if not prompt.strip():
+        raise InvalidRequestError("prompt is empty: there is nothing to send")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InvalidRequestError(f"max_tokens must be an integer ≥ 1, not {max_tokens!r}")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+        or not 0.0 <= temperature <= 2.0
+    ):
+        raise InvalidRequestError(f"temperature must be a number in [0, 2], not {temperature!r}")
+    return prompt
+
+
+def validate_knob(quality: object) -> float:
+    if (
+        isinstance(quality, bool)
+        or not isinstance(quality, (int, float))
+        or not 0.0 <= quality <= 1.0
+    ):
+        raise InvalidRequestError(f"quality must be a number in [0, 1], not {quality!r}")
+    return float(quality)
+
+
+_quirk_warned: set[tuple[str, str]] = set()
+
+
+def _warn_quirk(key: tuple[str, str], message: str) -> None:
+    if key not in _quirk_warned:
+        _quirk_warned.add(key)
+        warnings.warn(message, OrkestraWarning, stacklevel=4)
+
+
+class Provider:
+    """One provider (``"google"``, ``"anthropic"`` or ``"openai"``) with automatic routing.
+
+    >>> provider = Provider("google")            # key from GOOGLE_API_KEY / GEMINI_API_KEY
+    >>> provider.route("What is 2+2?").tier      # no call made
+    'budget'
+
+    Args:
+        name: the provider.
+        api_key: its API key; default: the provider's usual environment variable.
+        base_url: the API's base URL; default: the SDK's own variable (``OPENAI_BASE_URL``,
+            ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``) or the provider's address.
+        smart_routing: route each prompt to a tier; when False every call uses
+            ``default_model`` (or the balanced model).
+        default_model: the model used when smart routing is off.
+        router: the router to use (default: the bundled KNN router).
+        quality: the cost/quality knob, 0..1 (default: the router's calibrated setting). The
+            router picks the cheapest tier predicted to reach ``quality`` × the best tier's
+            quality.
+        timeout: seconds per call.
+        max_retries: retries the SDK may make on a failed call.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        smart_routing: bool = True,
+        default_model: str | None = None,
+        router: Router | None = None,
+        quality: float | None = None,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.catalog = catalog or default_catalog()
+        info = self.catalog.provider(name)
+        self.name = name
+        self._key_envs = info.env_keys
+        self._api_key = api_key or next(
+            (os.environ[v] for v in info.env_keys if os.environ.get(v)), None
+        )
+        self.base_url = base_url or os.environ.get(info.env_base_url) or None
+        self.smart_routing = smart_routing
+        self.default_model = (
+            self.catalog.model(name, default_model).id if default_model is not None else None
+        )
+        self._router = router
+        self.quality = None if quality is None else validate_knob(quality)
+        self._settings_extra = (float(timeout), int(max_retries))
+        self._adapter: Adapter | None = None
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "missing"
+        return (
+            f"Provider({self.name!r}, api_key=<{key}>, base_url={self.base_url!r}, "
+            f"smart_routing={self.smart_routing!r})"
+        )
+
+    # -- models and routing --------------------------------------------------------------
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            self._router = default_router()
+        return self._router
+
+    def tier_models(self) -> dict[Tier, ModelInfo]:
+        """The model serving each tier today."""
+        return {tier: self.catalog.tier_model(self.name, tier) for tier in TIERS}
+
+    @property
+    def premium_model(self) -> ModelInfo:
+        return self.catalog.tier_model(self.name, "premium")
+
+    def knob(self, quality: float | None = None) -> float:
+        if quality is not None:
+            return validate_knob(quality)
+        return self.quality if self.quality is not None else self.router.default_knob
+
+    def route(self, prompt: str, *, quality: float | None = None) -> RoutingDecision:
+        """The model ``prompt`` would go to, and why; no model is called."""
+        validate_request(prompt, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE)
+        started = time.perf_counter()
+        if not self.smart_routing:
+            return self._fixed_decision(started)
+        prediction = self.router.predict(prompt)
+        return self.decide(prompt, prediction, quality=quality, started=started)
+
+    def decide(
+        self,
+        prompt: str,
+        prediction: TierPrediction,
+        *,
+        quality: float | None = None,
+        started: float | None = None,
+    ) -> RoutingDecision:
+        """The decision for an already-made prediction (shared by a ``MultiProvider``)."""
+        if not self.smart_routing:
+            return self._fixed_decision(started)
+        return choose(
+            self.name,
+            self.tier_models(),
+            prediction,
+            knob=self.knob(quality),
+            input_tokens=estimate_input_tokens(prompt),
+            started=started,
+        )
+
+    def _fixed_decision(self, started: float | None) -> RoutingDecision:
+        model = (
+            self.catalog.model(self.name, self.default_model)
+            if self.default_model
+            else self.catalog.tier_model(self.name, "balanced")
+        )
+        tier = self.catalog.tier_of(self.name, model.id) or "balanced"
+        return RoutingDecision(
+            provider=self.name,
+            model=model.id,
+            tier=tier,
+            scores={},
+            knob=None,
+            reason="smart routing is off: using the default model",
+            latency_ms=0.0 if started is None else (time.perf_counter() - started) * 1000.0,
+        )
+
+    def _override(self, decision: RoutingDecision, model: str) -> RoutingDecision:
+        info = self.catalog.model(self.name, model)
+        tier = self.catalog.tier_of(self.name, info.id) or decision.tier
+        return RoutingDecision(
+            provider=self.name,
+            model=info.id,
+            tier=tier,
+            scores=decision.scores,
+            knob=decision.knob,
+            reason=f"model {model!r} requested explicitly",
+            latency_ms=decision.latency_ms,
+            candidates=decision.candidates,
+            neighbors=decision.neighbors,
+            expected_output_tokens=decision.expected_output_tokens,
+        )
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def chat(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        model: str | None = None,
+        quality: float | None = None,
+    ) -> Response:
+        """Route ``prompt``, call the chosen model, return its answer with cost and savings."""
+        validate_request(prompt, max_tokens, temperature)
+        decision = self._decision_for(prompt, model, quality)
+        return self.chat_with(decision, prompt, max_tokens=max_tokens, temperature=temperature)
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        model: str | None = None,
+        quality: float | None = None,
+    ) -> ResponseStream:
+        """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
+        validate_request(prompt, max_tokens, temperature)
+        decision = self._decision_for(prompt, model, quality)
+        return self.stream_with(decision, prompt, max_tokens=max_tokens, temperature=temperature)
+
+    def stream_text(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        model: str | None = None,
+        quality: float | None = None,
+    ) -> Iterator[str]:
+        """Stream the answer's text chunks (``str``) from the routed model."""
+        return iter(
+            self.stream(
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                model=model,
+                quality=quality,
+            )
+        )
+
+    def _decision_for(
+        self, prompt: str, model: str | None, quality: float | None
+    ) -> RoutingDecision:
+        if model is not None:
+            started = time.perf_counter()
+            decision = self._fixed_decision(started)
+            return self._override(decision, model)
+        return self.route(prompt, quality=quality)
+
+    def chat_with(
+        self, decision: RoutingDecision, prompt: str, *, max_tokens: int, temperature: float
+    ) -> Response:
+        """Call the model of an existing decision (the seam ``MultiProvider`` uses)."""
+        request = self._request(decision, prompt, max_tokens, temperature)
+        started = time.perf_counter()
+        text, finished = self._guard(request, lambda: self.adapter.complete(request))
+        return self._response(decision, request.model, text, finished, started)
+
+    def stream_with(
+        self, decision: RoutingDecision, prompt: str, *, max_tokens: int, temperature: float
+    ) -> ResponseStream:
+        request = self._request(decision, prompt, max_tokens, temperature)
+        return ResponseStream(self, decision, request)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @property
+    def api_key_available(self) -> bool:
+        return bool(self._api_key)
+
+    @property
+    def adapter(self) -> Adapter:
+        if self._adapter is None:
+            if not self._api_key:
+                names = " or ".join(self._key_envs)
+                raise MissingAPIKeyError(
+                    f"no API key for {self.name}: pass api_key=... to Provider({self.name!r}) "
+                    f"or set {names}"
+                )
+            timeout, retries = self._settings_extra
+            settings = ClientSettings(self._api_key, self.base_url, timeout, retries)
+            self._adapter = make_adapter(self.name, settings)
+        return self._adapter
+
+    def _request(
+        self, decision: RoutingDecision, prompt: str, max_tokens: int, temperature: float
+    ) -> ChatRequest:
+        model = self.catalog.model(self.name, decision.model)
+        if max_tokens > model.max_output_tokens:
+            _warn_quirk(
+                (model.id, "max_tokens"),
+                f"max_tokens={max_tokens} is above {model.id}'s output limit; "
+                f"clamped to {model.max_output_tokens}",
+            )
+            max_tokens = model.max_output_tokens
+        sent_temperature: float | None = float(temperature)
+        if not self.catalog.provider(self.name).supports_temperature or model.reasoning:
+            if temperature != DEFAULT_TEMPERATURE:
+                _warn_quirk(
+                    (model.id, "temperature"),
+                    f"{model.id} accepts only its default temperature; "
+                    f"temperature={temperature} is not sent",
+                )
+            sent_temperature = None
+        self.adapter  # noqa: B018 - fail on a missing key before any work
+        return ChatRequest(model, (Message("user", prompt),), max_tokens, sent_temperature)
+
+    def _guard(self, request: ChatRequest, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as e:
+            raise map_error(
+                e, provider=self.name, model=request.model.id, api_key=self._api_key
+            ) from e
+
+    def _response(
+        self,
+        decision: RoutingDecision,
+        model: ModelInfo,
+        text: str,
+        finished: Finished,
+        started: float,
+    ) -> Response:
+        cost = cost_of(model, finished.usage)
+        base = self.premium_model
+        base_cost = cost if base.id == model.id else cost_of(base, finished.usage)
+        return Response(
+            text=text,
+            provider=self.name,
+            model=model.id,
+            usage=finished.usage,
+            input_cost=cost.input_cost,
+            output_cost=cost.output_cost,
+            base_model=base.id,
+            base_cost=base_cost.total,
+            routing=decision,
+            finish_reason=finished.finish_reason,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            response_id=finished.response_id,
+        )
+
+    def close(self) -> None:
+        """Close the SDK client (it is reopened on the next call)."""
+        if self._adapter is not None:
+            self._adapter.close()
+            self._adapter = None
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ResponseStream:
+    """A streaming answer: iterate it for text chunks; ``.response`` is set when it ends.
+
+    If the stream breaks after text has arrived, iteration raises
+    :class:`~orkestra.errors.StreamInterruptedError` carrying the partial text.
+    """
+
+    def __init__(self, provider: Provider, decision: RoutingDecision, request: ChatRequest) -> None:
+        self._provider = provider
+        self._request = request
+        self.routing = decision
+        self.response: Response | None = None
+        self._chunks: list[str] = []
+        self._iterator = self._run()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._iterator
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(self._chunks)
+
+    def _run(self) -> Iterator[str]:
+        provider, request = self._provider, self._request
+        started = time.perf_counter()
+        events = provider._guard(request, lambda: iter(provider.adapter.stream(request)))
+        while True:
+            try:
+                event = next(events)
+            except StopIteration:
+                return
+            except Exception as e:
+                error = map_error(
+                    e, provider=provider.name, model=request.model.id, api_key=provider._api_key
+                )
+                if not self._chunks:
+                    raise error from e
+                raise StreamInterruptedError(
+                    f"{provider.name}/{request.model.id}: the stream broke after "
+                    f"{len(self.text)} characters: {error}",
+                    provider=provider.name,
+                    model=request.model.id,
+                    partial_text=self.text,
+                    usage=None,
+                    status_code=getattr(error, "status_code", None),
+                ) from e
+            if isinstance(event, Finished):
+                self.response = provider._response(
+                    self.routing, request.model, self.text, event, started
+                )
+            else:
+                self._chunks.append(event.text)
+                yield event.text
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.response.usage if self.response else None

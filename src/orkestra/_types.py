@@ -1,0 +1,156 @@
+"""The values orkestra hands back: token usage, routing decisions and responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Tier = Literal["budget", "balanced", "premium"]
+TIERS: tuple[Tier, ...] = ("budget", "balanced", "premium")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one call, the same meaning for every provider.
+
+    ``input_tokens`` is the whole prompt, *including* cached reads and cache writes (Anthropic
+    reports those apart; they are added back here). ``output_tokens`` is everything billed as
+    output, *including* reasoning/thinking tokens (Gemini reports thoughts apart; they are added).
+    The ``cache_*`` and ``reasoning_tokens`` fields say how much of those totals was which.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a call cost, in US dollars."""
+
+    input_cost: float
+    output_cost: float
+
+    @property
+    def total(self) -> float:
+        return self.input_cost + self.output_cost
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model the router weighed: its predicted quality and expected cost for this prompt."""
+
+    provider: str
+    model: str
+    tier: Tier
+    predicted_quality: float
+    expected_cost: float
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    """A reference prompt close to the routed one (what the KNN router based its guess on)."""
+
+    task: str
+    similarity: float
+    prompt: str = ""
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """Which model a prompt goes to, and why. Made without calling any model.
+
+    ``scores`` is the predicted quality (0..1) per tier; ``knob`` the cost/quality setting the
+    decision was made with; ``latency_ms`` how long deciding took (embedding included).
+    """
+
+    provider: str
+    model: str
+    tier: Tier
+    scores: Mapping[str, float]
+    knob: float | None
+    reason: str
+    latency_ms: float
+    strategy: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+    neighbors: tuple[Neighbor, ...] = ()
+    expected_output_tokens: int | None = None
+
+    def __str__(self) -> str:
+        scores = ", ".join(f"{tier} {score:.2f}" for tier, score in self.scores.items())
+        knob = "" if self.knob is None else f", knob {self.knob:g}"
+        head = f"{self.provider}/{self.model} ({self.tier})"
+        return f"{head}: {self.reason} [scores: {scores}{knob}; {self.latency_ms:.2f} ms]"
+
+
+@dataclass(frozen=True)
+class Response:
+    """A model's answer, with what it cost and what it saved.
+
+    ``savings`` and ``base_cost`` are an estimate: what the provider's premium model
+    (``base_model``) would have cost for the *same* token counts. A premium model usually writes
+    longer answers, so the real saving tends to be larger.
+    """
+
+    text: str
+    provider: str
+    model: str
+    usage: Usage
+    input_cost: float
+    output_cost: float
+    base_model: str
+    base_cost: float
+    routing: RoutingDecision
+    finish_reason: str | None = None
+    latency_ms: float = 0.0
+    response_id: str | None = field(default=None, compare=False)
+
+    @property
+    def cost(self) -> float:
+        """What the call cost, in dollars."""
+        return self.input_cost + self.output_cost
+
+    @property
+    def input_tokens(self) -> int:
+        return self.usage.input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.usage.output_tokens
+
+    @property
+    def tier(self) -> Tier:
+        return self.routing.tier
+
+    @property
+    def savings(self) -> float:
+        """Dollars saved against ``base_model`` on the same tokens (negative if it cost more)."""
+        return self.base_cost - self.cost
+
+    @property
+    def savings_percent(self) -> float:
+        """``savings`` as a percentage of ``base_cost`` (0 when the base cost is 0)."""
+        return 100.0 * self.savings / self.base_cost if self.base_cost > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line: model, tokens, cost and savings."""
+        return (
+            f"{self.provider}/{self.model} ({self.tier}) · "
+            f"{self.input_tokens} in / {self.output_tokens} out tokens · ${self.cost:.6f} "
+            f"(saved ${self.savings:.6f}, {self.savings_percent:.1f}% vs {self.base_model})"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.text}\n\n— {self.summary()}"

@@ -1,0 +1,186 @@
+"""The errors orkestra raises, and the warnings it emits.
+
+Every error is an :class:`OrkestraError`. Bad input is caught *before* any network call and raised
+as a :class:`ConfigurationError`; what a provider answers is mapped, at one boundary
+(``orkestra.providers._errors``), to a :class:`ProviderError`::
+
+    OrkestraError
+    ├── ConfigurationError          bad input, raised before any network call (also a ValueError)
+    │   ├── UnknownProviderError    Provider("gemni")
+    │   ├── UnknownModelError       a model id the catalog does not know
+    │   ├── UnknownStrategyError    MultiProvider.chat(strategy="fastest")
+    │   ├── MissingAPIKeyError      no key argument and no environment variable
+    │   ├── InvalidRequestError     empty prompt, max_tokens < 1, temperature out of range
+    │   └── PricingError            a model with no price: never billed as $0
+    ├── ProviderError               the provider (or the way to it) failed
+    │   ├── AuthenticationError     401/403, Gemini's 400 API_KEY_INVALID
+    │   ├── BadRequestError         400/413/422: the provider refused the request
+    │   ├── ModelNotFoundError      404: unknown or retired model
+    │   ├── RateLimitError          429
+    │   ├── ProviderUnavailableError  5xx and Anthropic's 529 "overloaded"
+    │   ├── ProviderTimeoutError    the call timed out
+    │   ├── ProviderConnectionError the connection failed or was dropped
+    │   └── StreamInterruptedError  a stream broke after text arrived (carries the partial text)
+    └── RoutingError                the router could not make a decision
+
+Messages never contain an API key.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "InvalidRequestError",
+    "MissingAPIKeyError",
+    "ModelAliasWarning",
+    "ModelNotFoundError",
+    "OrkestraError",
+    "OrkestraWarning",
+    "PricingError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "ProviderUnavailableError",
+    "RateLimitError",
+    "RoutingError",
+    "StreamInterruptedError",
+    "UnknownModelError",
+    "UnknownProviderError",
+    "UnknownStrategyError",
+]
+
+
+class OrkestraError(Exception):
+    """Base class of every error orkestra raises."""
+
+
+class ConfigurationError(OrkestraError, ValueError):
+    """The call cannot be made as asked; nothing was sent to any provider."""
+
+
+class UnknownProviderError(ConfigurationError):
+    """The provider name is not one orkestra supports."""
+
+
+class UnknownModelError(ConfigurationError):
+    """The model id is not in the catalog (or not for that provider)."""
+
+
+class UnknownStrategyError(ConfigurationError):
+    """The multi-provider strategy is not one of the known strategies."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was given and the provider's environment variable is not set."""
+
+
+class InvalidRequestError(ConfigurationError):
+    """The request itself is malformed (empty prompt, bad max_tokens or temperature...)."""
+
+
+class PricingError(ConfigurationError):
+    """The model has no known price, so its cost cannot be reported."""
+
+
+class RoutingError(OrkestraError):
+    """The router could not make a decision."""
+
+
+class ProviderError(OrkestraError):
+    """A provider returned an error, or could not be reached.
+
+    Attributes:
+        provider: ``"google"``, ``"anthropic"`` or ``"openai"``.
+        model: the model the call was for.
+        status_code: the HTTP status, when there was one.
+        retryable: whether the same call may succeed if tried again.
+        retry_after: the delay (seconds) the provider asked for, if it said.
+    """
+
+    retryable_by_default = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.retryable = self.retryable_by_default
+
+
+class AuthenticationError(ProviderError):
+    """The provider rejected the API key."""
+
+
+class BadRequestError(ProviderError):
+    """The provider refused the request as invalid."""
+
+
+class ModelNotFoundError(ProviderError):
+    """The provider does not serve this model (unknown, retired, or not on this API version)."""
+
+
+class RateLimitError(ProviderError):
+    """The provider is rate-limiting or the quota is used up."""
+
+    retryable_by_default = True
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider had a server error or is overloaded."""
+
+    retryable_by_default = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """The call did not finish in time."""
+
+    retryable_by_default = True
+
+
+class ProviderConnectionError(ProviderError):
+    """The connection failed or was dropped."""
+
+    retryable_by_default = True
+
+
+class StreamInterruptedError(ProviderError):
+    """A stream failed after some text had already been received.
+
+    ``partial_text`` holds what arrived before the failure; ``usage`` what the provider had
+    reported by then (often nothing: the usage comes last).
+    """
+
+    retryable_by_default = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        model: str | None = None,
+        partial_text: str = "",
+        usage: object | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, model=model, status_code=status_code)
+        self.partial_text = partial_text
+        self.usage = usage
+
+
+class OrkestraWarning(UserWarning):
+    """Base class of orkestra's warnings."""
+
+
+class ModelAliasWarning(OrkestraWarning):
+    """A model name was replaced by its current successor (an old, retired or wrong id)."""

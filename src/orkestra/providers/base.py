@@ -1,0 +1,106 @@
+"""What every provider adapter does: turn our request into one SDK call, and its answer into events.
+
+An adapter owns one provider's SDK client (built lazily, so ``import orkestra`` never imports an
+SDK) and speaks in provider-neutral terms: a :class:`ChatRequest` in, a stream of
+:class:`TextDelta` followed by one :class:`Finished` out. ``complete()`` returns the same events for
+a non-streaming call, so usage, cost and the :class:`~orkestra.Response` are built in one place
+for both. Adding a provider is one new module with an :class:`Adapter` and one catalog entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from orkestra._types import Usage
+from orkestra.catalog import ModelInfo
+
+__all__ = [
+    "Adapter",
+    "ChatRequest",
+    "ClientSettings",
+    "Finished",
+    "Message",
+    "StreamEvent",
+    "TextDelta",
+]
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A provider-neutral request. Parameter quirks are already applied by the caller."""
+
+    model: ModelInfo
+    messages: tuple[Message, ...]
+    max_tokens: int
+    temperature: float | None
+    """None means: send no temperature at all (the model's default)."""
+
+    @property
+    def system(self) -> str | None:
+        parts = [m.content for m in self.messages if m.role == "system"]
+        return "\n\n".join(parts) if parts else None
+
+    @property
+    def turns(self) -> tuple[Message, ...]:
+        return tuple(m for m in self.messages if m.role != "system")
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    usage: Usage
+    finish_reason: str | None = None
+    response_id: str | None = None
+    model_version: str | None = None
+
+
+StreamEvent = TextDelta | Finished
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach a provider. ``repr`` never shows the key."""
+
+    api_key: str
+    base_url: str | None = None
+    timeout: float = 600.0
+    max_retries: int = 2
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientSettings(api_key='***', base_url={self.base_url!r}, "
+            f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
+        )
+
+
+class Adapter(Protocol):
+    """One provider's SDK, behind the interface orkestra calls."""
+
+    name: str
+
+    def complete(self, request: ChatRequest) -> tuple[str, Finished]:
+        """One non-streaming call: the whole text and how it finished."""
+        ...
+
+    def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        """A streaming call: text deltas, then exactly one :class:`Finished`.
+
+        A stream that ends without its final usage raises a :class:`ProviderError`.
+        """
+        ...
+
+    def close(self) -> None: ...
