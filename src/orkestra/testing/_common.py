@@ -1,0 +1,290 @@
+"""Pieces shared by the three protocol modules: requests, replies, the generated answer."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ._models import ProviderName
+from ._script import Fault, Reply
+
+JSONObject = dict[str, Any]
+
+# Anthropic's error types, used to name in-stream errors, and the HTTP status each stands for.
+ERROR_TYPE_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One parsed HTTP request."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    raw_body: bytes
+    body: Any  # parsed JSON, or None when empty or not JSON
+    body_error: bool  # a body was sent but is not valid JSON
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a request goes: the provider, the endpoint and its parameters."""
+
+    provider: ProviderName
+    endpoint: str  # "chat", "responses", "messages", "count_tokens", "generate", "models", ...
+    model: str | None = None
+    stream: bool = False
+    api_version: str | None = None  # Gemini: "v1" or "v1beta"
+    method: str | None = None  # Gemini: generateContent, streamGenerateContent, ...
+    sse: bool = True  # Gemini streams as SSE only with ?alt=sse (else one JSON array)
+
+    @property
+    def generates(self) -> bool:
+        """True for the endpoints that produce model output (and so consume script items)."""
+        return self.endpoint in ("chat", "responses", "messages", "generate")
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """A complete, non-streaming HTTP response."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class StreamReply:
+    """A streamed response: frames sent as HTTP chunks; ``complete`` False cuts the body."""
+
+    frames: list[bytes]
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    complete: bool = True
+    status: int = 200
+    content_type: str = "text/event-stream; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the generator needs to know about a request."""
+
+    text: str  # every piece of message/system text, concatenated
+    last_user: str  # the text of the last user message
+    max_output: int | None  # the request's output-token cap, if any
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A provider-independent answer: text, its stream deltas, usage totals, finish reason."""
+
+    model: str
+    text: str
+    deltas: list[str]
+    input_tokens: int  # total prompt, cache included
+    cached_tokens: int
+    cache_write_tokens: int
+    output_tokens: int  # total output, reasoning included
+    reasoning_tokens: int
+    finish: str  # "stop", "length" or a provider-native value
+
+    @property
+    def visible_tokens(self) -> int:
+        return self.output_tokens - self.reasoning_tokens
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """How a stream should go wrong, if at all."""
+
+    cut_after: int | None = None
+    error_after: int | None = None
+    error_type: str = "overloaded_error"
+    error_message: str = "Overloaded"
+
+    @classmethod
+    def from_fault(cls, fault: Fault | None) -> StreamPlan:
+        if fault is not None and fault.kind == "cut_stream":
+            return cls(cut_after=fault.after_chunks)
+        if fault is not None and fault.kind == "stream_error":
+            return cls(
+                error_after=fault.after_chunks,
+                error_type=fault.error_type,
+                error_message=fault.message or "Overloaded",
+            )
+        return cls()
+
+    def stop_at(self, n_deltas: int) -> int:
+        """How many deltas to send before cutting or failing."""
+        limit = self.cut_after if self.cut_after is not None else self.error_after
+        return n_deltas if limit is None else min(limit, n_deltas)
+
+
+class ProtocolHandler(Protocol):
+    """What each provider module implements for the server."""
+
+    def check(self, incoming: Incoming, route: Route) -> HttpReply | None:
+        """Authenticate and validate; an error reply, or None if the request is fine."""
+
+    def prompt(self, route: Route, body: JSONObject) -> Prompt: ...
+
+    def complete(self, route: Route, body: JSONObject, gen: Generation) -> HttpReply: ...
+
+    def stream(
+        self, route: Route, body: JSONObject, gen: Generation, plan: StreamPlan
+    ) -> StreamReply: ...
+
+    def error(self, route: Route, fault: Fault) -> HttpReply:
+        """The reply for ``Fault.status`` (or a ``stream_error`` on a non-streaming request)."""
+
+    def other(self, incoming: Incoming, route: Route) -> HttpReply:
+        """Non-generating endpoints (model lists, token counts) and unknown paths."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def dumps(obj: object, *, indent: int | None = None) -> bytes:
+    separators = (",", ": ") if indent else (",", ":")
+    return json.dumps(obj, ensure_ascii=False, indent=indent, separators=separators).encode()
+
+
+def json_reply(status: int, obj: object, headers: list[tuple[str, str]] | None = None) -> HttpReply:
+    return HttpReply(status, dumps(obj), list(headers or []))
+
+
+def sse(data: object, event: str | None = None, *, crlf: bool = False) -> bytes:
+    """One server-sent event frame (``data`` is JSON-encoded unless it is already a str)."""
+    payload = data if isinstance(data, str) else dumps(data).decode()
+    eol = "\r\n" if crlf else "\n"
+    head = f"event: {event}{eol}" if event else ""
+    return f"{head}data: {payload}{eol}{eol}".encode()
+
+
+def count_tokens(text: str) -> int:
+    """The fake's tokenizer: about four characters a token."""
+    return math.ceil(len(text) / 4)
+
+
+def text_of(content: object) -> str:
+    """The text in a message ``content``: a string or a list of blocks/parts with ``text``."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Mapping):
+        value = content.get("text")
+        return value if isinstance(value, str) else ""
+    if isinstance(content, list):
+        return "\n".join(t for t in (text_of(part) for part in content) if t)
+    return ""
+
+
+def split_deltas(text: str) -> list[str]:
+    """Split ``text`` into stream deltas: at least three when it has three characters."""
+    words = re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+    if len(words) < 3:
+        if len(text) < 3:
+            return [text] if text else []
+        cuts = [0, len(text) // 3, 2 * len(text) // 3, len(text)]
+        return [text[a:b] for a, b in itertools.pairwise(cuts)]
+    size = max(1, math.ceil(len(words) / 16))
+    return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
+
+
+def default_text(model: str, last_user: str) -> str:
+    words = last_user.split()[:12]
+    answer = " ".join(words) if words else "Hello from the fake provider."
+    return f"[{model}] {answer}"
+
+
+def generate(model: str, prompt: Prompt, reply: Reply | None) -> Generation:
+    """The deterministic answer for a request, with ``reply``'s overrides and the output cap."""
+    reply = reply or Reply()
+    text = reply.text if reply.text is not None else default_text(model, prompt.last_user)
+    cached, written, reasoning = (
+        reply.cached_tokens,
+        reply.cache_write_tokens,
+        reply.reasoning_tokens,
+    )
+    if reply.input_tokens is not None:
+        input_tokens = reply.input_tokens
+    else:
+        input_tokens = max(1, count_tokens(prompt.text), cached + written)
+    if reply.output_tokens is not None:
+        output_tokens = reply.output_tokens
+    else:
+        output_tokens = count_tokens(text) + reasoning
+    finish = "stop"
+    cap = prompt.max_output
+    if cap is not None and output_tokens > cap:
+        finish = "length"
+        reasoning = min(reasoning, cap)
+        visible = cap - reasoning
+        text = text[: visible * 4]
+        output_tokens = cap
+    if reply.finish_reason is not None:
+        finish = reply.finish_reason
+    return Generation(
+        model=model,
+        text=text,
+        deltas=split_deltas(text),
+        input_tokens=input_tokens,
+        cached_tokens=cached,
+        cache_write_tokens=written,
+        output_tokens=output_tokens,
+        reasoning_tokens=reasoning,
+        finish=finish,
+    )
+
+
+def retry_headers(fault: Fault) -> list[tuple[str, str]]:
+    """``retry-after``/``retry-after-ms`` for OpenAI and Anthropic (instant retry by default)."""
+    headers: list[tuple[str, str]] = []
+    if fault.retry_after_ms is not None:
+        headers.append(("retry-after-ms", format_number(fault.retry_after_ms)))
+    if fault.retry_after is not None:
+        headers.append(("retry-after", format_number(fault.retry_after)))
+    retryable = fault.status_code in (408, 409, 429) or fault.status_code >= 500
+    if not headers and retryable:
+        headers.append(("retry-after-ms", "1"))
+    return headers
+
+
+def format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def int_field(body: Mapping[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def mask_key(key: str) -> str:
+    """Mask a key the way providers echo it in errors: a few leading and trailing characters."""
+    if len(key) <= 10:
+        return "*" * len(key)
+    return key[:3] + "*" * (len(key) - 7) + key[-4:]
+
+
+def bearer(headers: Mapping[str, str]) -> str | None:
+    value = headers.get("authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
