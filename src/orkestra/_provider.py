@@ -83,8 +83,9 @@ class Provider:
         default_model: the model used when smart routing is off.
         router: the router to use (default: the bundled KNN router).
         quality: the cost/quality knob, 0..1 (default: the router's calibrated setting). The
-            router picks the cheapest tier predicted to reach ``quality`` × the best tier's
-            quality.
+            router picks the cheapest tier whose predicted quality is at most ``1 - quality``
+            below the best tier's: 1 sends everything to the best predicted tier, 0 to the
+            cheapest.
         timeout: seconds per call.
         max_retries: retries the SDK may make on a failed call.
     """
@@ -175,6 +176,7 @@ class Provider:
             knob=self.knob(quality),
             input_tokens=estimate_input_tokens(prompt),
             started=started,
+            rule=getattr(self.router, "rule", "margin"),
         )
 
     def _fixed_decision(self, started: float | None) -> RoutingDecision:

@@ -11,7 +11,8 @@ as a :class:`ConfigurationError`; what a provider answers is mapped, at one boun
     │   ├── UnknownStrategyError    MultiProvider.chat(strategy="fastest")
     │   ├── MissingAPIKeyError      no key argument and no environment variable
     │   ├── InvalidRequestError     empty prompt, max_tokens < 1, temperature out of range
-    │   └── PricingError            a model with no price: never billed as $0
+    │   ├── PricingError            a model with no price: never billed as $0
+    │   └── DataFormatError         a malformed routing-data or router-artifact file
     ├── ProviderError               the provider (or the way to it) failed
     │   ├── AuthenticationError     401/403, Gemini's 400 API_KEY_INVALID
     │   ├── BadRequestError         400/413/422: the provider refused the request
@@ -32,6 +33,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "DataFormatError",
     "InvalidRequestError",
     "MissingAPIKeyError",
     "ModelAliasWarning",
@@ -82,6 +84,10 @@ class InvalidRequestError(ConfigurationError):
 
 class PricingError(ConfigurationError):
     """The model has no known price, so its cost cannot be reported."""
+
+
+class DataFormatError(ConfigurationError):
+    """A routing data file or router artifact is malformed, truncated or does not match."""
 
 
 class RoutingError(OrkestraError):

@@ -11,11 +11,7 @@ __all__ = ["ConstantRouter", "Router", "TierPrediction", "choose", "default_rout
 
 @cache
 def default_router() -> Router:
-    """The router a ``Provider`` uses unless given one.
+    """The router a ``Provider`` uses unless given one: the bundled KNN router (loaded once)."""
+    from orkestra.routing.knn import KNNRouter
 
-    Interim: a constant prediction that sends every prompt to the balanced tier (what the seed
-    release did in practice) until the bundled KNN router is in place.
-    """
-    return ConstantRouter(
-        {"budget": 0.70, "balanced": 0.85, "premium": 0.90}, default_knob=0.9, id="interim"
-    )
+    return KNNRouter.load()

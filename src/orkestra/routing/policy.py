@@ -4,7 +4,9 @@ A router (:class:`Router`) only predicts: quality per tier for a prompt, and how
 will be. This module turns that prediction plus the catalog's prices into a choice, the same way
 for every router and every provider:
 
-    pick the cheapest tier whose predicted quality is at least ``knob`` × the best tier's.
+    pick the cheapest tier whose predicted quality is at most ``1 − knob`` below the best
+    tier's (the ``margin`` rule; ``ratio`` — at least ``knob`` × the best — is kept for
+    comparison and measured worse on the validation split).
 
 ``knob`` (the *quality* setting, 0..1) is the one cost/quality dial: 1 means "only the best
 predicted tier will do", 0 means "always the cheapest". Pure functions; no I/O.
@@ -17,6 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from orkestra._types import TIERS, Candidate, Neighbor, RoutingDecision, Tier
 from orkestra.catalog import ModelInfo, price_of
 
@@ -27,6 +32,8 @@ __all__ = [
     "TierPrediction",
     "choose",
     "estimate_input_tokens",
+    "good_enough",
+    "tier_choices",
 ]
 
 DEFAULT_OUTPUT_TOKENS = 1000
@@ -69,6 +76,34 @@ class ConstantRouter:
         return TierPrediction(dict(self.scores), latency_ms=(time.perf_counter() - start) * 1000.0)
 
 
+def good_enough(score: float, best: float, knob: float, rule: str = "margin") -> bool:
+    """Whether a predicted quality is close enough to the best one at this knob.
+
+    ``ratio``: score ≥ knob × best. ``margin``: score ≥ best − (1 − knob).
+    """
+    if rule == "ratio":
+        return score >= knob * best - 1e-9
+    if rule == "margin":
+        return score >= best - (1.0 - knob) - 1e-9
+    raise ValueError(f"unknown decision rule {rule!r} (ratio, margin)")
+
+
+def tier_choices(
+    scores: npt.NDArray[np.float32], knob: float, rule: str = "margin"
+) -> npt.NDArray[np.intp]:
+    """Vectorised decision for many prompts: (n, tiers) predicted quality, tiers in cost order →
+    the index of the cheapest good-enough tier per prompt (same rule as :func:`choose`)."""
+    best = scores.max(axis=1, keepdims=True)
+    if rule == "ratio":
+        good = scores >= knob * best - 1e-9
+    elif rule == "margin":
+        good = scores >= best - (1.0 - knob) - 1e-9
+    else:
+        raise ValueError(f"unknown decision rule {rule!r} (ratio, margin)")
+    choices: npt.NDArray[np.intp] = np.argmax(good, axis=1)
+    return choices
+
+
 def estimate_input_tokens(prompt: str) -> int:
     """A provider-neutral guess of the prompt's token count (~4 characters per token)."""
     return max(1, (len(prompt) + 3) // 4)
@@ -83,8 +118,9 @@ def choose(
     input_tokens: int,
     started: float | None = None,
     allowed: Sequence[Tier] = TIERS,
+    rule: str = "margin",
 ) -> RoutingDecision:
-    """The cheapest allowed tier whose predicted quality is ≥ ``knob`` × the best allowed one's."""
+    """The cheapest allowed tier whose predicted quality is close enough to the best (``rule``)."""
     output_tokens = prediction.expected_output_tokens or DEFAULT_OUTPUT_TOKENS
     candidates = tuple(
         Candidate(
@@ -97,15 +133,16 @@ def choose(
         for tier in allowed
     )
     best = max(c.predicted_quality for c in candidates)
-    good_enough = [c for c in candidates if c.predicted_quality >= knob * best - 1e-12]
-    chosen = min(good_enough, key=lambda c: (c.expected_cost, -c.predicted_quality))
-    if len(good_enough) == 1:
-        reason = f"only {chosen.tier} is predicted to reach {knob:.0%} of the best quality"
+    good = [c for c in candidates if good_enough(c.predicted_quality, best, knob, rule)]
+    chosen = min(good, key=lambda c: (c.expected_cost, -c.predicted_quality))
+    slack = f"{1 - knob:.2f} of" if rule == "margin" else f"{knob:.0%} of"
+    if len(good) == 1:
+        reason = f"only {chosen.tier} is predicted within {slack} the best quality"
     elif chosen.predicted_quality >= best:
         reason = f"{chosen.tier} is predicted best and is the cheapest such tier"
     else:
         reason = (
-            f"{chosen.tier} is the cheapest tier predicted within {knob:.0%} of the best "
+            f"{chosen.tier} is the cheapest tier predicted within {slack} the best "
             f"({chosen.predicted_quality:.2f} vs {best:.2f})"
         )
     latency = prediction.latency_ms

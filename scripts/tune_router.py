@@ -1,0 +1,87 @@
+"""Choose the router's settings on a validation split carved out of the TRAIN rows only.
+
+    python scripts/tune_router.py [--data-dir ../shared/data]
+
+Validation = train rows whose prompt hash falls in a fixed 15% bucket (the same prompt is always
+on the same side). The index for each variant holds the remaining train rows; test rows are
+never read. Prints two-tier (budget vs premium data model) APGR per data set and task family.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from orkestra._types import TIERS
+from orkestra.evaluation import apgr, two_tier_curve
+from orkestra.routing.data import load_rows, tier_scores
+from orkestra.routing.embedder import StaticEmbedder
+from orkestra.routing.knn import weights_for
+
+
+def in_validation(prompt: str, share: float = 0.15) -> bool:
+    h = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[8:12], "little")
+    return (h % 10_000) < share * 10_000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument(
+        "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
+    args = ap.parse_args()
+    files = sorted(Path(args.data_dir).glob("*.jsonl"))
+    rows = load_rows(files, split="train")
+    val_mask = np.array([in_validation(r.prompt) for r in rows])
+    emb = StaticEmbedder.default().encode([r.prompt for r in rows])
+    scores = np.array(
+        [[tier_scores(r).get(t, np.nan) for t in TIERS] for r in rows], dtype=np.float32
+    )
+    src = np.array([r.source for r in rows])
+    tr, va = np.where(~val_mask)[0], np.where(val_mask)[0]
+    print(f"train rows {len(tr)}, validation rows {len(va)}")
+    sims_all = emb[va] @ emb[tr].T  # exact search for tuning
+    order = np.argsort(-sims_all, axis=1)[:, :400]
+    results = []
+    for k, weighting in itertools.product(
+        (10, 25, 50, 100, 200, 400), ("uniform", "cosine", "softmax:0.05", "softmax:0.02")
+    ):
+        idx = order[:, :k]
+        sims = np.take_along_axis(sims_all, idx, axis=1)
+        w = np.stack([weights_for(s, weighting) for s in sims])
+        nb = scores[tr][idx]  # (v, k, 3)
+        present = ~np.isnan(nb)
+        pred = (w[..., None] * np.where(present, nb, 0)).sum(1) / np.maximum(
+            (w[..., None] * present).sum(1), 1e-9
+        )
+        for rule in ("ratio", "margin"):
+            stat = (
+                -(pred[:, 0] / np.maximum(pred[:, 2], 1e-6))
+                if rule == "ratio"
+                else pred[:, 2] - pred[:, 0]
+            )
+            line = {"k": k, "weighting": weighting, "rule": rule}
+            for s in sorted(set(src)):
+                m = src[va] == s
+                q = scores[va][m]
+                c = two_tier_curve(
+                    stat[m], q[:, 0], q[:, 2], np.ones(m.sum()) * 0.1, np.ones(m.sum())
+                )
+                line[s] = apgr(c)
+            line["mean"] = float(np.mean([line[s] for s in sorted(set(src))]))
+            results.append(line)
+    results.sort(key=lambda r: -r["mean"])
+    for r in results[:15]:
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
+    print(
+        "...worst:",
+        {k: (round(v, 4) if isinstance(v, float) else v) for k, v in results[-1].items()},
+    )
+
+
+if __name__ == "__main__":
+    main()

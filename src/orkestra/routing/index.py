@@ -1,0 +1,185 @@
+"""The router's index: reference prompt embeddings and their outcome per tier, as plain arrays.
+
+On disk a router is a folder with three files, never a pickle:
+
+- ``index.npz`` — arrays, read with ``allow_pickle=False``: ``embeddings`` (N, d) float16, sorted
+  by cluster; ``centroids`` (C, d) float32 and ``offsets`` (C+1) int64 (rows of cluster c are
+  ``offsets[c]:offsets[c+1]``); ``tier_scores`` (N, 3) float32, budget/balanced/premium, NaN where
+  the data set has no model for that tier; ``output_tokens`` (N) float32, NaN where unknown;
+  ``task_ids`` (N) int32; ``prompt_hashes`` (N) uint64 (first 8 bytes of the prompt's sha256).
+- ``meta.json`` — task names and a short preview of each reference prompt (for explanations).
+- ``manifest.json`` — the embedder id and its table's sha256, dimensions, row count, data
+  provenance and licences, the tier mapping, the router settings, and the sha256 of the two
+  files above. Loading checks every hash and refuses an index built with another embedder.
+
+Search is an inverted-file (IVF) scan: the query is compared with the cluster centroids, then
+with the rows of the ``nprobe`` nearest clusters only. That keeps a decision well under a
+millisecond where a brute-force scan of all rows measured ~2 ms here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from orkestra.errors import DataFormatError
+
+__all__ = ["FORMAT_VERSION", "KNNIndex", "prompt_hash", "sha256_file"]
+
+FORMAT_VERSION = 1
+_ARRAYS = "index.npz"
+_META = "meta.json"
+_MANIFEST = "manifest.json"
+
+F32 = npt.NDArray[np.float32]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def prompt_hash(prompt: str) -> int:
+    """A stable 64-bit id of a prompt's exact text (to keep evaluation off the index's rows)."""
+    return int.from_bytes(hashlib.sha256(prompt.encode("utf-8")).digest()[:8], "little")
+
+
+@dataclass(frozen=True)
+class KNNIndex:
+    embeddings: F32
+    centroids: F32
+    offsets: npt.NDArray[np.int64]
+    tier_scores: F32
+    output_tokens: F32
+    task_ids: npt.NDArray[np.int32]
+    prompt_hashes: npt.NDArray[np.uint64]
+    tasks: tuple[str, ...]
+    previews: tuple[str, ...]
+    manifest: Mapping[str, Any]
+
+    @property
+    def size(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    @property
+    def embedder_id(self) -> str:
+        return str(self.manifest["embedder"]["id"])
+
+    def contains(self, prompts: Sequence[str]) -> npt.NDArray[np.bool_]:
+        """Which of ``prompts`` are reference prompts of this index (exact text)."""
+        hashes = np.fromiter((prompt_hash(p) for p in prompts), np.uint64, len(prompts))
+        return np.isin(hashes, self.prompt_hashes)
+
+    def search(self, query: F32, k: int, nprobe: int) -> tuple[npt.NDArray[np.intp], F32]:
+        """Row ids and cosine similarities of (approximately) the ``k`` nearest rows."""
+        n_clusters = self.centroids.shape[0]
+        nprobe = min(nprobe, n_clusters)
+        centroid_sims = self.centroids @ query
+        if nprobe < n_clusters:
+            probe = np.argpartition(-centroid_sims, nprobe - 1)[:nprobe]
+        else:
+            probe = np.arange(n_clusters)
+        # Rows of a cluster are contiguous: score each probed slice in place (no gather copy).
+        bounds = [(int(self.offsets[c]), int(self.offsets[c + 1])) for c in probe]
+        sims = np.concatenate([self.embeddings[s:e] @ query for s, e in bounds])
+        rows = np.concatenate([np.arange(s, e) for s, e in bounds])
+        if k < sims.shape[0]:
+            top = np.argpartition(-sims, k - 1)[:k]
+            rows, sims = rows[top], sims[top]
+        return rows, sims
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, folder: Path | str) -> Path:
+        """Write the index to ``folder`` (created), manifest last, with every file's sha256."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            embeddings=self.embeddings.astype(np.float16),
+            centroids=self.centroids,
+            offsets=self.offsets,
+            tier_scores=self.tier_scores,
+            output_tokens=self.output_tokens,
+            task_ids=self.task_ids,
+            prompt_hashes=self.prompt_hashes,
+        )
+        (folder / _ARRAYS).write_bytes(buffer.getvalue())
+        meta = {"tasks": list(self.tasks), "previews": list(self.previews)}
+        (folder / _META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        manifest = dict(self.manifest)
+        manifest["format_version"] = FORMAT_VERSION
+        manifest["files"] = {name: sha256_file(folder / name) for name in (_ARRAYS, _META)}
+        (folder / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path | str) -> KNNIndex:
+        """Read and verify an index folder; a corrupt or mismatched file is a DataFormatError."""
+        folder = Path(folder)
+        try:
+            manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataFormatError(f"{folder}: not a router (no {_MANIFEST})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataFormatError(f"{folder / _MANIFEST}: malformed: {e}") from None
+        if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+            raise DataFormatError(f"{folder}: unsupported router format")
+        files = manifest.get("files", {})
+        for name in (_ARRAYS, _META):
+            path = folder / name
+            if not path.is_file():
+                raise DataFormatError(f"{path}: missing")
+            if sha256_file(path) != files.get(name):
+                raise DataFormatError(f"{path}: sha256 does not match the manifest (corrupt?)")
+        try:
+            with np.load(folder / _ARRAYS, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+            meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+            index = cls(
+                embeddings=np.ascontiguousarray(arrays["embeddings"], dtype=np.float32),
+                centroids=np.ascontiguousarray(arrays["centroids"], dtype=np.float32),
+                offsets=arrays["offsets"].astype(np.int64),
+                tier_scores=arrays["tier_scores"].astype(np.float32),
+                output_tokens=arrays["output_tokens"].astype(np.float32),
+                task_ids=arrays["task_ids"].astype(np.int32),
+                prompt_hashes=arrays["prompt_hashes"].astype(np.uint64),
+                tasks=tuple(meta["tasks"]),
+                previews=tuple(meta["previews"]),
+                manifest=manifest,
+            )
+        except (KeyError, ValueError, TypeError, OSError) as e:
+            raise DataFormatError(f"{folder}: malformed router arrays: {e}") from None
+        index.check()
+        return index
+
+    def check(self) -> None:
+        n, d = self.embeddings.shape
+        ok = (
+            self.centroids.shape[1] == d
+            and self.offsets.shape == (self.centroids.shape[0] + 1,)
+            and int(self.offsets[0]) == 0
+            and int(self.offsets[-1]) == n
+            and bool(np.all(np.diff(self.offsets) >= 0))
+            and self.tier_scores.shape == (n, 3)
+            and self.output_tokens.shape == (n,)
+            and self.task_ids.shape == (n,)
+            and self.prompt_hashes.shape == (n,)
+            and len(self.previews) == n
+            and (n == 0 or int(self.task_ids.max()) < len(self.tasks))
+            and int(self.manifest.get("dim", d)) == d
+        )
+        if not ok:
+            raise DataFormatError("router index arrays do not fit together (truncated or edited?)")

@@ -1,0 +1,201 @@
+"""The KNN router: embed the prompt, find similar reference prompts, average their outcomes.
+
+For a prompt q with the ``k`` nearest reference prompts n₁..n_k (cosine similarity sᵢ), the
+predicted quality of tier t is the weighted mean of the neighbours' outcomes on t, with weights
+w(sᵢ) (``weighting``: ``"uniform"``, ``"cosine"`` = max(s, 0), or ``"softmax:T"`` =
+exp(s/T)). A tier no neighbour has data for is filled from the others. The expected answer
+length is the neighbours' weighted mean where the data recorded one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from orkestra._types import TIERS, Neighbor
+from orkestra.errors import DataFormatError
+from orkestra.routing.embedder import Embedder, StaticEmbedder
+from orkestra.routing.index import KNNIndex
+from orkestra.routing.policy import TierPrediction, tier_choices
+
+__all__ = ["KNNRouter", "weights_for"]
+
+F32 = npt.NDArray[np.float32]
+
+
+def weights_for(sims: F32, weighting: str) -> F32:
+    """Neighbour weights from cosine similarities."""
+    if weighting == "uniform":
+        return np.ones(sims.shape, dtype=np.float32)
+    if weighting == "cosine":
+        return np.asarray(np.maximum(sims, 0.0) + 1e-6, dtype=np.float32)
+    if weighting.startswith("softmax:"):
+        temperature = float(weighting.split(":", 1)[1])
+        return np.asarray(np.exp((sims - sims.max()) / temperature), dtype=np.float32)
+    raise ValueError(f"unknown weighting {weighting!r} (uniform, cosine, softmax:T)")
+
+
+class KNNRouter:
+    """A router over a :class:`KNNIndex`. ``KNNRouter.load()`` is the bundled default.
+
+    Args:
+        index: the reference prompts and their outcomes.
+        embedder: must be the embedder the index was built with (checked by id).
+        k, weighting, nprobe: neighbours to average, their weighting, clusters to scan
+            (defaults: the values stored in the index's manifest).
+        default_knob: the quality knob used when a call gives none (default: the manifest's,
+            set by calibration when the index was built).
+    """
+
+    def __init__(
+        self,
+        index: KNNIndex,
+        embedder: Embedder | None = None,
+        *,
+        k: int | None = None,
+        weighting: str | None = None,
+        nprobe: int | None = None,
+        default_knob: float | None = None,
+    ) -> None:
+        embedder = embedder or StaticEmbedder.default()
+        if embedder.id != index.embedder_id:
+            raise DataFormatError(
+                f"this router was built with embedder {index.embedder_id!r} and cannot be "
+                f"queried with {embedder.id!r}; pass the matching embedder or rebuild it"
+            )
+        if embedder.dim != index.embeddings.shape[1]:
+            raise DataFormatError("embedder and router index have different dimensions")
+        settings = index.manifest.get("router", {})
+        self.index = index
+        self.embedder = embedder
+        self.k = int(k or settings.get("k", 200))
+        self.weighting = str(weighting or settings.get("weighting", "softmax:0.05"))
+        self.nprobe = int(nprobe or settings.get("nprobe", 8))
+        self.rule = str(settings.get("rule", "margin"))
+        weights_for(np.zeros(1, np.float32), self.weighting)  # validate now, not per call
+        knob = default_knob if default_knob is not None else settings.get("default_knob", 0.9)
+        self._default_knob = float(knob)
+        means = index.manifest.get("tier_means") or [0.5, 0.5, 0.5]
+        self._prior = np.asarray(means, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return (
+            f"KNNRouter(rows={self.index.size}, embedder={self.embedder.id!r}, k={self.k}, "
+            f"weighting={self.weighting!r}, knob={self._default_knob})"
+        )
+
+    @property
+    def id(self) -> str:
+        return f"knn:{self.index.manifest.get('name', 'custom')}:{self.index.size}"
+
+    @property
+    def default_knob(self) -> float:
+        return self._default_knob
+
+    @default_knob.setter
+    def default_knob(self, value: float) -> None:
+        self._default_knob = float(value)
+
+    @classmethod
+    def load(
+        cls,
+        source: str | Path | None = None,
+        *,
+        sha256: str | None = None,
+        embedder: Embedder | None = None,
+        **settings: Any,
+    ) -> KNNRouter:
+        """A router from a folder, an archive URL (``https://``, verified by ``sha256``), or
+        the bundled default when ``source`` is None."""
+        from orkestra.routing.artifacts import DEFAULT_ROUTER_DIR, fetch_router
+
+        folder = DEFAULT_ROUTER_DIR if source is None else fetch_router(source, sha256=sha256)
+        return cls(KNNIndex.load(folder), embedder, **settings)
+
+    # -- prediction -------------------------------------------------------------------------
+
+    def _aggregate(self, rows: npt.NDArray[np.intp], sims: F32) -> tuple[F32, float | None]:
+        w = weights_for(sims, self.weighting)
+        outcomes = self.index.tier_scores[rows]
+        present = ~np.isnan(outcomes)
+        wsum = (w[:, None] * present).sum(axis=0)
+        totals = (w[:, None] * np.where(present, outcomes, 0.0)).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores = np.where(wsum > 0, totals / np.maximum(wsum, 1e-12), np.nan)
+        scores = self._fill(scores.astype(np.float32))
+        lengths = self.index.output_tokens[rows]
+        known = ~np.isnan(lengths)
+        expected = (
+            float((w[known] * lengths[known]).sum() / w[known].sum()) if known.any() else None
+        )
+        return scores, expected
+
+    def _fill(self, scores: F32) -> F32:
+        """A tier without data: between its neighbours' tiers, else the index-wide mean."""
+        if not np.isnan(scores).any():
+            return scores
+        budget, balanced, premium = scores
+        if np.isnan(balanced) and not np.isnan(budget) and not np.isnan(premium):
+            scores[1] = (budget + premium) / 2
+        return np.where(np.isnan(scores), self._prior, scores).astype(np.float32)
+
+    def predict(self, prompt: str) -> TierPrediction:
+        start = time.perf_counter()
+        query = self.embedder.encode([prompt])[0]
+        rows, sims = self.index.search(query, self.k, self.nprobe)
+        scores, expected = self._aggregate(rows, sims)
+        top = np.argsort(-sims)[:5]
+        neighbors = tuple(
+            Neighbor(
+                task=self.index.tasks[self.index.task_ids[rows[i]]],
+                similarity=float(sims[i]),
+                prompt=self.index.previews[rows[i]],
+            )
+            for i in top
+        )
+        return TierPrediction(
+            scores={tier: float(scores[j]) for j, tier in enumerate(TIERS)},
+            expected_output_tokens=None if expected is None else round(expected),
+            neighbors=neighbors,
+            latency_ms=(time.perf_counter() - start) * 1000.0,
+        )
+
+    def predict_many(
+        self,
+        prompts: Sequence[str],
+        *,
+        batch_size: int = 1024,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> F32:
+        """Predicted quality per tier, (n, 3), for many prompts (batched embedding)."""
+        out = np.empty((len(prompts), len(TIERS)), dtype=np.float32)
+        for start in range(0, len(prompts), batch_size):
+            queries = self.embedder.encode(prompts[start : start + batch_size])
+            for offset, query in enumerate(queries):
+                rows, sims = self.index.search(query, self.k, self.nprobe)
+                out[start + offset] = self._aggregate(rows, sims)[0]
+            if progress:
+                progress(min(start + batch_size, len(prompts)), len(prompts))
+        return out
+
+    def calibrate(self, prompts: Sequence[str], premium_share: float = 0.2) -> float:
+        """Set (and return) the default knob so that ``premium_share`` of ``prompts`` go premium.
+
+        Uses the decision rule on the tiers' predicted quality (tiers in cost order), the same
+        rule every call uses.
+        """
+        if not 0.0 <= premium_share <= 1.0:
+            raise ValueError("premium_share must be in [0, 1]")
+        scores = self.predict_many(prompts)
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            share = float(np.mean(tier_choices(scores, mid, self.rule) == len(TIERS) - 1))
+            lo, hi = (mid, hi) if share < premium_share else (lo, mid)
+        self._default_knob = hi
+        return hi

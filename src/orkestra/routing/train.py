@@ -1,0 +1,158 @@
+"""Build a router index from outcome data (``orkestra train``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from orkestra._types import TIERS, Tier
+from orkestra.routing.data import DATASET_TIERS, OutcomeRow, tier_scores
+from orkestra.routing.embedder import Embedder
+from orkestra.routing.index import KNNIndex, prompt_hash
+
+__all__ = ["DEFAULT_SETTINGS", "build_index", "output_tokens_of", "spherical_kmeans"]
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "k": 200,
+    "weighting": "softmax:0.05",
+    "nprobe": 8,
+    "rule": "margin",
+}
+"""Decision settings stored in a new index's manifest (chosen on a validation split; see
+``docs/evaluation.md``)."""
+
+Progress = Callable[[int, int], None]
+
+
+def output_tokens_of(row: OutcomeRow, tier_models: Mapping[Tier, str]) -> float:
+    """The answer length the row records (mean over the tier models), or NaN."""
+    if row.tokens_in_out:
+        outs = [row.tokens_in_out[m][1] for m in tier_models.values() if m in row.tokens_in_out]
+        if outs:
+            return float(np.mean(outs))
+    chars = row.extra.get("response_chars")
+    if isinstance(chars, dict):
+        values = [v for m, v in chars.items() if m in tier_models.values() and isinstance(v, int)]
+        if values:
+            return float(np.mean(values)) / 4.0
+    return float("nan")
+
+
+def spherical_kmeans(
+    x: np.ndarray[Any, np.dtype[np.float32]],
+    n_clusters: int,
+    *,
+    seed: int = 0,
+    iterations: int = 12,
+    sample: int = 8192,
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Unit-norm centroids of ``x`` (rows unit-norm), fitted on a seeded sample. Deterministic."""
+    rng = np.random.default_rng(seed)
+    fit = x if x.shape[0] <= sample else x[rng.choice(x.shape[0], sample, replace=False)]
+    centroids = fit[rng.choice(fit.shape[0], n_clusters, replace=False)].copy()
+    for _ in range(iterations):
+        assign = np.argmax(fit @ centroids.T, axis=1)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assign, fit)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        empty = norms[:, 0] == 0
+        sums[empty] = centroids[empty]  # keep a centroid that lost its rows
+        centroids = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(
+            np.float32
+        )
+    return np.asarray(centroids, dtype=np.float32)
+
+
+def build_index(
+    rows: Sequence[OutcomeRow],
+    embedder: Embedder,
+    *,
+    tiers: Mapping[str, Mapping[Tier, str]] = DATASET_TIERS,
+    n_clusters: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+    provenance: Sequence[Mapping[str, Any]] = (),
+    batch_size: int = 1024,
+    progress: Progress | None = None,
+    seed: int = 0,
+) -> KNNIndex:
+    """Embed every row's prompt and store its outcome per tier (NaN where a tier is unmapped)."""
+    if not rows:
+        raise ValueError("cannot build a router from no rows")
+    n = len(rows)
+    embeddings = np.empty((n, embedder.dim), dtype=np.float32)
+    for start in range(0, n, batch_size):
+        batch = rows[start : start + batch_size]
+        embeddings[start : start + len(batch)] = embedder.encode([r.prompt for r in batch])
+        if progress:
+            progress(start + len(batch), n)
+    scores = np.full((n, len(TIERS)), np.nan, dtype=np.float32)
+    outputs = np.full(n, np.nan, dtype=np.float32)
+    task_names = sorted({f"{r.source}:{r.task}" for r in rows})
+    task_index = {t: i for i, t in enumerate(task_names)}
+    task_ids = np.empty(n, dtype=np.int32)
+    for i, row in enumerate(rows):
+        for tier, value in tier_scores(row, tiers).items():
+            scores[i, TIERS.index(tier)] = value
+        outputs[i] = output_tokens_of(row, tiers[row.source])
+        task_ids[i] = task_index[f"{row.source}:{row.task}"]
+    # A two-model data set has no balanced model: its balanced outcome is taken halfway between
+    # budget and premium, per row, so that neighbours from different data sets average alike.
+    gap = np.isnan(scores[:, 1]) & ~np.isnan(scores[:, 0]) & ~np.isnan(scores[:, 2])
+    scores[gap, 1] = (scores[gap, 0] + scores[gap, 2]) / 2
+
+    clusters = n_clusters or max(1, round(np.sqrt(n)))
+    clusters = min(clusters, n)
+    centroids = spherical_kmeans(embeddings, clusters, seed=seed)
+    assign = np.argmax(embeddings @ centroids.T, axis=1)
+    order = np.argsort(assign, kind="stable")
+    offsets = np.zeros(clusters + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum(np.bincount(assign, minlength=clusters))
+
+    hashes = np.fromiter((prompt_hash(r.prompt) for r in rows), np.uint64, n)
+    previews = [" ".join(r.prompt.split())[:100] for r in rows]
+    embedder_manifest = getattr(embedder, "manifest", {})
+    files = embedder_manifest.get("files", {}) if isinstance(embedder_manifest, Mapping) else {}
+    manifest: dict[str, Any] = {
+        "name": "orkestra-knn",
+        "embedder": {
+            "id": embedder.id,
+            "table_sha256": next(
+                (v.get("sha256") for k, v in files.items() if k.endswith(".npy")), None
+            ),
+        },
+        "dim": embedder.dim,
+        "rows": n,
+        "clusters": clusters,
+        "tiers": list(TIERS),
+        "tier_mapping": {s: dict(m) for s, m in tiers.items() if any(r.source == s for r in rows)},
+        "splits": sorted({r.split for r in rows}),
+        "sources": provenance_counts(rows),
+        "provenance": list(provenance),
+        "router": dict(settings or DEFAULT_SETTINGS),
+        "balanced_interpolated": (
+            "halfway between budget and premium where a data set has no balanced model"
+        ),
+        "tier_means": [float(np.nanmean(scores[:, j])) for j in range(len(TIERS))],
+    }
+    return KNNIndex(
+        embeddings=np.ascontiguousarray(embeddings[order]),
+        centroids=centroids,
+        offsets=offsets,
+        tier_scores=scores[order],
+        output_tokens=outputs[order],
+        task_ids=task_ids[order],
+        prompt_hashes=hashes[order],
+        tasks=tuple(task_names),
+        previews=tuple(previews[i] for i in order),
+        manifest=manifest,
+    )
+
+
+def provenance_counts(rows: Sequence[OutcomeRow]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r.source, {}).setdefault(r.split, 0)
+        out[r.source][r.split] += 1
+    return out

@@ -1,0 +1,63 @@
+"""Shared fixtures: a fake provider server on 127.0.0.1 and an environment with no real keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+_REAL_ENV = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GOOGLE_API_KEY",
+    "GEMINI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_GENAI_API_VERSION",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_GENAI_USE_ENTERPRISE",
+    "ORKESTRA_TODAY",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees a real key or base URL; orkestra's home is a temp dir."""
+    for name in _REAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("ORKESTRA_HOME", str(tmp_path_factory.mktemp("orkestra-home")))
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[object]:
+    from orkestra.testing import FakeProviderServer
+
+    with FakeProviderServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(_server: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The fake provider server, emptied, with its base URLs and keys in the environment."""
+    _server.clear()  # type: ignore[attr-defined]
+    for name, value in _server.env().items():  # type: ignore[attr-defined]
+        monkeypatch.setenv(name, value)
+    yield _server
+    _server.clear()  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings() -> None:
+    """orkestra warns once per process about an alias or quirk; each test starts fresh."""
+    from orkestra import _provider
+    from orkestra.catalog import _catalog
+
+    _catalog._warned.clear()
+    _provider._quirk_warned.clear()

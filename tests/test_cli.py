@@ -1,0 +1,86 @@
+"""The command line: explore, route, models and demo, run in-process through typer's runner."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console
+from typer.testing import CliRunner
+
+from orkestra.cli import app
+from orkestra.demo import DEMO_PROMPTS, run_demo
+
+runner = CliRunner()
+
+
+def test_explore_prints_todays_catalog_offline() -> None:
+    result = runner.invoke(app, ["explore"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for section in (
+        "PROVIDER MODEL CATALOG",
+        "ROUTER PREDICTIONS",
+        "COST SIMULATION",
+        "STRATEGY COMPARISON",
+        "PUBLIC API",
+    ):
+        assert section in out
+    assert "gemini-3.1-pro-preview       premium    $2.00/$12.00 per 1M tokens" in out
+    assert "o3                           premium    $2.00/$8.00 per 1M tokens" in out
+    assert "claude-opus-4 " not in out  # retired: never shown as a tier model
+    assert (
+        "[Simple] What is the capital of Japan?\n    google       → gemini-2.5-flash-lite (budget)"
+        in out
+    )
+
+
+def test_explore_json_and_extra_prompt() -> None:
+    result = runner.invoke(
+        app, ["explore", "--json", "--prompt", "Sort a list in Python", "-p", "openai"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert list(data["catalog"]) == ["openai"]
+    assert data["prompts"][-1]["prompt"] == "Sort a list in Python"
+    assert set(data["prompts"][0]["strategies"]) == {"cheapest", "smartest", "balanced"}
+
+
+def test_route_explains_without_a_key() -> None:
+    result = runner.invoke(app, ["route", "What is the capital of Japan?", "--json"])
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["tier"] == "budget"
+    assert decision["strategy"] == "cheapest"
+    assert len(decision["neighbors"]) == 5
+    assert set(decision["scores"]) == {"budget", "balanced", "premium"}
+
+
+def test_user_errors_exit_2_without_a_traceback() -> None:
+    result = runner.invoke(app, ["route", "hi", "--provider", "gemni"])
+    assert result.exit_code == 2
+    assert "unknown provider 'gemni'" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["route", "   "])
+    assert result.exit_code == 2 and "empty" in result.output
+
+
+def test_models_lists_retirements() -> None:
+    result = runner.invoke(app, ["models", "--provider", "anthropic", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["model"]: r for r in json.loads(result.output)}
+    assert rows["claude-opus-4-0"]["retired"] is True
+    assert rows["claude-opus-4-0"]["successor"] == "claude-opus-4-6"
+    assert rows["claude-haiku-4-5"]["tier"] == "budget"
+
+
+def test_demo_runs_the_whole_pipeline_offline() -> None:
+    out = io.StringIO()
+    responses = run_demo(Console(file=out, width=160), stream_out=out.write)
+    assert len(responses) == len(DEMO_PROMPTS) * 3 + 6 + 1
+    assert {r.provider for r in responses} == {"google", "anthropic", "openai"}
+    assert {r.tier for r in responses} >= {"budget", "premium"}
+    assert all(r.cost > 0 and r.base_cost >= r.cost for r in responses)
+    text = out.getvalue()
+    assert "Summary: 25 calls" in text
+    assert "[gemini-3-flash-preview]" in text or "[gemini-" in text
