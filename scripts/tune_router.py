@@ -10,7 +10,6 @@ never read. Prints two-tier (budget vs premium data model) APGR per data set and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 from pathlib import Path
 
@@ -21,11 +20,7 @@ from orkestra.evaluation import apgr, two_tier_curve
 from orkestra.routing.data import load_rows, tier_scores
 from orkestra.routing.embedder import StaticEmbedder
 from orkestra.routing.knn import weights_for
-
-
-def in_validation(prompt: str, share: float = 0.15) -> bool:
-    h = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[8:12], "little")
-    return (h % 10_000) < share * 10_000
+from orkestra.routing.train import is_validation
 
 
 def main() -> None:
@@ -36,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     files = sorted(Path(args.data_dir).glob("*.jsonl"))
     rows = load_rows(files, split="train")
-    val_mask = np.array([in_validation(r.prompt) for r in rows])
+    val_mask = np.array([is_validation(r.prompt) for r in rows])
     emb = StaticEmbedder.default().encode([r.prompt for r in rows])
     scores = np.array(
         [[tier_scores(r).get(t, np.nan) for t in TIERS] for r in rows], dtype=np.float32

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from orkestra._types import TIERS, Tier
 from orkestra.errors import OrkestraError
 
 app = typer.Typer(
@@ -144,6 +148,160 @@ def models(provider: ProviderOpt = None, as_json: JsonOpt = False) -> None:
             f"{r['provider']:<10} {r['model']:<26} {r['tier'] or '':<9} "
             f"${r['input_per_mtok']:.2f}/${r['output_per_mtok']:.2f}  {status}"
         )
+
+
+def _parse_tiers(text: str | None) -> dict[Tier, str] | None:
+    if not text:
+        return None
+    out: dict[Tier, str] = {}
+    for part in text.split(","):
+        name, _, model = part.partition("=")
+        tier = next((t for t in TIERS if t == name.strip()), None)
+        if tier is None or not model.strip():
+            raise typer.BadParameter(f"expected budget=M1,balanced=M2,premium=M3, got {text!r}")
+        out[tier] = model.strip()
+    return out
+
+
+def _parse_prices(items: list[str] | None) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for item in items or []:
+        model, _, pair = item.rpartition("=")
+        try:
+            price_in, price_out = (float(x) for x in pair.split(","))
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected MODEL=IN,OUT (USD per 1M tokens), got {item!r}"
+            ) from None
+        out[model] = (price_in, price_out)
+    return out
+
+
+def _progress() -> Progress:
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path], typer.Argument(help="JSONL files in the routing data format.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the router to.")],
+    split: Annotated[
+        str | None, typer.Option(help="Use only this split (train or test); default: all rows.")
+    ] = None,
+    tiers: Annotated[
+        str | None,
+        typer.Option(help="Data models for our tiers, e.g. budget=M1,premium=M2 (all files)."),
+    ] = None,
+    premium_share: Annotated[
+        float, typer.Option(help="Calibrate the default knob to send this share premium.")
+    ] = 0.2,
+) -> None:
+    """Build a router from graded prompts (e.g. your own traffic, graded by your judge)."""
+    from orkestra.routing.data import DATASET_TIERS, load_rows
+    from orkestra.routing.embedder import StaticEmbedder
+    from orkestra.routing.index import sha256_file
+    from orkestra.routing.train import train_router
+
+    try:
+        rows = load_rows(data, split=split)
+        mapping: dict[str, Mapping[Tier, str]] = dict(DATASET_TIERS)
+        custom = _parse_tiers(tiers)
+        if custom:
+            mapping.update({r.source: custom for r in rows})
+        provenance = [{"file": p.name, "sha256": sha256_file(p)} for p in data]
+        with _progress() as bar:
+            task = bar.add_task(f"embedding {len(rows)} prompts", total=len(rows))
+            index = train_router(
+                rows,
+                StaticEmbedder.default(),
+                tiers=mapping,
+                premium_share=premium_share,
+                provenance=provenance,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+        folder = index.save(out)
+    except OrkestraError as e:
+        raise _fail(e) from e
+    knob = index.manifest["router"].get("default_knob")
+    typer.echo(f"router of {index.size} prompts written to {folder} (default knob {knob})")
+
+
+@app.command("eval")
+def evaluate_command(
+    data: Annotated[list[Path], typer.Argument(help="JSONL files in the routing data format.")],
+    split: Annotated[str, typer.Option(help="Rows of this split only.")] = "test",
+    weak: Annotated[str | None, typer.Option(help="Weak data model (two-tier).")] = None,
+    strong: Annotated[str | None, typer.Option(help="Strong data model (two-tier).")] = None,
+    tiers: Annotated[
+        str | None, typer.Option(help="Three data models: budget=M1,balanced=M2,premium=M3.")
+    ] = None,
+    router: Annotated[
+        Path | None, typer.Option(help="Router folder (default: the bundled router).")
+    ] = None,
+    prices: Annotated[
+        list[str] | None,
+        typer.Option("--prices", help="MODEL=IN,OUT USD per 1M tokens, for rows without costs."),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Only rows whose task starts with this (e.g. mmlu).")
+    ] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CIs.")] = 1000,
+    as_json: JsonOpt = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write the cost-quality curve PNG here.")
+    ] = None,
+) -> None:
+    """A router's cost-quality curve and headline figures (APGR, CPT, savings, AIQ) with CIs."""
+    from orkestra.evaluation.runner import evaluate, models_for
+    from orkestra.routing.data import load_rows
+    from orkestra.routing.knn import KNNRouter
+
+    try:
+        rows = load_rows(data, split=split)
+        if task:
+            rows = [r for r in rows if r.task.startswith(task)]
+        tier_map = _parse_tiers(tiers)
+        models = models_for(rows, weak=weak, strong=strong, tiers=tier_map)
+        knn = KNNRouter.load(router)
+        with _progress() as bar:
+            job = bar.add_task(f"routing {len(rows)} prompts", total=len(rows))
+            result = evaluate(
+                rows,
+                knn,
+                models,
+                prices=_parse_prices(prices),
+                n_boot=n_boot,
+                progress=lambda done, total: bar.update(job, completed=done),
+            )
+    except OrkestraError as e:
+        raise _fail(e) from e
+    if plot:
+        from orkestra.evaluation.plot import plot_result
+
+        plot_result(result, plot)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+        return
+    typer.echo(
+        f"{result.n} prompts ({result.excluded} left out: in the router's index); "
+        f"models {' < '.join(result.models)}"
+    )
+    for name, value in result.figures.items():
+        lo, hi = result.intervals.get(name, (float("nan"), float("nan")))
+        typer.echo(f"  {name:<24} {value:8.4f}   95% CI [{lo:.4f}, {hi:.4f}]")
+    shares = ", ".join(f"{t} {s:.1%}" for t, s in result.tier_share_default.items())
+    typer.echo(f"  tiers at the default knob: {shares}")
+    lat = result.latency_ms
+    typer.echo(f"  routing latency p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms")
+    if plot:
+        typer.echo(f"  plot: {plot}")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -12,7 +13,14 @@ from orkestra.routing.data import DATASET_TIERS, OutcomeRow, tier_scores
 from orkestra.routing.embedder import Embedder
 from orkestra.routing.index import KNNIndex, prompt_hash
 
-__all__ = ["DEFAULT_SETTINGS", "build_index", "output_tokens_of", "spherical_kmeans"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "build_index",
+    "is_validation",
+    "output_tokens_of",
+    "spherical_kmeans",
+    "train_router",
+]
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "k": 200,
@@ -156,3 +164,41 @@ def provenance_counts(rows: Sequence[OutcomeRow]) -> dict[str, dict[str, int]]:
         out.setdefault(r.source, {}).setdefault(r.split, 0)
         out[r.source][r.split] += 1
     return out
+
+
+def is_validation(prompt: str, share: float = 0.15) -> bool:
+    """A stable pseudo-random ``share`` of prompts (by text hash) held out to tune settings.
+
+    The same prompt always falls on the same side, whichever file it comes from.
+    """
+    bucket = int.from_bytes(hashlib.sha256(prompt.encode("utf-8")).digest()[8:12], "little")
+    return bucket % 10_000 < share * 10_000
+
+
+def train_router(
+    rows: Sequence[OutcomeRow],
+    embedder: Embedder,
+    *,
+    tiers: Mapping[str, Mapping[Tier, str]] = DATASET_TIERS,
+    premium_share: float = 0.2,
+    provenance: Sequence[Mapping[str, Any]] = (),
+    progress: Progress | None = None,
+) -> KNNIndex:
+    """Build an index of ``rows`` whose default knob sends ``premium_share`` of prompts premium.
+
+    The knob is calibrated on a validation slice of ``rows`` (:func:`is_validation`) predicted
+    by an index of the other rows, so it is not fitted on prompts that are their own neighbours.
+    """
+    from orkestra.routing.knn import KNNRouter
+
+    fit = [r for r in rows if not is_validation(r.prompt)]
+    held = [r for r in rows if is_validation(r.prompt)]
+    settings = dict(DEFAULT_SETTINGS, premium_share_target=premium_share)
+    if fit and held:
+        probe = KNNRouter(build_index(fit, embedder, tiers=tiers), embedder)
+        settings["default_knob"] = round(
+            probe.calibrate([r.prompt for r in held], premium_share), 4
+        )
+    return build_index(
+        rows, embedder, tiers=tiers, settings=settings, provenance=provenance, progress=progress
+    )

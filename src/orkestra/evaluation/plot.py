@@ -1,0 +1,67 @@
+"""The cost–quality picture of an evaluation (needs matplotlib: ``orkestra-router[plot]``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from orkestra.evaluation.runner import EvalResult
+
+__all__ = ["plot_result"]
+
+
+def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Path:
+    """Quality against cost fraction (C / C(strong)) for the router, the zero router, the
+    oracle and the single models, with the default knob marked; written as a PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("plotting needs matplotlib: pip install 'orkestra-router[plot]'") from e
+
+    curve, zero, oracle = result.curve, result.zero, result.oracle
+    c_strong = curve.c_strong
+
+    def frac(costs: Iterable[float]) -> list[float]:
+        return [float(c) / c_strong for c in costs]
+
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    ax.plot(frac(oracle.cost), oracle.quality, color="#999999", ls=":", label="oracle")
+    ax.plot(frac(zero.cost), zero.quality, color="#c44", ls="--", label="zero router (random mix)")
+    ax.plot(frac(curve.cost), curve.quality, color="#1f5fbf", lw=2, label="orkestra KNN router")
+    for name, cost, quality in (
+        (result.models[0], curve.c_weak, curve.r_weak),
+        (result.models[-1], curve.c_strong, curve.r_strong),
+    ):
+        ax.scatter([cost / c_strong], [quality], color="black", zorder=5)
+        ax.annotate(name, (cost / c_strong, quality), textcoords="offset points", xytext=(6, -12))
+    # The default knob, on the real-cost axis.
+    x, quality = result.default_point
+    default_cost = curve.c_weak + x * (curve.c_strong - curve.c_weak)
+    ax.scatter(
+        [default_cost / c_strong],
+        [quality],
+        marker="*",
+        s=180,
+        color="#f0a000",
+        zorder=6,
+        label=f"default knob ({result.figures['premium_share_default']:.0%} premium)",
+    )
+    ax.axhline(0.95 * curve.r_strong, color="#bbbbbb", lw=0.8)
+    ax.text(0.01, 0.95 * curve.r_strong, " 95% of strong", va="bottom", fontsize=8, color="#777")
+    ax.set_xlabel("cost, as a fraction of always using the strong model")
+    ax.set_ylabel("mean quality")
+    f = result.figures
+    ax.set_title(
+        title or f"APGR {f['apgr']:.3f} · savings@95% {f['savings_at_95']:.0%} · n={result.n}",
+        fontsize=10,
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
