@@ -269,3 +269,14 @@ def test_default_router_files_match_their_manifest(tmp_path: Path) -> None:
     shutil.copytree(DEFAULT_ROUTER_DIR, tmp_path / "copy")
     index = KNNIndex.load(tmp_path / "copy")
     assert index.size == json.loads((DEFAULT_ROUTER_DIR / "manifest.json").read_text())["rows"]
+
+
+def test_sentence_transformers_embedder_names_its_extra() -> None:
+    import importlib.util
+
+    from orkestra.routing.embedders_extra import SentenceTransformerEmbedder
+
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        pytest.skip("sentence-transformers is installed; the missing-extra message can't show")
+    with pytest.raises(ImportError, match=r"orkestra-router\[st\]"):
+        SentenceTransformerEmbedder("all-MiniLM-L6-v2")
