@@ -84,3 +84,26 @@ def test_demo_runs_the_whole_pipeline_offline() -> None:
     text = out.getvalue()
     assert "Summary: 25 calls" in text
     assert "[gemini-3-flash-preview]" in text or "[gemini-" in text
+
+
+def test_chat_streams_then_summarises(fake: object) -> None:
+    result = runner.invoke(app, ["chat", "What is the capital of Japan?", "-p", "openai"])
+    assert result.exit_code == 0, result.output
+    assert "[gpt-4o-mini]" in result.output
+    assert "saved $" in result.output
+
+
+def test_chat_reads_stdin_and_uses_every_keyed_provider(fake: object) -> None:
+    result = runner.invoke(
+        app, ["chat", "--strategy", "cheapest"], input="What is the capital of Japan?\n"
+    )
+    assert result.exit_code == 0, result.output
+    # All three route it to budget; the cheapest of those is Google's.
+    assert "google/gemini-2.5-flash-lite (budget)" in result.output
+
+
+def test_prices_json() -> None:
+    result = runner.invoke(app, ["prices", "--json", "-p", "anthropic"])
+    rows = {r["model"]: r for r in json.loads(result.output)}
+    assert rows["claude-haiku-4-5"]["cache_write"] == 1.25
+    assert rows["claude-haiku-4-5"]["cached_input"] == 0.1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -107,6 +107,85 @@ def route(
     for n in decision.neighbors[:5]:
         typer.echo(f"  near: [{n.task}] sim {n.similarity:.3f}  {n.prompt[:60]!r}")
     typer.echo(f"  decided in {decision.latency_ms:.3f} ms")
+
+
+@app.command()
+def chat(
+    prompt: Annotated[
+        str | None, typer.Argument(help="The prompt; read from stdin when omitted.")
+    ] = None,
+    provider: ProviderOpt = None,
+    strategy: Annotated[
+        str, typer.Option(help="Multi-provider strategy: cheapest, smartest, balanced.")
+    ] = "cheapest",
+    quality: QualityOpt = None,
+    max_tokens: Annotated[int, typer.Option(help="Most output tokens.")] = 8192,
+) -> None:
+    """Route PROMPT, stream the answer, then print what it cost and saved. Needs API keys."""
+    import sys
+
+    import orkestra as o
+
+    text = prompt if prompt is not None else sys.stdin.read()
+    try:
+        names = (
+            provider
+            or [n for n in ALL_PROVIDERS if o.Provider(n).api_key_available]
+            or list(ALL_PROVIDERS)
+        )
+        providers = [o.Provider(name, quality=quality) for name in names]
+        stream = (
+            providers[0].stream(text, max_tokens=max_tokens)
+            if len(providers) == 1
+            else o.MultiProvider(providers).stream(text, strategy=strategy, max_tokens=max_tokens)
+        )
+        for chunk in stream:
+            typer.echo(chunk, nl=False)
+        typer.echo()
+    except OrkestraError as e:
+        raise _fail(e) from e
+    if stream.response is not None:
+        typer.secho(stream.response.summary(), err=True, dim=True)
+
+
+@app.command()
+def prices(provider: ProviderOpt = None, as_json: JsonOpt = False) -> None:
+    """Prices (USD per 1M tokens) of every catalog model, from genai-prices, offline."""
+    from orkestra.catalog import default_catalog, price_of
+
+    catalog = default_catalog()
+    rows: list[dict[str, Any]] = []
+    try:
+        for name in provider or ALL_PROVIDERS:
+            for m in catalog.provider_models(name):
+                p = price_of(m)
+                rows.append(
+                    {
+                        "provider": name,
+                        "model": m.id,
+                        "input": p.input,
+                        "cached_input": p.cached_input,
+                        "cache_write": p.cache_write,
+                        "output": p.output,
+                    }
+                )
+    except OrkestraError as e:
+        raise _fail(e) from e
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+
+    def money(value: float | None) -> str:
+        return "-" if value is None else f"${value:.3f}"
+
+    typer.echo(
+        f"{'provider':<10} {'model':<26} {'input':>8} {'cached':>8} {'write':>8} {'output':>8}"
+    )
+    for r in rows:
+        typer.echo(
+            f"{r['provider']:<10} {r['model']:<26} {money(r['input']):>8} "
+            f"{money(r['cached_input']):>8} {money(r['cache_write']):>8} {money(r['output']):>8}"
+        )
 
 
 @app.command()
