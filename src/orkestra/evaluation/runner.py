@@ -4,9 +4,10 @@ Inputs are rows in the shared data format. The models compared are data models: 
 (``weak``/``strong``, RouteLLM style) or three mapped to our tiers. For each prompt the router
 predicts quality per tier; then
 
-- two models: prompts go strong in order of the router's predicted gain (premium − budget), a
-  threshold swept over every value (share-of-strong-calls axis), and the default knob sends a
-  prompt strong when its decision is the premium tier;
+- two models: prompts go strong in the order the knob moves them under the router's rule
+  (margin: predicted premium − budget; ratio: budget / premium, lowest first), a threshold swept
+  over every value (share-of-strong-calls axis), and the default knob sends a prompt strong when
+  its decision is the premium tier;
 - three models: the knob is swept over [0, 1] and each setting's decisions give one point
   (cost-fraction axis).
 
@@ -180,7 +181,11 @@ def evaluate(
     default_choice = tier_choices(scores.astype(np.float32), knob, router.rule)
     n = len(kept)
     if len(models) == 2:
-        gain = scores[:, 2] - scores[:, 0]
+        # The order in which the knob moves prompts to premium under the router's rule.
+        if router.rule == "ratio":
+            gain = -scores[:, 0] / np.maximum(scores[:, 2], 1e-9)
+        else:
+            gain = scores[:, 2] - scores[:, 0]
 
         def build(idx: npt.NDArray[np.intp]) -> Curve:
             return two_tier_curve(
