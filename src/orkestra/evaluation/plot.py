@@ -29,14 +29,29 @@ def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Pat
 
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
     ax.plot(frac(oracle.cost), oracle.quality, color="#999999", ls=":", label="oracle")
-    ax.plot(frac(zero.cost), zero.quality, color="#c44", ls="--", label="zero router (random mix)")
+    ax.plot(
+        frac(zero.cost),
+        zero.quality,
+        color="#c44",
+        ls="--",
+        label="zero router (random mix of the models)",
+    )
     ax.plot(frac(curve.cost), curve.quality, color="#1f5fbf", lw=2, label="orkestra KNN router")
-    for name, cost, quality in (
-        (result.models[0], curve.c_weak, curve.r_weak),
-        (result.models[-1], curve.c_strong, curve.r_strong),
-    ):
+    points = result.model_points or (
+        (curve.c_weak, curve.r_weak),
+        (curve.c_strong, curve.r_strong),
+    )
+    for i, (name, (cost, quality)) in enumerate(zip(result.models, points, strict=False)):
+        last = i == len(result.models) - 1
         ax.scatter([cost / c_strong], [quality], color="black", zorder=5)
-        ax.annotate(name, (cost / c_strong, quality), textcoords="offset points", xytext=(6, -12))
+        ax.annotate(
+            name,
+            (cost / c_strong, quality),
+            textcoords="offset points",
+            xytext=(-6, 8) if last else (6, 6),
+            ha="right" if last else "left",
+            fontsize=8,
+        )
     # The default knob, on the real-cost axis.
     x, quality = result.default_point
     default_cost = curve.c_weak + x * (curve.c_strong - curve.c_weak)
@@ -54,9 +69,13 @@ def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Pat
     ax.set_xlabel("cost, as a fraction of always using the strong model")
     ax.set_ylabel("mean quality")
     f = result.figures
+    headline = (
+        f"APGR {f['apgr']:.3f}"
+        if len(result.models) == 2
+        else f"AIQ {f['aiq']:.3f} (zero router {f['aiq_zero']:.3f})"
+    )
     ax.set_title(
-        title or f"APGR {f['apgr']:.3f} · savings@95% {f['savings_at_95']:.0%} · n={result.n}",
-        fontsize=10,
+        title or f"{headline} · savings@95% {f['savings_at_95']:.0%} · n={result.n}", fontsize=10
     )
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)

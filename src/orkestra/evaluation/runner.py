@@ -34,6 +34,7 @@ from orkestra.evaluation.curves import (
     model_points,
     oracle_curve,
     two_tier_curve,
+    zero_router_curve_multi,
 )
 from orkestra.evaluation.metrics import (
     aiq,
@@ -128,6 +129,8 @@ class EvalResult:
     """(x, quality) of the default knob on the curve's axis."""
     tier_share_default: Mapping[str, float]
     latency_ms: Mapping[str, float] = field(default_factory=dict)
+    model_points: tuple[tuple[float, float], ...] = ()
+    """(total cost, mean quality) of always using each model, cheap → strong."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": self.n, "excluded_in_index": self.excluded}
@@ -264,7 +267,14 @@ def evaluate(
         figures=figures,
         intervals=intervals,
         curve=curve,
-        zero=two_tier_curve(np.zeros(n), quality[:, 0], quality[:, -1], cost[:, 0], cost[:, -1]),
+        zero=(
+            two_tier_curve(np.zeros(n), quality[:, 0], quality[:, 1], cost[:, 0], cost[:, 1])
+            if len(models) == 2
+            else zero_router_curve_multi(quality, cost)
+        ),
+        model_points=tuple(
+            (float(c), float(q)) for c, q in zip(*model_points(quality, cost), strict=True)
+        ),
         oracle=oracle,
         default_point=(default_x, float(quality[np.arange(n), picks].mean())),
         tier_share_default={t: float(s) for t, s in zip(TIERS, shares, strict=True)},
