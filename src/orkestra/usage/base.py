@@ -1,0 +1,217 @@
+"""The :class:`UsageLog` interface, and the part of it the SQLite and PostgreSQL logs share."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import csv
+import json
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import datetime
+from types import TracebackType
+from typing import IO, Any, ClassVar, Protocol, runtime_checkable
+
+from orkestra.usage._writer import BatchWriter, UsageLogClosedError
+from orkestra.usage.query import Dialect, Since, parse_since, totals_from_rows
+from orkestra.usage.records import COLUMNS, Totals, UsageRecord, dumps_json
+
+__all__ = ["SQLUsageLog", "UsageLog"]
+
+# Reads first wait (at most this long) for this process's queued records, so a total or a spend
+# includes the calls just made.
+_READ_FLUSH_TIMEOUT = 10.0
+
+
+@runtime_checkable
+class UsageLog(Protocol):
+    """Where every call is recorded. ``record()`` never waits for the database."""
+
+    store_prompts: bool
+
+    def record(self, record: UsageRecord) -> None:
+        """Queue ``record``; a background thread writes it."""
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything recorded so far is durable; False if ``timeout`` ran out."""
+
+    def close(self) -> None:
+        """Flush and release the database (also done at interpreter exit)."""
+
+    def query(self, since: Since = None, until: Since = None) -> list[UsageRecord]:
+        """The records with ``since <= ts < until``, oldest first."""
+
+    def totals(self, since: Since = None, by: str | None = None) -> list[Totals]:
+        """Totals since ``since``, one per model/provider/tier/key/day (``by``), or overall."""
+
+    def spend(self, key_id: str | None = None, since: Since = None) -> float:
+        """Dollars spent since ``since``, by one key or by all (budgets shared by replicas)."""
+
+    def export_csv(self, file: IO[str] | str | os.PathLike[str], since: Since = None) -> int:
+        """Write the records (header first) as CSV; returns the number of records."""
+
+
+# Connections never to be used nor closed again: those a child inherited over a fork (closing a
+# libpq connection would end the parent's session, closing SQLite's could checkpoint under it),
+# and a writer's still stuck in a database call when its log was closed.
+_abandoned: list[object] = []
+
+
+class SQLUsageLog(ABC):
+    """A usage log on a SQL database, written by a :class:`BatchWriter` thread."""
+
+    dialect: ClassVar[Dialect]
+    # The connection reads use (guarded by ``_read_lock``) and the writer thread's own.
+    _reader: Any = None
+    _writer_conn: Any = None
+
+    def __init__(self, *, store_prompts: bool, writer_options: dict[str, Any] | None) -> None:
+        self.store_prompts = store_prompts
+        self._read_lock = threading.Lock()
+        self._writer = BatchWriter(
+            self._write,
+            name=f"orkestra-usage-writer-{type(self).__name__}",
+            is_transient=self._is_transient,
+            on_fork=self._after_fork,
+            close_at_exit=False,  # this log's close() does, connections included
+            **(writer_options or {}),
+        )
+        atexit.register(self.close)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def record(self, record: UsageRecord) -> None:
+        self._writer.put(record)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self._writer.flush(timeout)
+
+    def close(self) -> None:
+        atexit.unregister(self.close)
+        if not self._writer.close():
+            # The writer is stuck in a database call: leave its connection to it.
+            _abandoned.append(self._writer_conn)
+            self._writer_conn = None
+        self._close_connections()
+
+    @property
+    def closed(self) -> bool:
+        return self._writer.closed
+
+    @property
+    def dropped(self) -> int:
+        """Records not written, each logged as an error: refused by the database, dropped from a
+        queue that stayed full, or given up on at close."""
+        return self._writer.dropped
+
+    def __enter__(self) -> SQLUsageLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _encode(self, record: UsageRecord) -> tuple[Any, ...]:
+        values = {column: getattr(record, column) for column in COLUMNS}
+        values["ts"] = self.dialect_ts(record.ts)
+        values["scores"] = dumps_json(dict(record.scores))
+        values["attempts_detail"] = dumps_json(record.attempts_detail)
+        if not self.store_prompts:
+            values["prompt"] = None
+        return tuple(values[column] for column in COLUMNS)
+
+    @abstractmethod
+    def _write(self, batch: list[UsageRecord]) -> None:
+        """Insert ``batch`` in one transaction (called on the writer thread)."""
+
+    @abstractmethod
+    def _is_transient(self, exc: Exception) -> bool:
+        """Whether a failed write may succeed if retried (a lock, a lost connection)."""
+
+    def _close_connections(self) -> None:
+        with self._read_lock:
+            for conn in (self._reader, self._writer_conn):
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+            self._reader = self._writer_conn = None
+
+    def _forget_connections(self) -> list[object]:
+        """Drop the connections without closing them; returns them."""
+        kept = [conn for conn in (self._reader, self._writer_conn) if conn is not None]
+        self._reader = self._writer_conn = None
+        return kept
+
+    def _after_fork(self) -> None:
+        self._read_lock = threading.Lock()
+        _abandoned.extend(self._forget_connections())
+
+    # -- reading -------------------------------------------------------------------------
+
+    @staticmethod
+    def dialect_ts(ts: datetime) -> Any:
+        """``ts`` as the database stores it."""
+        return ts
+
+    @abstractmethod
+    def _rows(self, sql: str, params: list[Any], *, stream: bool = False) -> Iterator[Any]:
+        """The rows of a query (``stream``: fetched in chunks, for exports)."""
+
+    def _before_read(self) -> None:
+        if self._writer.closed:
+            raise UsageLogClosedError("the usage log is closed")
+        self._writer.flush(_READ_FLUSH_TIMEOUT)
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        self._before_read()
+        return [tuple(row) for row in self._rows(sql, params)]
+
+    def _decode(self, row: tuple[Any, ...]) -> UsageRecord:
+        values = dict(zip(COLUMNS, row, strict=True))
+        del values["savings"]  # derived again from cost and base_cost
+        if isinstance(values["ts"], str):
+            values["ts"] = datetime.fromisoformat(values["ts"])
+        for column in ("scores", "attempts_detail"):
+            if isinstance(values[column], str):
+                values[column] = json.loads(values[column])
+        return UsageRecord(**values)
+
+    def _params(self, params: list[Any]) -> list[Any]:
+        return [self.dialect_ts(p) if isinstance(p, datetime) else p for p in params]
+
+    def query(self, since: Since = None, until: Since = None) -> list[UsageRecord]:
+        sql, params = self.dialect.select(parse_since(since), parse_since(until))
+        return [self._decode(row) for row in self._fetch(sql, self._params(params))]
+
+    def totals(self, since: Since = None, by: str | None = None) -> list[Totals]:
+        sql, params = self.dialect.totals(parse_since(since), by)
+        return totals_from_rows(self._fetch(sql, self._params(params)), by)
+
+    def spend(self, key_id: str | None = None, since: Since = None) -> float:
+        sql, params = self.dialect.spend(key_id, parse_since(since))
+        rows = self._fetch(sql, self._params(params))
+        return float(rows[0][0])
+
+    def export_csv(self, file: IO[str] | str | os.PathLike[str], since: Since = None) -> int:
+        if isinstance(file, (str, os.PathLike)):
+            with open(file, "w", newline="", encoding="utf-8") as f:
+                return self.export_csv(f, since)
+        sql, params = self.dialect.select(parse_since(since), None)
+        self._before_read()
+        writer = csv.writer(file)
+        writer.writerow(COLUMNS)
+        count = 0
+        for row in self._rows(sql, self._params(params), stream=True):
+            values = self._decode(tuple(row)).as_dict()
+            values["scores"] = json.dumps(values["scores"])
+            if values["attempts_detail"] is not None:
+                values["attempts_detail"] = json.dumps(values["attempts_detail"])
+            writer.writerow([values[column] for column in COLUMNS])
+            count += 1
+        return count
