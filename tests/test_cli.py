@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -107,3 +108,26 @@ def test_prices_json() -> None:
     rows = {r["model"]: r for r in json.loads(result.output)}
     assert rows["claude-haiku-4-5"]["cache_write"] == 1.25
     assert rows["claude-haiku-4-5"]["cached_input"] == 0.1
+
+
+def test_usage_totals_from_the_log(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from orkestra.usage import UsageRecord, open_usage_log
+
+    url = f"sqlite:///{Path(str(tmp_path)) / 'u.db'}"
+    log = open_usage_log(url)
+    for model, tier, cost in (("gpt-4o-mini", "budget", 0.001), ("o3", "premium", 0.01)):
+        log.record(
+            UsageRecord(provider="openai", model=model, tier=tier, cost=cost, base_cost=0.01)
+        )
+    log.close()
+    result = runner.invoke(app, ["usage", "--db", url, "--by", "tier", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["group"]: r for r in json.loads(result.output)}
+    assert rows["budget"]["calls"] == 1 and rows["premium"]["calls"] == 1
+    assert rows["budget"]["savings"] == pytest.approx(0.009)
+    csv_out = runner.invoke(app, ["usage", "--db", url, "--csv"])
+    assert csv_out.output.splitlines()[0].startswith("group,")
+    bad = runner.invoke(app, ["usage", "--db", url, "--by", "colour"])
+    assert bad.exit_code == 2 and "colour" in bad.output

@@ -384,6 +384,57 @@ def evaluate_command(
 
 
 @app.command()
+def usage(
+    since: Annotated[
+        str | None, typer.Option(help="Only calls since: 7d, 24h, 2026-11-01 ...")
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Group by model, provider, tier, key or day.")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="Usage log URL (default: ORKESTRA_DATABASE_URL, else ~/.orkestra)."),
+    ] = None,
+    as_json: JsonOpt = False,
+    csv: Annotated[bool, typer.Option("--csv", help="Print the totals as CSV.")] = False,
+    export: Annotated[
+        Path | None, typer.Option(help="Write every call (not totals) as CSV to this file.")
+    ] = None,
+) -> None:
+    """Totals of calls, cost and savings from the usage log."""
+    import sys
+
+    from orkestra.usage import open_usage_log, write_totals_csv
+
+    try:
+        log = open_usage_log(db)
+        try:
+            if export is not None:
+                count = log.export_csv(export, since)
+                typer.echo(f"{count} calls written to {export}")
+                return
+            totals = log.totals(since, by)
+        finally:
+            log.close()
+    except OrkestraError as e:
+        raise _fail(e) from e
+    if as_json:
+        typer.echo(json.dumps([t.as_dict() for t in totals], indent=2, default=str))
+    elif csv:
+        write_totals_csv(totals, sys.stdout)
+    else:
+        typer.echo(
+            f"{'group':<28} {'calls':>6} {'errors':>6} {'cost':>12} {'saved':>12} "
+            f"{'saved %':>8} {'premium':>8}"
+        )
+        for t in totals:
+            typer.echo(
+                f"{t.group!s:<28} {t.calls:>6} {t.errors:>6} {t.cost:>12.6f} "
+                f"{t.savings:>12.6f} {t.savings_percent:>7.1f}% {t.premium_share:>7.1%}"
+            )
+
+
+@app.command()
 def demo() -> None:
     """The whole pipeline offline with no API key: fake providers, routing, calls, savings."""
     from orkestra.demo import run_demo
