@@ -435,6 +435,37 @@ def usage(
 
 
 @app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8333,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback only by default).")] = (
+        "127.0.0.1"
+    ),
+    db: Annotated[
+        str | None,
+        typer.Option(help="Usage log URL (default: ORKESTRA_DATABASE_URL, else ~/.orkestra)."),
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option(help="Allow a non-loopback --host (the page has no login).")
+    ] = False,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
+) -> None:
+    """The live usage dashboard: calls as they happen, totals, cost over time, tiers."""
+    from orkestra.dashboard import run_dashboard
+
+    try:
+        run_dashboard(
+            host,
+            port,
+            db,
+            allow_remote=allow_remote,
+            open_browser=open_browser,
+            on_ready=lambda url: typer.echo(f"orkestra dashboard on {url} (Ctrl-C to stop)"),
+        )
+    except OrkestraError as e:
+        raise _fail(e) from e
+
+
+@app.command()
 def demo() -> None:
     """The whole pipeline offline with no API key: fake providers, routing, calls, savings."""
     from orkestra.demo import run_demo
