@@ -55,6 +55,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_resilience_state() -> Iterator[None]:
+    """The circuit breaker and process budget are process-wide: no test inherits another's."""
+    from orkestra.resilience import default_breaker, process_budget, set_process_budget
+
+    default_breaker().reset()
+    set_process_budget(None)
+    process_budget().reset()
+    yield
+    default_breaker().reset()
+    set_process_budget(None)
+    process_budget().reset()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_warnings() -> None:
     """orkestra warns once per process about an alias or quirk; each test starts fresh."""
     from orkestra import _provider

@@ -10,11 +10,22 @@ No provider SDK is imported until its provider makes its first call.
 
 from orkestra._multi import MultiProvider
 from orkestra._provider import Provider, ResponseStream
-from orkestra._types import TIERS, Candidate, Neighbor, Response, RoutingDecision, Tier, Usage
+from orkestra._types import (
+    TIERS,
+    Attempt,
+    Candidate,
+    Neighbor,
+    Response,
+    RoutingDecision,
+    Tier,
+    Usage,
+)
 from orkestra._version import __version__
 from orkestra.errors import (
     AuthenticationError,
     BadRequestError,
+    BudgetExceededError,
+    CircuitOpenError,
     ConfigurationError,
     DataFormatError,
     InvalidRequestError,
@@ -35,12 +46,25 @@ from orkestra.errors import (
     UnknownProviderError,
     UnknownStrategyError,
 )
+from orkestra.resilience import (
+    Budget,
+    CircuitBreaker,
+    RetryPolicy,
+    Timeouts,
+    process_budget,
+    set_process_budget,
+)
 
 __all__ = [
     "TIERS",
+    "Attempt",
     "AuthenticationError",
     "BadRequestError",
+    "Budget",
+    "BudgetExceededError",
     "Candidate",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "ConfigurationError",
     "DataFormatError",
     "InvalidRequestError",
@@ -60,13 +84,17 @@ __all__ = [
     "RateLimitError",
     "Response",
     "ResponseStream",
+    "RetryPolicy",
     "RoutingDecision",
     "RoutingError",
     "StreamInterruptedError",
     "Tier",
+    "Timeouts",
     "UnknownModelError",
     "UnknownProviderError",
     "UnknownStrategyError",
     "Usage",
     "__version__",
+    "process_budget",
+    "set_process_budget",
 ]

@@ -15,6 +15,13 @@ from orkestra._provider import (
 )
 from orkestra._types import Response, RoutingDecision
 from orkestra.errors import ConfigurationError
+from orkestra.resilience.breaker import CircuitBreaker, default_breaker
+from orkestra.resilience.budget import Budget, as_budget
+from orkestra.resilience.call import Call
+from orkestra.resilience.executor import Target
+from orkestra.resilience.fallback import resolve_fallback
+from orkestra.resilience.plan import plan_targets
+from orkestra.resilience.retry import RetryPolicy
 from orkestra.routing.policy import Router, TierPrediction
 from orkestra.strategies import Option, get_strategy
 
@@ -27,9 +34,31 @@ class MultiProvider:
 
     The prompt is embedded once; each provider routes it within its own models; the strategy
     picks among those routed models by tier and expected cost.
+
+    A failing call falls back first to the same tier at the other providers (cheapest expected
+    cost first), then to the adjacent tiers in ``fallback`` order (see :class:`Provider`).
+
+    Args:
+        providers: the providers to route across.
+        strategy: ``"cheapest"``, ``"smartest"`` or ``"balanced"``.
+        retry: the :class:`RetryPolicy` of this router's calls (default: ``RetryPolicy()``).
+        fallback: the tier order after the same tier (``"up-then-down"``...; ``"same-tier"``:
+            other providers only; ``"none"``: no fallback).
+        budget: a spend cap in dollars for calls made through this router, or a :class:`Budget`
+            (each provider's own budget applies too).
+        circuit_breaker: default: the process-wide one.
     """
 
-    def __init__(self, providers: Sequence[Provider], *, strategy: str = "cheapest") -> None:
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        *,
+        strategy: str = "cheapest",
+        retry: RetryPolicy | None = None,
+        fallback: str | None = None,
+        budget: Budget | float | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+    ) -> None:
         providers = list(providers)
         if not providers:
             raise ConfigurationError("MultiProvider needs at least one Provider")
@@ -40,6 +69,10 @@ class MultiProvider:
                 )
         self.providers = providers
         self.strategy = get_strategy(strategy).name
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.fallback = resolve_fallback(fallback, self.retry.max_retries)
+        self.budget = as_budget(budget, name="multi")
+        self.circuit_breaker = circuit_breaker or default_breaker()
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)
@@ -87,6 +120,30 @@ class MultiProvider:
     def _provider(self, decision: RoutingDecision) -> Provider:
         return next(p for p in self.providers if p.name == decision.provider)
 
+    def plan(
+        self, decision: RoutingDecision, prompt: str, *, max_tokens: int = DEFAULT_MAX_TOKENS
+    ) -> list[Target]:
+        """The models a call of ``decision`` would try, in order; no model is called."""
+        self._provider(decision).adapter  # noqa: B018 - fail on a missing key before any work
+        return plan_targets(
+            decision,
+            self.providers,
+            prompt=prompt,
+            max_tokens=max_tokens,
+            order=self.fallback,
+            budgets=[self.budget] if self.budget is not None else [],
+        )
+
+    def _call(self, prompt: str, max_tokens: int, temperature: float) -> Call:
+        return Call(
+            self.providers,
+            prompt,
+            max_tokens,
+            temperature,
+            policy=self.retry,
+            breaker=self.circuit_breaker,
+        )
+
     def chat(
         self,
         prompt: str,
@@ -99,8 +156,8 @@ class MultiProvider:
         """Pick a provider and model with the strategy, call it, return the answer."""
         validate_request(prompt, max_tokens, temperature)
         decision = self.route(prompt, strategy=strategy, quality=quality)
-        provider = self._provider(decision)
-        return provider.chat_with(decision, prompt, max_tokens=max_tokens, temperature=temperature)
+        call = self._call(prompt, max_tokens, temperature)
+        return call.chat(self.plan(decision, prompt, max_tokens=max_tokens))
 
     def stream(
         self,
@@ -113,10 +170,8 @@ class MultiProvider:
     ) -> ResponseStream:
         validate_request(prompt, max_tokens, temperature)
         decision = self.route(prompt, strategy=strategy, quality=quality)
-        provider = self._provider(decision)
-        return provider.stream_with(
-            decision, prompt, max_tokens=max_tokens, temperature=temperature
-        )
+        call = self._call(prompt, max_tokens, temperature)
+        return call.stream(self.plan(decision, prompt, max_tokens=max_tokens), decision)
 
     def stream_text(
         self,

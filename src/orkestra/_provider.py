@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TypeVar
 
-from orkestra._types import TIERS, Response, RoutingDecision, Tier, Usage
-from orkestra.catalog import Catalog, ModelInfo, cost_of, default_catalog
-from orkestra.errors import (
-    InvalidRequestError,
-    MissingAPIKeyError,
-    OrkestraWarning,
-    StreamInterruptedError,
-)
+from orkestra._types import TIERS, Response, RoutingDecision, Tier
+from orkestra.catalog import Catalog, ModelInfo, default_catalog
+from orkestra.errors import InvalidRequestError, MissingAPIKeyError, OrkestraWarning
 from orkestra.providers import make_adapter
 from orkestra.providers._errors import map_error
-from orkestra.providers.base import Adapter, ChatRequest, ClientSettings, Finished, Message
+from orkestra.providers.base import (
+    Adapter,
+    ChatRequest,
+    ClientSettings,
+    Finished,
+    Message,
+    StreamEvent,
+)
+from orkestra.resilience.breaker import CircuitBreaker, default_breaker
+from orkestra.resilience.budget import Budget, as_budget
+from orkestra.resilience.call import Call, ResponseStream
+from orkestra.resilience.executor import Target
+from orkestra.resilience.fallback import resolve_fallback
+from orkestra.resilience.plan import plan_targets
+from orkestra.resilience.retry import DEFAULT_READ_TIMEOUT, RetryPolicy, Timeouts
 from orkestra.routing import default_router
 from orkestra.routing.policy import Router, TierPrediction, choose, estimate_input_tokens
 
@@ -27,6 +38,8 @@ __all__ = ["Provider", "ResponseStream"]
 
 DEFAULT_MAX_TOKENS = 8192
 DEFAULT_TEMPERATURE = 1.0
+
+T = TypeVar("T")
 
 
 def validate_request(prompt: object, max_tokens: object, temperature: object) -> str:
@@ -73,6 +86,9 @@ class Provider:
     >>> provider.route("What is 2+2?").tier      # no call made
     'budget'
 
+    Every call goes through orkestra's resilience layer (:mod:`orkestra.resilience`): retries
+    with backoff, fallback to the adjacent tiers, a circuit breaker per model, budgets.
+
     Args:
         name: the provider.
         api_key: its API key; default: the provider's usual environment variable.
@@ -86,8 +102,17 @@ class Provider:
             router picks the cheapest tier whose predicted quality is at most ``1 - quality``
             below the best tier's: 1 sends everything to the best predicted tier, 0 to the
             cheapest.
-        timeout: seconds per call.
-        max_retries: retries the SDK may make on a failed call.
+        timeout: the read timeout in seconds (connect: 5 s), or a :class:`Timeouts`.
+        max_retries: retries of a model after a transient failure (429, 5xx, 529, timeouts,
+            connection errors) before falling back. ``0``: one attempt, no fallback (unless
+            ``fallback`` is given).
+        retry: the whole :class:`RetryPolicy` (backoff, retry-after cap, deadline); overrides
+            ``max_retries``.
+        fallback: where a failing call goes next: ``"up-then-down"`` (default), ``"down-then-up"``,
+            ``"up"``, ``"down"`` or ``"none"``. A model passed to ``chat(model=...)`` never
+            falls back.
+        budget: a spend cap in dollars for this provider's calls, or a shared :class:`Budget`.
+        circuit_breaker: default: the process-wide one (:func:`default_breaker`).
     """
 
     def __init__(
@@ -100,8 +125,12 @@ class Provider:
         default_model: str | None = None,
         router: Router | None = None,
         quality: float | None = None,
-        timeout: float = 600.0,
+        timeout: float | Timeouts = DEFAULT_READ_TIMEOUT,
         max_retries: int = 2,
+        retry: RetryPolicy | None = None,
+        fallback: str | None = None,
+        budget: Budget | float | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
         catalog: Catalog | None = None,
     ) -> None:
         self.catalog = catalog or default_catalog()
@@ -118,8 +147,13 @@ class Provider:
         )
         self._router = router
         self.quality = None if quality is None else validate_knob(quality)
-        self._settings_extra = (float(timeout), int(max_retries))
+        self.timeouts = Timeouts.of(timeout)
+        self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
+        self.fallback = resolve_fallback(fallback, self.retry.max_retries)
+        self.budget = as_budget(budget, name=f"provider:{name}")
+        self.circuit_breaker = circuit_breaker or default_breaker()
         self._adapter: Adapter | None = None
+        self._adapter_lock = threading.Lock()
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "missing"
@@ -199,17 +233,11 @@ class Provider:
     def _override(self, decision: RoutingDecision, model: str) -> RoutingDecision:
         info = self.catalog.model(self.name, model)
         tier = self.catalog.tier_of(self.name, info.id) or decision.tier
-        return RoutingDecision(
-            provider=self.name,
+        return dataclasses.replace(
+            decision,
             model=info.id,
             tier=tier,
-            scores=decision.scores,
-            knob=decision.knob,
             reason=f"model {model!r} requested explicitly",
-            latency_ms=decision.latency_ms,
-            candidates=decision.candidates,
-            neighbors=decision.neighbors,
-            expected_output_tokens=decision.expected_output_tokens,
         )
 
     # -- calls ---------------------------------------------------------------------------
@@ -226,7 +254,13 @@ class Provider:
         """Route ``prompt``, call the chosen model, return its answer with cost and savings."""
         validate_request(prompt, max_tokens, temperature)
         decision = self._decision_for(prompt, model, quality)
-        return self.chat_with(decision, prompt, max_tokens=max_tokens, temperature=temperature)
+        return self.chat_with(
+            decision,
+            prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            fallback="none" if model is not None else None,
+        )
 
     def stream(
         self,
@@ -240,7 +274,13 @@ class Provider:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
         validate_request(prompt, max_tokens, temperature)
         decision = self._decision_for(prompt, model, quality)
-        return self.stream_with(decision, prompt, max_tokens=max_tokens, temperature=temperature)
+        return self.stream_with(
+            decision,
+            prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            fallback="none" if model is not None else None,
+        )
 
     def stream_text(
         self,
@@ -272,19 +312,59 @@ class Provider:
         return self.route(prompt, quality=quality)
 
     def chat_with(
-        self, decision: RoutingDecision, prompt: str, *, max_tokens: int, temperature: float
+        self,
+        decision: RoutingDecision,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        fallback: str | None = None,
     ) -> Response:
-        """Call the model of an existing decision (the seam ``MultiProvider`` uses)."""
-        request = self._request(decision, prompt, max_tokens, temperature)
-        started = time.perf_counter()
-        text, finished = self._guard(request, lambda: self.adapter.complete(request))
-        return self._response(decision, request.model, text, finished, started)
+        """Call the model of an existing decision, with retries and fallbacks."""
+        call = self._call(prompt, max_tokens, temperature)
+        return call.chat(self.plan(decision, prompt, max_tokens=max_tokens, fallback=fallback))
 
     def stream_with(
-        self, decision: RoutingDecision, prompt: str, *, max_tokens: int, temperature: float
+        self,
+        decision: RoutingDecision,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        fallback: str | None = None,
     ) -> ResponseStream:
-        request = self._request(decision, prompt, max_tokens, temperature)
-        return ResponseStream(self, decision, request)
+        call = self._call(prompt, max_tokens, temperature)
+        targets = self.plan(decision, prompt, max_tokens=max_tokens, fallback=fallback)
+        return call.stream(targets, decision)
+
+    def plan(
+        self,
+        decision: RoutingDecision,
+        prompt: str,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        fallback: str | None = None,
+    ) -> list[Target]:
+        """The models a call of ``decision`` would try, in order; no model is called.
+
+        ``fallback`` overrides the provider's order for this call; ``"none"`` pins the model
+        (no fallback, and no switch to a cheaper model near a budget's cap).
+        """
+        self.adapter  # noqa: B018 - fail on a missing key before any work
+        order = self.fallback if fallback is None else resolve_fallback(fallback, 1)
+        return plan_targets(
+            decision,
+            [self],
+            prompt=prompt,
+            max_tokens=max_tokens,
+            order=order,
+            pinned=fallback == "none",
+        )
+
+    def _call(self, prompt: str, max_tokens: int, temperature: float) -> Call:
+        return Call(
+            [self], prompt, max_tokens, temperature, policy=self.retry, breaker=self.circuit_breaker
+        )
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -301,15 +381,23 @@ class Provider:
                     f"no API key for {self.name}: pass api_key=... to Provider({self.name!r}) "
                     f"or set {names}"
                 )
-            timeout, retries = self._settings_extra
-            settings = ClientSettings(self._api_key, self.base_url, timeout, retries)
-            self._adapter = make_adapter(self.name, settings)
+            with self._adapter_lock:
+                if self._adapter is None:
+                    t = self.timeouts
+                    settings = ClientSettings(
+                        self._api_key,
+                        self.base_url,
+                        t.read,
+                        max_retries=0,
+                        connect_timeout=t.connect,
+                    )
+                    self._adapter = make_adapter(self.name, settings)
         return self._adapter
 
-    def _request(
-        self, decision: RoutingDecision, prompt: str, max_tokens: int, temperature: float
+    def request(
+        self, model: ModelInfo, prompt: str, max_tokens: int, temperature: float
     ) -> ChatRequest:
-        model = self.catalog.model(self.name, decision.model)
+        """The provider-neutral request for ``model``, its parameter quirks applied."""
         if max_tokens > model.max_output_tokens:
             _warn_quirk(
                 (model.id, "max_tokens"),
@@ -326,10 +414,9 @@ class Provider:
                     f"temperature={temperature} is not sent",
                 )
             sent_temperature = None
-        self.adapter  # noqa: B018 - fail on a missing key before any work
         return ChatRequest(model, (Message("user", prompt),), max_tokens, sent_temperature)
 
-    def _guard(self, request: ChatRequest, call: Callable[[], Any]) -> Any:
+    def _guard(self, request: ChatRequest, call: Callable[[], T]) -> T:
         try:
             return call()
         except Exception as e:
@@ -337,31 +424,18 @@ class Provider:
                 e, provider=self.name, model=request.model.id, api_key=self._api_key
             ) from e
 
-    def _response(
-        self,
-        decision: RoutingDecision,
-        model: ModelInfo,
-        text: str,
-        finished: Finished,
-        started: float,
-    ) -> Response:
-        cost = cost_of(model, finished.usage)
-        base = self.premium_model
-        base_cost = cost if base.id == model.id else cost_of(base, finished.usage)
-        return Response(
-            text=text,
-            provider=self.name,
-            model=model.id,
-            usage=finished.usage,
-            input_cost=cost.input_cost,
-            output_cost=cost.output_cost,
-            base_model=base.id,
-            base_cost=base_cost.total,
-            routing=decision,
-            finish_reason=finished.finish_reason,
-            latency_ms=(time.perf_counter() - started) * 1000.0,
-            response_id=finished.response_id,
-        )
+    def complete_once(self, request: ChatRequest) -> tuple[str, Finished]:
+        """One attempt, no retries: the SDK call with its errors mapped."""
+        return self._guard(request, lambda: self.adapter.complete(request))
+
+    def stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        """One streaming attempt, no retries: events, errors mapped."""
+        try:
+            yield from self.adapter.stream(request)
+        except Exception as e:
+            raise map_error(
+                e, provider=self.name, model=request.model.id, api_key=self._api_key
+            ) from e
 
     def close(self) -> None:
         """Close the SDK client (it is reopened on the next call)."""
@@ -374,63 +448,3 @@ class Provider:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class ResponseStream:
-    """A streaming answer: iterate it for text chunks; ``.response`` is set when it ends.
-
-    If the stream breaks after text has arrived, iteration raises
-    :class:`~orkestra.errors.StreamInterruptedError` carrying the partial text.
-    """
-
-    def __init__(self, provider: Provider, decision: RoutingDecision, request: ChatRequest) -> None:
-        self._provider = provider
-        self._request = request
-        self.routing = decision
-        self.response: Response | None = None
-        self._chunks: list[str] = []
-        self._iterator = self._run()
-
-    def __iter__(self) -> Iterator[str]:
-        return self._iterator
-
-    @property
-    def text(self) -> str:
-        """The text received so far."""
-        return "".join(self._chunks)
-
-    def _run(self) -> Iterator[str]:
-        provider, request = self._provider, self._request
-        started = time.perf_counter()
-        events = provider._guard(request, lambda: iter(provider.adapter.stream(request)))
-        while True:
-            try:
-                event = next(events)
-            except StopIteration:
-                return
-            except Exception as e:
-                error = map_error(
-                    e, provider=provider.name, model=request.model.id, api_key=provider._api_key
-                )
-                if not self._chunks:
-                    raise error from e
-                raise StreamInterruptedError(
-                    f"{provider.name}/{request.model.id}: the stream broke after "
-                    f"{len(self.text)} characters: {error}",
-                    provider=provider.name,
-                    model=request.model.id,
-                    partial_text=self.text,
-                    usage=None,
-                    status_code=getattr(error, "status_code", None),
-                ) from e
-            if isinstance(event, Finished):
-                self.response = provider._response(
-                    self.routing, request.model, self.text, event, started
-                )
-            else:
-                self._chunks.append(event.text)
-                yield event.text
-
-    @property
-    def usage(self) -> Usage | None:
-        return self.response.usage if self.response else None

@@ -96,6 +96,36 @@ class RoutingDecision:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One call the resilience layer made for a request: which model, how it ended, what it cost.
+
+    ``error`` is the orkestra error's class name (``"RateLimitError"``...) or None for the call
+    that answered. ``usage`` and ``cost`` are what the provider billed (or reported) for this
+    call; a call that failed before the provider reported usage bills nothing.
+    """
+
+    provider: str
+    model: str
+    tier: Tier | None
+    error: str | None = None
+    message: str | None = None
+    status_code: int | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    latency_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.error is None else f"{self.error}: {self.message}"
+        return (
+            f"{self.provider}/{self.model}: {outcome} (${self.cost:.6f}, {self.latency_ms:.0f} ms)"
+        )
+
+
+@dataclass(frozen=True)
 class Response:
     """A model's answer, with what it cost and what it saved.
 
@@ -116,11 +146,20 @@ class Response:
     finish_reason: str | None = None
     latency_ms: float = 0.0
     response_id: str | None = field(default=None, compare=False)
+    attempts: tuple[Attempt, ...] = field(default=(), compare=False)
+    """Every call made for this answer, failed retries and fallbacks first, this one last."""
 
     @property
     def cost(self) -> float:
         """What the call cost, in dollars."""
         return self.input_cost + self.output_cost
+
+    @property
+    def total_cost(self) -> float:
+        """What every attempt cost together (``cost`` plus whatever failed attempts billed)."""
+        if not self.attempts:
+            return self.cost
+        return sum(a.cost for a in self.attempts)
 
     @property
     def input_tokens(self) -> int:

@@ -19,19 +19,30 @@ as a :class:`ConfigurationError`; what a provider answers is mapped, at one boun
     │   ├── ModelNotFoundError      404: unknown or retired model
     │   ├── RateLimitError          429
     │   ├── ProviderUnavailableError  5xx and Anthropic's 529 "overloaded"
+    │   │   └── CircuitOpenError    every candidate model is cooling down after repeated failures
     │   ├── ProviderTimeoutError    the call timed out
     │   ├── ProviderConnectionError the connection failed or was dropped
     │   └── StreamInterruptedError  a stream broke after text arrived (carries the partial text)
-    └── RoutingError                the router could not make a decision
+    ├── RoutingError                the router could not make a decision
+    └── BudgetExceededError         a spend cap would be passed: raised before the call
 
+An error raised after the resilience layer tried several times (retries, fallbacks) carries
+every try in ``attempts`` (:class:`orkestra.Attempt`: model, error, usage and cost billed).
 Messages never contain an API key.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orkestra._types import Attempt, Usage
+
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
+    "CircuitOpenError",
     "ConfigurationError",
     "DataFormatError",
     "InvalidRequestError",
@@ -55,7 +66,12 @@ __all__ = [
 
 
 class OrkestraError(Exception):
-    """Base class of every error orkestra raises."""
+    """Base class of every error orkestra raises.
+
+    ``attempts`` lists the calls made before the error was raised (empty when none was made).
+    """
+
+    attempts: tuple[Attempt, ...] = ()
 
 
 class ConfigurationError(OrkestraError, ValueError):
@@ -160,11 +176,20 @@ class ProviderConnectionError(ProviderError):
     retryable_by_default = True
 
 
+class CircuitOpenError(ProviderUnavailableError):
+    """Every candidate model failed repeatedly just before and is skipped for a cooldown.
+
+    ``retry_after`` says when the first of them will be probed again.
+    """
+
+
 class StreamInterruptedError(ProviderError):
     """A stream failed after some text had already been received.
 
     ``partial_text`` holds what arrived before the failure; ``usage`` what the provider had
-    reported by then (often nothing: the usage comes last).
+    reported by then (a :class:`~orkestra.Usage`, or None: OpenAI reports usage only at the end;
+    Anthropic and Gemini report the prompt's tokens as the stream starts). The layer never retries
+    such a stream: its text was already handed to the caller.
     """
 
     retryable_by_default = False
@@ -176,12 +201,32 @@ class StreamInterruptedError(ProviderError):
         provider: str,
         model: str | None = None,
         partial_text: str = "",
-        usage: object | None = None,
+        usage: Usage | None = None,
         status_code: int | None = None,
     ) -> None:
         super().__init__(message, provider=provider, model=model, status_code=status_code)
         self.partial_text = partial_text
         self.usage = usage
+
+
+class BudgetExceededError(OrkestraError):
+    """The call's expected cost would take a budget past its cap; nothing was sent.
+
+    Attributes:
+        budget: the budget's name (``"process"``, ``"provider:openai"``, ...).
+        cap: its cap in dollars.
+        spent: dollars already spent (plus those reserved by calls in flight).
+        expected_cost: what this call was expected to cost.
+    """
+
+    def __init__(
+        self, message: str, *, budget: str, cap: float, spent: float, expected_cost: float
+    ) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.cap = cap
+        self.spent = spent
+        self.expected_cost = expected_cost
 
 
 class OrkestraWarning(UserWarning):

@@ -120,6 +120,30 @@ _BY_ANTHROPIC_TYPE: dict[str, tuple[type[ProviderError], int]] = {
 }
 
 
+# An OpenAI error event inside a stream has no HTTP status: the body's code/type says what it was.
+_BY_OPENAI_CODE: dict[str, tuple[type[ProviderError], int]] = {
+    "rate_limit_exceeded": (RateLimitError, 429),
+    "insufficient_quota": (RateLimitError, 429),
+    "invalid_api_key": (AuthenticationError, 401),
+    "model_not_found": (ModelNotFoundError, 404),
+    "context_length_exceeded": (BadRequestError, 400),
+    "server_error": (ProviderUnavailableError, 500),
+    "invalid_request_error": (BadRequestError, 400),
+    "requests": (RateLimitError, 429),
+    "tokens": (RateLimitError, 429),
+}
+
+
+def _openai_stream_error(body: Any) -> tuple[type[ProviderError], int] | None:
+    if not isinstance(body, dict) or "message" not in body:
+        return None
+    for field in ("code", "type"):
+        value = body.get(field)
+        if isinstance(value, str) and value in _BY_OPENAI_CODE:
+            return _BY_OPENAI_CODE[value]
+    return None
+
+
 def _class_for(status: int, body: Any) -> type[ProviderError]:
     if status in (401, 403):
         return AuthenticationError
@@ -143,9 +167,15 @@ def map_error(
     names = _names(exc)
     body = _body(exc)
     where = f"{provider}/{model}" if model else provider
-    if any("Timeout" in n for n in names):
-        return ProviderTimeoutError(f"{where}: the call timed out", provider=provider, model=model)
     status = _status(exc)
+    if status is None and (known := _openai_stream_error(body)) is not None:
+        cls, code = known
+        message = f"{where}: error in the stream: {scrub(_message(exc, body), api_key)}"
+        return cls(message, provider=provider, model=model, status_code=code)
+    if any("Timeout" in n for n in names) and status in (None, 408, 504):
+        return ProviderTimeoutError(
+            f"{where}: the call timed out", provider=provider, model=model, status_code=status
+        )
     if status is None or "APIConnectionError" in names or is_transport_error(exc):
         detail = scrub(str(exc) or type(exc).__name__, api_key)
         return ProviderConnectionError(

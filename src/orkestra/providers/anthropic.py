@@ -6,12 +6,20 @@ Anthropic's API version 2026-10-21 (what SDK 2.x sends) rejects ``temperature``,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from orkestra._types import Usage
 from orkestra.errors import ProviderConnectionError
-from orkestra.providers.base import ChatRequest, ClientSettings, Finished, StreamEvent, TextDelta
+from orkestra.providers.base import (
+    ChatRequest,
+    ClientSettings,
+    Finished,
+    StreamEvent,
+    TextDelta,
+    UsageReport,
+)
 
 if TYPE_CHECKING:
     import anthropic
@@ -48,20 +56,25 @@ class AnthropicAdapter:
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
         self._client: anthropic.Anthropic | None = None
+        self._lock = threading.Lock()  # one client, even when threads race to make it
 
     def __repr__(self) -> str:
         return f"AnthropicAdapter({self._settings!r})"
 
     @property
     def client(self) -> anthropic.Anthropic:
-        if self._client is None:
-            import anthropic
+        with self._lock:
+            if self._client is None:
+                import anthropic
 
-            s = self._settings
-            self._client = anthropic.Anthropic(
-                api_key=s.api_key, base_url=s.base_url, timeout=s.timeout, max_retries=s.max_retries
-            )
-        return self._client
+                s = self._settings
+                self._client = anthropic.Anthropic(
+                    api_key=s.api_key,
+                    base_url=s.base_url,
+                    timeout=anthropic.Timeout(s.timeout, connect=s.connect_timeout),
+                    max_retries=s.max_retries,
+                )
+            return self._client
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -79,7 +92,7 @@ class AnthropicAdapter:
             for event in self.stream(request):
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
-                else:
+                elif isinstance(event, Finished):
                     return "".join(parts), event
         message = self.client.messages.create(**self._params(request))
         text = "".join(block.text for block in message.content if block.type == "text")
@@ -101,6 +114,7 @@ class AnthropicAdapter:
                 if event.type == "message_start":
                     start_usage = event.message.usage
                     response_id, model_version = event.message.id, event.message.model
+                    yield UsageReport(usage_from_anthropic(start_usage))
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     yield TextDelta(event.delta.text)
                 elif event.type == "message_delta":
@@ -117,9 +131,10 @@ class AnthropicAdapter:
         yield Finished(usage, finish_reason, response_id, model_version)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 def _merge_usage(start: Any, delta: Any) -> Usage:

@@ -2,7 +2,8 @@
 
 An adapter owns one provider's SDK client (built lazily, so ``import orkestra`` never imports an
 SDK) and speaks in provider-neutral terms: a :class:`ChatRequest` in, a stream of
-:class:`TextDelta` followed by one :class:`Finished` out. ``complete()`` returns the same events for
+:class:`TextDelta` (with a :class:`UsageReport` wherever the provider reports usage before the
+end) followed by one :class:`Finished` out. ``complete()`` returns the same events for
 a non-streaming call, so usage, cost and the :class:`~orkestra.Response` are built in one place
 for both. Adding a provider is one new module with an :class:`Adapter` and one catalog entry.
 """
@@ -24,6 +25,7 @@ __all__ = [
     "Message",
     "StreamEvent",
     "TextDelta",
+    "UsageReport",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -68,22 +70,36 @@ class Finished:
     model_version: str | None = None
 
 
-StreamEvent = TextDelta | Finished
+@dataclass(frozen=True)
+class UsageReport:
+    """Usage the provider reported mid-stream (Anthropic's ``message_start``, each Gemini chunk):
+    what a stream that breaks later has been billed for so far."""
+
+    usage: Usage
+
+
+StreamEvent = TextDelta | UsageReport | Finished
 
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """How to reach a provider. ``repr`` never shows the key."""
+    """How to reach a provider. ``repr`` never shows the key.
+
+    ``timeout`` is the read timeout, ``connect_timeout`` the connect one (seconds). The SDK's
+    own retries stay off (``max_retries=0``): orkestra's resilience layer owns retries.
+    """
 
     api_key: str
     base_url: str | None = None
     timeout: float = 600.0
-    max_retries: int = 2
+    max_retries: int = 0
+    connect_timeout: float = 5.0
 
     def __repr__(self) -> str:
         return (
             f"ClientSettings(api_key='***', base_url={self.base_url!r}, "
-            f"timeout={self.timeout!r}, max_retries={self.max_retries!r})"
+            f"timeout={self.timeout!r}, connect_timeout={self.connect_timeout!r}, "
+            f"max_retries={self.max_retries!r})"
         )
 
 
@@ -97,7 +113,7 @@ class Adapter(Protocol):
         ...
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
-        """A streaming call: text deltas, then exactly one :class:`Finished`.
+        """A streaming call: text deltas (and usage reports), then exactly one :class:`Finished`.
 
         A stream that ends without its final usage raises a :class:`ProviderError`.
         """

@@ -8,12 +8,20 @@ garbage-collected).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from orkestra._types import Usage
 from orkestra.errors import ProviderConnectionError
-from orkestra.providers.base import ChatRequest, ClientSettings, Finished, StreamEvent, TextDelta
+from orkestra.providers.base import (
+    ChatRequest,
+    ClientSettings,
+    Finished,
+    StreamEvent,
+    TextDelta,
+    UsageReport,
+)
 
 if TYPE_CHECKING:
     from google import genai
@@ -58,26 +66,31 @@ class GoogleAdapter:
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
         self._clients: dict[str, genai.Client] = {}
+        self._lock = threading.Lock()  # one client per version, even when threads race
 
     def __repr__(self) -> str:
         return f"GoogleAdapter({self._settings!r})"
 
     def client(self, api_version: str) -> genai.Client:
-        if api_version not in self._clients:
-            from google import genai
-            from google.genai import types
+        with self._lock:
+            if api_version not in self._clients:
+                from google import genai
+                from google.genai import types
 
-            s = self._settings
-            options = types.HttpOptions(
-                api_version=api_version,
-                base_url=s.base_url,
-                timeout=int(s.timeout * 1000),
-                retry_options=(
-                    types.HttpRetryOptions(attempts=s.max_retries + 1) if s.max_retries else None
-                ),
-            )
-            self._clients[api_version] = genai.Client(api_key=s.api_key, http_options=options)
-        return self._clients[api_version]
+                s = self._settings
+                options = types.HttpOptions(
+                    api_version=api_version,
+                    base_url=s.base_url,
+                    # One timeout for connect and read alike: the SDK takes no split.
+                    timeout=max(1, int(s.timeout * 1000)),
+                    retry_options=(
+                        types.HttpRetryOptions(attempts=s.max_retries + 1)
+                        if s.max_retries
+                        else None
+                    ),
+                )
+                self._clients[api_version] = genai.Client(api_key=s.api_key, http_options=options)
+            return self._clients[api_version]
 
     def _call(self, request: ChatRequest) -> tuple[Any, dict[str, Any]]:
         from google.genai import types
@@ -112,6 +125,8 @@ class GoogleAdapter:
         last: Any = None
         finish_reason: str | None = None
         for chunk in client.models.generate_content_stream(**params):
+            if chunk.usage_metadata is not None:
+                yield UsageReport(usage_from_google(chunk.usage_metadata))
             text = _text(chunk)
             if text:
                 yield TextDelta(text)
@@ -132,6 +147,7 @@ class GoogleAdapter:
         )
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -34,20 +35,25 @@ class OpenAIAdapter:
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
         self._client: openai.OpenAI | None = None
+        self._lock = threading.Lock()  # one client, even when threads race to make it
 
     def __repr__(self) -> str:
         return f"OpenAIAdapter({self._settings!r})"
 
     @property
     def client(self) -> openai.OpenAI:
-        if self._client is None:
-            import openai
+        with self._lock:
+            if self._client is None:
+                import openai
 
-            s = self._settings
-            self._client = openai.OpenAI(
-                api_key=s.api_key, base_url=s.base_url, timeout=s.timeout, max_retries=s.max_retries
-            )
-        return self._client
+                s = self._settings
+                self._client = openai.OpenAI(
+                    api_key=s.api_key,
+                    base_url=s.base_url,
+                    timeout=openai.Timeout(s.timeout, connect=s.connect_timeout),
+                    max_retries=s.max_retries,
+                )
+            return self._client
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -101,6 +107,7 @@ class OpenAIAdapter:
         yield Finished(usage, finish_reason, response_id, model_version)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None

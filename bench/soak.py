@@ -1,0 +1,278 @@
+"""Soak the resilience layer: thousands of calls through a ``MultiProvider`` with injected faults.
+
+    .venv/bin/python bench/soak.py                       # 2,000 calls, ~20% faults
+    .venv/bin/python bench/soak.py --calls 4000 --workers 32 --fault-rate 0.3
+
+Runs its own ``orkestra.testing.FakeProviderServer`` (the real SDKs on 127.0.0.1) and a
+``MultiProvider`` of the three providers with the default retry policy. Half the calls go through
+a thread pool, half through asyncio (``asyncio.to_thread``: the async API comes with issue 8),
+half of each streaming. Before about ``--fault-rate`` of the calls a fault is queued on the
+server (429, 500, 503, 529, a dropped connection, a stream cut before or after its first chunk,
+a delay past the read timeout); it hits whichever request comes next, retries included.
+
+Prints: calls that succeeded, that failed with a typed ``OrkestraError`` (by type), and that were
+*lost* (any other exception, a hang past the deadline, or an answer without text) — must be 0;
+retries and fallbacks; attempts recorded vs generation requests the server saw; dollars recorded
+vs dollars charged to the budget; and the overhead the layer adds: p50/p99 latency of the same
+fault-free calls through the layer vs straight to the adapter (no routing, no layer), and the
+layer's own time inside each call (total minus time in the SDK).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import itertools
+import random
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import orkestra as o
+from orkestra.testing import FakeProviderServer, Fault
+
+PROMPTS = [
+    "What is the capital of Japan?",
+    "Write a haiku about autumn rain",
+    "Explain how a hash map handles collisions",
+    "Summarise the causes of the French Revolution in three sentences",
+    "Prove that the square root of two is irrational",
+    "Translate 'good morning, how are you?' into Spanish and German",
+    "Write a Python function that merges two sorted lists",
+    "What is 17 times 23?",
+]
+# (fault, how many requests in a row it hits, at one provider or at whichever comes next):
+# a burst of 3 outlasts the 2 retries of one model, so the call has to fall back.
+FAULTS: list[tuple[Fault, int, bool]] = [
+    (Fault.status(429), 1, False),
+    (Fault.status(500), 1, False),
+    (Fault.status(503), 1, False),
+    (Fault.status(529), 1, False),
+    (Fault.drop(), 1, False),
+    (Fault.cut_stream(after_chunks=0), 1, False),
+    (Fault.cut_stream(after_chunks=2), 1, False),
+    (Fault.delay(3.0), 1, False),
+    (Fault.status(529), 3, True),
+    (Fault.status(503), 3, True),
+]
+Planned = tuple[str, bool, str, "tuple[Fault, int, str | None] | None"]
+READ_TIMEOUT = 1.0
+STRATEGIES = ["cheapest", "smartest", "balanced"]
+HANG = 60.0  # a call still running after this many seconds counts as lost
+
+
+@dataclass
+class Tally:
+    ok: int = 0
+    typed: Counter[str] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    attempts: int = 0
+    retries: int = 0
+    fallbacks: int = 0
+    recorded: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, attempts: tuple[o.Attempt, ...], outcome: str | None) -> None:
+        keys = [(a.provider, a.model) for a in attempts]
+        pairs = list(itertools.pairwise(keys))
+        with self.lock:
+            self.attempts += len(attempts)
+            self.retries += sum(1 for a, b in pairs if a == b)
+            self.fallbacks += sum(1 for a, b in pairs if a != b)
+            self.recorded += sum(a.cost for a in attempts)
+            if outcome is None:
+                self.ok += 1
+            else:
+                self.typed[outcome] += 1
+
+
+def one_call(
+    multi: o.MultiProvider, prompt: str, stream: bool, strategy: str, tally: Tally
+) -> None:
+    try:
+        if stream:
+            s = multi.stream(prompt, strategy=strategy, max_tokens=256)
+            text = "".join(s)
+            response = s.response
+            if response is None or response.text != text:
+                raise AssertionError("a stream ended without its response")
+        else:
+            response = multi.chat(prompt, strategy=strategy, max_tokens=256)
+        if not response.text:
+            raise AssertionError("an answer without text")
+    except o.OrkestraError as e:
+        tally.add(e.attempts, type(e).__name__)
+        return
+    except Exception as e:  # lost: not a typed error
+        with tally.lock:
+            tally.lost.append(f"{type(e).__name__}: {e}")
+        return
+    tally.add(response.attempts, None)
+
+
+def plan_calls(n: int, fault_rate: float, rng: random.Random) -> list[Planned]:
+    calls: list[Planned] = []
+    for _ in range(n):
+        fault = None
+        if rng.random() < fault_rate:
+            kind, times, aimed = rng.choice(FAULTS)
+            fault = (kind, times, rng.choice(["google", "anthropic", "openai"]) if aimed else None)
+        calls.append((rng.choice(PROMPTS), rng.random() < 0.5, rng.choice(STRATEGIES), fault))
+    return calls
+
+
+def inject(server: FakeProviderServer, fault: tuple[Fault, int, str | None] | None) -> None:
+    if fault is not None:
+        kind, times, provider = fault
+        server.queue(kind, provider=provider, times=times)  # type: ignore[arg-type]
+
+
+def run_threads(multi, server, calls, workers, tally) -> int:  # type: ignore[no-untyped-def]
+    def job(call: Planned) -> None:
+        prompt, stream, strategy, fault = call
+        inject(server, fault)
+        one_call(multi, prompt, stream, strategy, tally)
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(job, c) for c in calls]
+        _, pending = concurrent.futures.wait(futures, timeout=HANG + len(calls))
+    for f in pending:
+        f.cancel()
+    return len(pending)
+
+
+async def run_async(multi, server, calls, workers, tally) -> int:  # type: ignore[no-untyped-def]
+    gate = asyncio.Semaphore(workers)
+    hung = 0
+
+    async def job(call: Planned) -> None:
+        nonlocal hung
+        prompt, stream, strategy, fault = call
+        async with gate:
+            inject(server, fault)
+            try:
+                await asyncio.wait_for(
+                    asyncio.to_thread(one_call, multi, prompt, stream, strategy, tally), HANG
+                )
+            except TimeoutError:
+                hung += 1
+
+    await asyncio.gather(*(job(c) for c in calls))
+    return hung
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def overhead(multi: o.MultiProvider, n: int, rng: random.Random) -> dict[str, list[float]]:
+    """The same fault-free calls straight to the adapter, and through the layer (interleaved)."""
+    times: dict[str, list[float]] = {"direct": [], "layer": [], "inside": []}
+    by_name = {p.name: p for p in multi.providers}
+    for i in range(n):
+        prompt = rng.choice(PROMPTS)
+        decision = multi.route(prompt)  # routing is not the layer: outside both timings
+        provider = by_name[decision.provider]
+        model = multi.plan(decision, prompt, max_tokens=256)[0].model
+        for mode in ("direct", "layer") if i % 2 else ("layer", "direct"):
+            started = time.perf_counter()
+            if mode == "direct":
+                provider.adapter.complete(provider.request(model, prompt, 256, 1.0))
+            else:  # plan the fallbacks, run the flow, price it, build the Response
+                targets = multi.plan(decision, prompt, max_tokens=256)
+                response = multi._call(prompt, 256, 1.0).chat(targets)
+            elapsed = (time.perf_counter() - started) * 1000
+            times[mode].append(elapsed)
+            if mode == "layer":
+                times["inside"].append(elapsed - sum(a.latency_ms for a in response.attempts))
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--overhead-calls", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+
+    with FakeProviderServer() as server:
+        providers = [
+            o.Provider(
+                name,
+                server.api_key,
+                base_url=getattr(server, f"{name}_base_url"),
+                timeout=o.Timeouts(connect=1.0, read=READ_TIMEOUT),
+            )
+            for name in ("google", "anthropic", "openai")
+        ]
+        budget = o.Budget(None, name="soak")
+        multi = o.MultiProvider(providers, budget=budget)
+        for p in providers:  # warm up: SDK imports and clients, not part of any figure
+            p.chat("hello", max_tokens=16)
+        server.clear()
+        budget.reset()
+
+        calls = plan_calls(args.calls, args.fault_rate, rng)
+        faults = sum(1 for c in calls if c[3] is not None)
+        queued = sum(c[3][1] for c in calls if c[3] is not None)
+        half = len(calls) // 2
+        tally = Tally()
+        started = time.perf_counter()
+        hung = run_threads(multi, server, calls[:half], args.workers, tally)
+        hung += asyncio.run(run_async(multi, server, calls[half:], args.workers, tally))
+        wall = time.perf_counter() - started
+        requests = sum(
+            1
+            for r in server.requests
+            if r.path.endswith(("/completions", "/messages", "Content", "GenerateContent"))
+        )
+        left = len(server._script)  # faults queued last, after the final requests
+        server.clear()
+        charged = budget.spent
+        times = overhead(multi, args.overhead_calls, rng)
+        multi.close()
+
+    failed = sum(tally.typed.values())
+    lost = len(tally.lost) + hung
+    print(
+        f"calls                {args.calls} ({half} threads, {args.calls - half} asyncio; "
+        f"{args.workers} at a time; {wall:.1f} s)"
+    )
+    print(
+        f"faults injected      before {faults} calls ({faults / args.calls:.0%}); "
+        f"{queued} faulty responses queued, {left} never reached"
+    )
+    print(f"succeeded            {tally.ok}")
+    typed = ", ".join(f"{k} {v}" for k, v in tally.typed.most_common())
+    print(f"failed, typed        {failed}" + (f" ({typed})" if typed else ""))
+    print(f"lost                 {lost}" + (f": {tally.lost[:3]}" if tally.lost else ""))
+    print(f"retries              {tally.retries}")
+    print(f"fallbacks            {tally.fallbacks}")
+    print(f"attempts recorded    {tally.attempts} (generation requests the server saw: {requests})")
+    print(f"cost recorded        ${tally.recorded:.6f} (charged to the budget: ${charged:.6f})")
+    d, lay, inside = times["direct"], times["layer"], times["inside"]
+    print(
+        f"latency, no faults   direct to the adapter p50 {percentile(d, 50):.2f} ms "
+        f"p99 {percentile(d, 99):.2f} ms; through the layer p50 {percentile(lay, 50):.2f} ms "
+        f"p99 {percentile(lay, 99):.2f} ms ({len(d)} calls each)"
+    )
+    print(
+        f"overhead added       p50 {percentile(lay, 50) - percentile(d, 50):+.2f} ms, "
+        f"p99 {percentile(lay, 99) - percentile(d, 99):+.2f} ms; the layer's own time per "
+        f"call p50 {percentile(inside, 50):.2f} ms p99 {percentile(inside, 99):.2f} ms "
+        f"(mean {statistics.fmean(inside):.2f})"
+    )
+    balanced = tally.attempts == requests and abs(tally.recorded - charged) < 1e-9
+    return 1 if lost or not balanced else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

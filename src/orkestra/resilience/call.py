@@ -1,0 +1,160 @@
+"""One request through the resilience layer: the seam every entry point shares.
+
+``Provider.chat``/``stream`` and ``MultiProvider.chat``/``stream`` all build a :class:`Call` (the
+request's arguments, the providers its attempts may reach, the retry policy and breaker), plan
+the :class:`~orkestra.resilience.executor.Target` list, and run it here; only the thin drivers
+differ between a plain call and a stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Generator, Iterator, Sequence
+from typing import Protocol
+
+from orkestra._types import Response, RoutingDecision, Usage
+from orkestra.catalog import ModelInfo, cost_of
+from orkestra.providers.base import ChatRequest, Finished, StreamEvent
+from orkestra.resilience import drivers
+from orkestra.resilience.breaker import CircuitBreaker
+from orkestra.resilience.drivers import Result
+from orkestra.resilience.executor import Flow, Target
+from orkestra.resilience.retry import RetryPolicy
+
+__all__ = ["Call", "Endpoint", "ResponseStream", "respond"]
+
+
+class Endpoint(Protocol):
+    """What a call needs from a provider to make one attempt (``orkestra.Provider`` is one)."""
+
+    name: str
+
+    @property
+    def premium_model(self) -> ModelInfo: ...
+
+    def request(
+        self, model: ModelInfo, prompt: str, max_tokens: int, temperature: float
+    ) -> ChatRequest: ...
+
+    def complete_once(self, request: ChatRequest) -> tuple[str, Finished]: ...
+
+    def stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]: ...
+
+
+class Call:
+    """One request: its arguments, the providers its attempts may reach, and how to retry."""
+
+    def __init__(
+        self,
+        providers: Sequence[Endpoint],
+        prompt: str,
+        max_tokens: int,
+        temperature: float,
+        *,
+        policy: RetryPolicy,
+        breaker: CircuitBreaker,
+    ) -> None:
+        self._by_name = {p.name: p for p in providers}
+        self.prompt, self.max_tokens, self.temperature = prompt, max_tokens, temperature
+        self.policy, self.breaker = policy, breaker
+
+    def provider(self, target: Target) -> Endpoint:
+        return self._by_name[target.decision.provider]
+
+    def _request(self, target: Target) -> tuple[Endpoint, ChatRequest]:
+        provider = self.provider(target)
+        request = provider.request(target.model, self.prompt, self.max_tokens, self.temperature)
+        return provider, request
+
+    def complete(self, target: Target) -> tuple[str, Finished]:
+        """One non-streaming attempt on ``target``."""
+        provider, request = self._request(target)
+        return provider.complete_once(request)
+
+    def open(self, target: Target) -> Iterator[StreamEvent]:
+        """One streaming attempt on ``target``."""
+        provider, request = self._request(target)
+        return provider.stream_once(request)
+
+    def flow(self, targets: Sequence[Target]) -> Flow:
+        return Flow(targets, self.policy, self.breaker)
+
+    def chat(self, targets: Sequence[Target]) -> Response:
+        started = time.perf_counter()
+        result = drivers.complete(self.flow(targets), self.complete)
+        return respond(self.provider(result.target), result, started)
+
+    def stream(self, targets: Sequence[Target], routing: RoutingDecision) -> ResponseStream:
+        return ResponseStream(self, targets, routing)
+
+
+def respond(provider: Endpoint, result: Result, started: float) -> Response:
+    """The :class:`Response` for the attempt that answered, with every attempt made for it."""
+    model, usage = result.target.model, result.finished.usage
+    base = provider.premium_model
+    base_cost = result.cost if base.id == model.id else cost_of(base, usage)
+    routing = result.target.decision
+    failed = [f"{a.provider}/{a.model} {a.error}" for a in result.attempts if not a.ok]
+    if failed:
+        routing = dataclasses.replace(
+            routing, reason=f"{routing.reason} [after {'; '.join(dict.fromkeys(failed))}]"
+        )
+    return Response(
+        text=result.text,
+        provider=provider.name,
+        model=model.id,
+        usage=usage,
+        input_cost=result.cost.input_cost,
+        output_cost=result.cost.output_cost,
+        base_model=base.id,
+        base_cost=base_cost.total,
+        routing=routing,
+        finish_reason=result.finished.finish_reason,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        response_id=result.finished.response_id,
+        attempts=result.attempts,
+    )
+
+
+class ResponseStream:
+    """A streaming answer: iterate it for text chunks; ``.response`` is set when it ends.
+
+    A stream that fails before its first chunk is retried or falls back like any call. If it
+    breaks after text has arrived, iteration raises
+    :class:`~orkestra.errors.StreamInterruptedError` carrying the partial text (it is never
+    retried: that text is already yours).
+    """
+
+    def __init__(self, call: Call, targets: Sequence[Target], routing: RoutingDecision) -> None:
+        self._call = call
+        self.routing = routing
+        self.response: Response | None = None
+        self._chunks: list[str] = []
+        self._iterator = self._run(targets)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._iterator
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return "".join(self._chunks)
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.response.usage if self.response else None
+
+    def close(self) -> None:
+        """Stop reading: the connection is closed and the call's budget reservation settled."""
+        self._iterator.close()
+
+    def _run(self, targets: Sequence[Target]) -> Generator[str, None, None]:
+        started = time.perf_counter()
+        for item in drivers.stream(self._call.flow(targets), self._call.open):
+            if isinstance(item, str):
+                self._chunks.append(item)
+                yield item
+            else:
+                self.response = respond(self._call.provider(item.target), item, started)
+                self.routing = self.response.routing

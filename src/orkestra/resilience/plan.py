@@ -1,0 +1,127 @@
+"""From a routing decision to the ordered :class:`Target` list a :class:`Flow` runs.
+
+Shared by ``Provider`` and ``MultiProvider``: the candidates are the decision's own
+(``RoutingDecision.candidates``: every model the router weighed), or, for a decision made
+without the router, each provider's tier models from the catalog. Expected costs come from the
+catalog's prices for this prompt and ``max_tokens``. Near a budget's cap the cheapest candidate
+becomes the first one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from orkestra._types import Candidate, RoutingDecision, Tier
+from orkestra.catalog import Catalog, ModelInfo, price_of
+from orkestra.resilience.budget import Budget, process_budget
+from orkestra.resilience.executor import Target
+from orkestra.resilience.fallback import cheapest, fallback_chain
+from orkestra.routing.policy import DEFAULT_OUTPUT_TOKENS, estimate_input_tokens
+
+__all__ = ["Routable", "plan_targets"]
+
+
+class Routable(Protocol):
+    """What planning needs from a provider (``orkestra.Provider`` is one)."""
+
+    name: str
+    catalog: Catalog
+    budget: Budget | None
+
+    @property
+    def api_key_available(self) -> bool: ...
+
+    def tier_models(self) -> dict[Tier, ModelInfo]: ...
+
+
+def _model(provider: Routable, model_id: str) -> ModelInfo:
+    return provider.catalog.resolve(provider.name, model_id).model
+
+
+def _pool(
+    decision: RoutingDecision, providers: Mapping[str, Routable]
+) -> list[tuple[str, str, Tier]]:
+    """(provider, model, tier) of every candidate the decision allows, reachable providers only."""
+    if decision.candidates:
+        seen = [(c.provider, c.model, c.tier) for c in decision.candidates]
+    else:
+        seen = [
+            (name, model.id, tier)
+            for name, p in providers.items()
+            for tier, model in p.tier_models().items()
+        ]
+    return [
+        entry
+        for entry in seen
+        if entry[0] in providers
+        and (entry[0] == decision.provider or providers[entry[0]].api_key_available)
+    ]
+
+
+def plan_targets(
+    decision: RoutingDecision,
+    providers: Sequence[Routable],
+    *,
+    prompt: str,
+    max_tokens: int,
+    order: str,
+    budgets: Sequence[Budget] = (),
+    pinned: bool = False,
+) -> list[Target]:
+    """The routed model first, then its fallbacks in ``order``; each with the budgets it counts
+    against (``budgets`` — e.g. a ``MultiProvider``'s —, its provider's, the process's).
+
+    ``pinned``: the caller named the model; it is neither swapped near a budget's cap nor
+    followed by fallbacks.
+    """
+    by_name = {p.name: p for p in providers}
+    input_tokens = estimate_input_tokens(prompt)
+    output_tokens = min(max_tokens, decision.expected_output_tokens or DEFAULT_OUTPUT_TOKENS)
+    models: dict[tuple[str, str], ModelInfo] = {}
+
+    def candidate(provider: str, model_id: str, tier: Tier) -> Candidate:
+        model = models.setdefault((provider, model_id), _model(by_name[provider], model_id))
+        expected = price_of(model).estimate(input_tokens, output_tokens)
+        quality = float(decision.scores.get(tier, 0.0))
+        return Candidate(provider, model.id, tier, quality, expected)
+
+    def budgets_of(provider: str) -> tuple[Budget, ...]:
+        own = by_name[provider].budget
+        chain = [*budgets, *([own] if own is not None else []), process_budget()]
+        return tuple(dict.fromkeys(chain))  # one reservation per budget, even if shared
+
+    primary = candidate(decision.provider, decision.model, decision.tier)
+    pool = [] if pinned else [candidate(*entry) for entry in _pool(decision, by_name)]
+    reason = decision.reason
+    if pool and any(b.near_cap(primary.expected_cost) for b in budgets_of(primary.provider)):
+        low = cheapest([primary, *pool])
+        if low is not None and (low.provider, low.model) != (primary.provider, primary.model):
+            reason = (
+                f"a budget is near its cap: using the cheapest candidate instead of "
+                f"{primary.provider}/{primary.model}; {decision.reason}"
+            )
+            primary = low
+    chain = fallback_chain(primary, pool, "none" if pinned else order)
+    return [
+        Target(
+            decision=_decision_for(decision, c, reason, first=i == 0),
+            model=models[(c.provider, c.model)],
+            expected_cost=c.expected_cost,
+            budgets=budgets_of(c.provider),
+        )
+        for i, c in enumerate(chain)
+    ]
+
+
+def _decision_for(
+    decision: RoutingDecision, c: Candidate, reason: str, *, first: bool
+) -> RoutingDecision:
+    if (c.provider, c.model) == (decision.provider, decision.model) and reason == decision.reason:
+        return decision
+    if not first:
+        reason = f"fallback from {decision.provider}/{decision.model}; {decision.reason}"
+    return dataclasses.replace(
+        decision, provider=c.provider, model=c.model, tier=c.tier, reason=reason
+    )
