@@ -41,7 +41,8 @@ def test_gemini_key_falls_back_to_gemini_api_key(
     [
         ({"prompt": ""}, "empty"),
         ({"prompt": "   \n"}, "empty"),
-        ({"prompt": None}, "must be a str"),
+        ({"prompt": None}, "give a prompt"),
+        ({"prompt": 42}, "must be a str"),
         ({"prompt": "hi", "max_tokens": 0}, "max_tokens"),
         ({"prompt": "hi", "max_tokens": 1.5}, "max_tokens"),
         ({"prompt": "hi", "temperature": -0.1}, "temperature"),

@@ -21,6 +21,7 @@ from orkestra._types import (
     Usage,
 )
 from orkestra._version import __version__
+from orkestra.analytics import set_analytics
 from orkestra.errors import (
     AuthenticationError,
     BadRequestError,
@@ -96,5 +97,6 @@ __all__ = [
     "Usage",
     "__version__",
     "process_budget",
+    "set_analytics",
     "set_process_budget",
 ]

@@ -6,6 +6,7 @@ import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 
+from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
 from orkestra._provider import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,
@@ -100,9 +101,16 @@ class MultiProvider:
         return options
 
     def route(
-        self, prompt: str, *, strategy: str | None = None, quality: float | None = None
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Messages | None = None,
+        strategy: str | None = None,
+        quality: float | None = None,
     ) -> RoutingDecision:
-        """The provider and model ``prompt`` would go to, and why; no model is called."""
+        """The provider and model ``prompt`` (or the last user turn of ``messages``) would go
+        to, and why; no model is called."""
+        prompt, _ = resolve_input(prompt, messages)
         started = time.perf_counter()
         chosen_strategy = get_strategy(strategy or self.strategy)
         options = self.options(prompt, quality=quality)
@@ -134,7 +142,7 @@ class MultiProvider:
             budgets=[self.budget] if self.budget is not None else [],
         )
 
-    def _call(self, prompt: str, max_tokens: int, temperature: float) -> Call:
+    def _call(self, prompt: Prompt, max_tokens: int, temperature: float) -> Call:
         return Call(
             self.providers,
             prompt,
@@ -146,37 +154,45 @@ class MultiProvider:
 
     def chat(
         self,
-        prompt: str,
+        prompt: str | None = None,
         *,
+        messages: Messages | None = None,
         strategy: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         quality: float | None = None,
     ) -> Response:
         """Pick a provider and model with the strategy, call it, return the answer."""
-        validate_request(prompt, max_tokens, temperature)
-        decision = self.route(prompt, strategy=strategy, quality=quality)
-        call = self._call(prompt, max_tokens, temperature)
-        return call.chat(self.plan(decision, prompt, max_tokens=max_tokens))
+        text, conversation = resolve_input(prompt, messages)
+        validate_request(text, max_tokens, temperature)
+        decision = self.route(text, strategy=strategy, quality=quality)
+        call = self._call(conversation or text, max_tokens, temperature)
+        return call.chat(
+            self.plan(decision, prompt_text(conversation or text), max_tokens=max_tokens)
+        )
 
     def stream(
         self,
-        prompt: str,
+        prompt: str | None = None,
         *,
+        messages: Messages | None = None,
         strategy: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         quality: float | None = None,
     ) -> ResponseStream:
-        validate_request(prompt, max_tokens, temperature)
-        decision = self.route(prompt, strategy=strategy, quality=quality)
-        call = self._call(prompt, max_tokens, temperature)
-        return call.stream(self.plan(decision, prompt, max_tokens=max_tokens), decision)
+        text, conversation = resolve_input(prompt, messages)
+        validate_request(text, max_tokens, temperature)
+        decision = self.route(text, strategy=strategy, quality=quality)
+        call = self._call(conversation or text, max_tokens, temperature)
+        targets = self.plan(decision, prompt_text(conversation or text), max_tokens=max_tokens)
+        return call.stream(targets, decision)
 
     def stream_text(
         self,
-        prompt: str,
+        prompt: str | None = None,
         *,
+        messages: Messages | None = None,
         strategy: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
@@ -185,6 +201,7 @@ class MultiProvider:
         return iter(
             self.stream(
                 prompt,
+                messages=messages,
                 strategy=strategy,
                 max_tokens=max_tokens,
                 temperature=temperature,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import threading
@@ -11,6 +12,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
 from orkestra.catalog import Catalog, ModelInfo, default_catalog
 from orkestra.errors import InvalidRequestError, MissingAPIKeyError, OrkestraWarning
@@ -132,6 +134,7 @@ class Provider:
         budget: Budget | float | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         catalog: Catalog | None = None,
+        record_usage: bool = True,
     ) -> None:
         self.catalog = catalog or default_catalog()
         info = self.catalog.provider(name)
@@ -152,6 +155,12 @@ class Provider:
         self.fallback = resolve_fallback(fallback, self.retry.max_retries)
         self.budget = as_budget(budget, name=f"provider:{name}")
         self.circuit_breaker = circuit_breaker or default_breaker()
+        self.record_usage = record_usage
+        """Write every call to the usage log (``ORKESTRA_USAGE_LOG=off`` turns it off for all)."""
+        # What the usage log stores for the key (orkestra.usage.key_id_for): never the key.
+        self.key_id = (
+            hashlib.sha256(self._api_key.encode()).hexdigest()[:12] if self._api_key else None
+        )
         self._adapter: Adapter | None = None
         self._adapter_lock = threading.Lock()
 
@@ -183,8 +192,16 @@ class Provider:
             return validate_knob(quality)
         return self.quality if self.quality is not None else self.router.default_knob
 
-    def route(self, prompt: str, *, quality: float | None = None) -> RoutingDecision:
-        """The model ``prompt`` would go to, and why; no model is called."""
+    def route(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Messages | None = None,
+        quality: float | None = None,
+    ) -> RoutingDecision:
+        """The model ``prompt`` (or the last user turn of ``messages``) would go to, and why;
+        no model is called."""
+        prompt, _ = resolve_input(prompt, messages)
         validate_request(prompt, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE)
         started = time.perf_counter()
         if not self.smart_routing:
@@ -244,19 +261,22 @@ class Provider:
 
     def chat(
         self,
-        prompt: str,
+        prompt: str | None = None,
         *,
+        messages: Messages | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         model: str | None = None,
         quality: float | None = None,
     ) -> Response:
-        """Route ``prompt``, call the chosen model, return its answer with cost and savings."""
-        validate_request(prompt, max_tokens, temperature)
-        decision = self._decision_for(prompt, model, quality)
+        """Route ``prompt`` (or a conversation: ``messages=[{"role", "content"}, ...]``), call
+        the chosen model, return its answer with cost and savings."""
+        text, conversation = resolve_input(prompt, messages)
+        validate_request(text, max_tokens, temperature)
+        decision = self._decision_for(text, model, quality)
         return self.chat_with(
             decision,
-            prompt,
+            conversation or text,
             max_tokens=max_tokens,
             temperature=temperature,
             fallback="none" if model is not None else None,
@@ -264,19 +284,21 @@ class Provider:
 
     def stream(
         self,
-        prompt: str,
+        prompt: str | None = None,
         *,
+        messages: Messages | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         model: str | None = None,
         quality: float | None = None,
     ) -> ResponseStream:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
-        validate_request(prompt, max_tokens, temperature)
-        decision = self._decision_for(prompt, model, quality)
+        text, conversation = resolve_input(prompt, messages)
+        validate_request(text, max_tokens, temperature)
+        decision = self._decision_for(text, model, quality)
         return self.stream_with(
             decision,
-            prompt,
+            conversation or text,
             max_tokens=max_tokens,
             temperature=temperature,
             fallback="none" if model is not None else None,
@@ -284,8 +306,9 @@ class Provider:
 
     def stream_text(
         self,
-        prompt: str,
+        prompt: str | None = None,
         *,
+        messages: Messages | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         model: str | None = None,
@@ -295,6 +318,7 @@ class Provider:
         return iter(
             self.stream(
                 prompt,
+                messages=messages,
                 max_tokens=max_tokens,
                 temperature=temperature,
                 model=model,
@@ -314,7 +338,7 @@ class Provider:
     def chat_with(
         self,
         decision: RoutingDecision,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_tokens: int,
         temperature: float,
@@ -322,19 +346,21 @@ class Provider:
     ) -> Response:
         """Call the model of an existing decision, with retries and fallbacks."""
         call = self._call(prompt, max_tokens, temperature)
-        return call.chat(self.plan(decision, prompt, max_tokens=max_tokens, fallback=fallback))
+        return call.chat(
+            self.plan(decision, prompt_text(prompt), max_tokens=max_tokens, fallback=fallback)
+        )
 
     def stream_with(
         self,
         decision: RoutingDecision,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_tokens: int,
         temperature: float,
         fallback: str | None = None,
     ) -> ResponseStream:
         call = self._call(prompt, max_tokens, temperature)
-        targets = self.plan(decision, prompt, max_tokens=max_tokens, fallback=fallback)
+        targets = self.plan(decision, prompt_text(prompt), max_tokens=max_tokens, fallback=fallback)
         return call.stream(targets, decision)
 
     def plan(
@@ -361,7 +387,7 @@ class Provider:
             pinned=fallback == "none",
         )
 
-    def _call(self, prompt: str, max_tokens: int, temperature: float) -> Call:
+    def _call(self, prompt: Prompt, max_tokens: int, temperature: float) -> Call:
         return Call(
             [self], prompt, max_tokens, temperature, policy=self.retry, breaker=self.circuit_breaker
         )
@@ -395,7 +421,7 @@ class Provider:
         return self._adapter
 
     def request(
-        self, model: ModelInfo, prompt: str, max_tokens: int, temperature: float
+        self, model: ModelInfo, prompt: Prompt, max_tokens: int, temperature: float
     ) -> ChatRequest:
         """The provider-neutral request for ``model``, its parameter quirks applied."""
         if max_tokens > model.max_output_tokens:
@@ -414,7 +440,8 @@ class Provider:
                     f"temperature={temperature} is not sent",
                 )
             sent_temperature = None
-        return ChatRequest(model, (Message("user", prompt),), max_tokens, sent_temperature)
+        messages = (Message("user", prompt),) if isinstance(prompt, str) else prompt
+        return ChatRequest(model, messages, max_tokens, sent_temperature)
 
     def _guard(self, request: ChatRequest, call: Callable[[], T]) -> T:
         try:

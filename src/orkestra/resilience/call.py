@@ -13,8 +13,10 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from typing import Protocol
 
+from orkestra._conversation import Prompt, prompt_text
 from orkestra._types import Response, RoutingDecision, Usage
 from orkestra.catalog import ModelInfo, cost_of
+from orkestra.errors import OrkestraError
 from orkestra.providers.base import ChatRequest, Finished, StreamEvent
 from orkestra.resilience import drivers
 from orkestra.resilience.breaker import CircuitBreaker
@@ -34,7 +36,7 @@ class Endpoint(Protocol):
     def premium_model(self) -> ModelInfo: ...
 
     def request(
-        self, model: ModelInfo, prompt: str, max_tokens: int, temperature: float
+        self, model: ModelInfo, prompt: Prompt, max_tokens: int, temperature: float
     ) -> ChatRequest: ...
 
     def complete_once(self, request: ChatRequest) -> tuple[str, Finished]: ...
@@ -48,7 +50,7 @@ class Call:
     def __init__(
         self,
         providers: Sequence[Endpoint],
-        prompt: str,
+        prompt: Prompt,
         max_tokens: int,
         temperature: float,
         *,
@@ -82,8 +84,46 @@ class Call:
 
     def chat(self, targets: Sequence[Target]) -> Response:
         started = time.perf_counter()
-        result = drivers.complete(self.flow(targets), self.complete)
-        return respond(self.provider(result.target), result, started)
+        try:
+            result = drivers.complete(self.flow(targets), self.complete)
+        except OrkestraError as error:
+            self.record_failure(targets, error, started)
+            raise
+        response = respond(self.provider(result.target), result, started)
+        self.record(response)
+        return response
+
+    def _recording(self, provider: Endpoint) -> bool:
+        return bool(getattr(provider, "record_usage", False))
+
+    def record(self, response: Response) -> None:
+        """Write a finished call to the usage log (never raises; see orkestra.analytics)."""
+        provider = self._by_name.get(response.provider)
+        if provider is not None and self._recording(provider):
+            from orkestra import analytics
+
+            analytics.record_response(
+                response, prompt=prompt_text(self.prompt), key_id=getattr(provider, "key_id", None)
+            )
+
+    def record_failure(self, targets: Sequence[Target], error: Exception, started: float) -> None:
+        """Write a failed call (after every retry and fallback) to the usage log."""
+        if not targets:
+            return
+        routing = targets[0].decision
+        provider = self._by_name.get(routing.provider)
+        if provider is not None and self._recording(provider):
+            from orkestra import analytics
+
+            analytics.record_error(
+                routing.provider,
+                routing.model,
+                error,
+                prompt=prompt_text(self.prompt),
+                routing=routing,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                key_id=getattr(provider, "key_id", None),
+            )
 
     def stream(self, targets: Sequence[Target], routing: RoutingDecision) -> ResponseStream:
         return ResponseStream(self, targets, routing)
@@ -151,10 +191,16 @@ class ResponseStream:
 
     def _run(self, targets: Sequence[Target]) -> Generator[str, None, None]:
         started = time.perf_counter()
-        for item in drivers.stream(self._call.flow(targets), self._call.open):
-            if isinstance(item, str):
-                self._chunks.append(item)
-                yield item
-            else:
-                self.response = respond(self._call.provider(item.target), item, started)
-                self.routing = self.response.routing
+        try:
+            for item in drivers.stream(self._call.flow(targets), self._call.open):
+                if isinstance(item, str):
+                    self._chunks.append(item)
+                    yield item
+                else:
+                    self.response = respond(self._call.provider(item.target), item, started)
+                    self.routing = self.response.routing
+        except OrkestraError as error:
+            self._call.record_failure(targets, error, started)
+            raise
+        if self.response is not None:
+            self._call.record(self.response)
