@@ -435,6 +435,25 @@ def usage(
 
 
 @app.command()
+def serve(
+    config: Annotated[
+        Path | None, typer.Option(help="TOML or YAML config (default: providers from env keys).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default 127.0.0.1, or the config's).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000, or the config's).")] = None,
+) -> None:
+    """An OpenAI-compatible routing proxy: point any OpenAI client's base URL at it."""
+    from orkestra.server import run_server
+
+    try:
+        run_server(config, host, port)
+    except OrkestraError as e:
+        raise _fail(e) from e
+
+
+@app.command()
 def dashboard(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8333,
     host: Annotated[str, typer.Option(help="Address to bind (loopback only by default).")] = (

@@ -1,0 +1,442 @@
+"""The proxy as an ASGI app: ``create_app(config)`` builds everything it uses, no module state.
+
+>>> app = create_app(ServerConfig.from_env())      # doctest: +SKIP
+>>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+
+Endpoints: ``POST /v1/chat/completions`` (streaming or not), ``GET /v1/models``,
+``GET /v1/models/{id}`` and ``GET /healthz`` (no key needed). Every answered completion carries
+``x-orkestra-provider``, ``x-orkestra-model``, ``x-orkestra-tier``, ``x-orkestra-cost-usd`` and
+``x-orkestra-savings-usd`` (a stream: the first three up front, cost and savings in its last
+chunks' ``orkestra`` object). Every error is OpenAI-shaped JSON (:mod:`orkestra.server.errors`);
+a bug answers a 500 with a request id and is logged with its traceback, never sent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response as HTTPResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from orkestra._types import Response, RoutingDecision
+from orkestra.errors import OrkestraError
+from orkestra.resilience.breaker import CircuitBreaker
+from orkestra.resilience.budget import Budget
+from orkestra.server.auth import Client, KeyStore
+from orkestra.server.budgets import KeyBudgets
+from orkestra.server.config import ServerConfig
+from orkestra.server.dispatch import Destination, Dispatcher
+from orkestra.server.errors import ProxyError, bad_request, error_json, from_library_error
+from orkestra.server.streaming import SSEResponse, StreamSession, Threads
+from orkestra.server.translate import (
+    ChatParams,
+    ChunkFormatter,
+    completion_json,
+    dumps,
+    parse_chat_request,
+)
+from orkestra.usage import UsageLog, UsageRecord, open_usage_log
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("orkestra.server")
+
+# A body over the cap is read and thrown away up to this much, so that the client (still
+# sending) gets its 413 instead of a reset connection; past it the connection is dropped.
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def _new_id() -> str:
+    return os.urandom(12).hex()
+
+
+def money(value: float) -> str:
+    return f"{value:.10f}"
+
+
+JSON = "application/json"
+
+
+def _json(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> HTTPResponse:
+    return HTTPResponse(dumps(value), status, headers=dict(headers or {}), media_type=JSON)
+
+
+class _ErrorResponse(HTTPResponse):
+    """An error answer that may find the client gone (or the server already answering a
+    malformed request itself): then there is no one to tell, and nothing to raise."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as exc:
+            logger.debug("could not send an error answer: %r", exc)
+
+
+def error_response(error: ProxyError, request_id: str | None = None) -> HTTPResponse:
+    headers = dict(error.headers)
+    if request_id is not None:
+        headers["x-request-id"] = request_id
+    return _ErrorResponse(error_json(error), error.status, headers=headers, media_type=JSON)
+
+
+def routing_headers(response: Response, request_id: str) -> dict[str, str]:
+    return {
+        "x-orkestra-provider": response.provider,
+        "x-orkestra-model": response.model,
+        "x-orkestra-tier": response.tier,
+        "x-orkestra-cost-usd": money(response.total_cost),
+        "x-orkestra-savings-usd": money(response.base_cost - response.total_cost),
+        "x-request-id": request_id,
+    }
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@dataclasses.dataclass
+class _Call:
+    """One chat request on its way through: who asked, for what, and how to record it."""
+
+    proxy: _Proxy
+    client: Client
+    params: ChatParams
+    destination: Destination
+    request_id: str
+    started: float
+
+    def _prompt(self) -> str | None:
+        log = self.proxy.log
+        return self.params.last_user_text if log is not None and log.store_prompts else None
+
+    def _log_line(self, status: str, where: str, cost: float) -> None:
+        logger.info(
+            "chat %s key=%s user=%s model=%s -> %s %s $%.6f %.1fms",
+            self.request_id,
+            self.client.name or "-",
+            self.params.user or "-",
+            self.params.model,
+            where,
+            status,
+            cost,
+            (time.perf_counter() - self.started) * 1000.0,
+        )
+
+    def ignored_params(self, response: Response) -> tuple[str, ...]:
+        return self.proxy.dispatcher.ignored_params(self.params, response)
+
+    def succeeded(self, response: Response) -> None:
+        self._log_line("ok", f"{response.provider}/{response.model}", response.total_cost)
+        log = self.proxy.log
+        if log is None:
+            return
+        try:
+            record = UsageRecord.from_response(
+                response, key_id=self.client.key_id, prompt=self._prompt(), source="proxy"
+            )
+            log.record(dataclasses.replace(record, id=self.request_id))
+        except Exception:  # the answer is already on its way: never fail it for the log
+            logger.exception("usage log: recording %s failed", self.request_id)
+
+    def failed(self, error: BaseException, routing: RoutingDecision | None) -> None:
+        attempts = getattr(error, "attempts", ())
+        cost = sum(a.cost for a in attempts)
+        single = self.destination.providers[0] if len(self.destination.providers) == 1 else None
+        self._log_line(
+            type(error).__name__, getattr(error, "provider", None) or single or "-", cost
+        )
+        log = self.proxy.log
+        if log is None:
+            return
+        try:
+            record = UsageRecord.from_error(
+                error,
+                provider=single,
+                model=self.destination.model,
+                routing=routing,
+                latency_ms=(time.perf_counter() - self.started) * 1000.0,
+                key_id=self.client.key_id,
+                prompt=self._prompt(),
+                source="proxy",
+            )
+            log.record(dataclasses.replace(record, id=self.request_id))
+        except Exception:
+            logger.exception("usage log: recording %s failed", self.request_id)
+
+
+class _Proxy:
+    """The app's state and endpoints (one per :func:`create_app`)."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        dispatcher: Dispatcher,
+        log: UsageLog | None,
+        owns_log: bool,
+    ) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self.keys = KeyStore(config.keys)
+        self.budgets = KeyBudgets(config.keys)
+        self.log = log
+        self.owns_log = owns_log
+        self.threads = Threads(config.max_concurrency)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        try:
+            await self.threads.run(self.dispatcher.warm_up)
+        except Exception as exc:  # the first request will try again, and say what fails
+            logger.warning("warming up failed: %s", exc)
+        if self.budgets and self.log is not None:
+            await self.threads.run(self.budgets.sync, self.log)
+        try:
+            async with anyio.create_task_group() as tasks:
+                if self.budgets and self.log is not None:
+                    tasks.start_soon(self._sync_budgets, self.log)
+                yield
+                tasks.cancel_scope.cancel()
+        finally:
+            await self.threads.run(self.close)
+
+    async def _sync_budgets(self, log: UsageLog) -> None:
+        while True:
+            await anyio.sleep(self.config.budget_sync_seconds)
+            try:
+                await self.threads.run(self.budgets.sync, log)
+            except Exception as exc:  # the database is away: keep the last known spend
+                logger.warning("budgets: reading spend from the usage log failed: %s", exc)
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        if self.log is not None and self.owns_log:
+            self.log.close()
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    async def health(self, request: Request) -> HTTPResponse:
+        return _json({"status": "ok", "providers": list(self.dispatcher.providers)})
+
+    async def models(self, request: Request) -> HTTPResponse:
+        try:
+            self.keys.authenticate(request.headers.get("authorization"))
+        except ProxyError as error:
+            return error_response(error)
+        return _json({"object": "list", "data": self.dispatcher.model_list()})
+
+    async def model(self, request: Request) -> HTTPResponse:
+        try:
+            self.keys.authenticate(request.headers.get("authorization"))
+            name = request.path_params["model"]
+            self.dispatcher.resolve(name)
+        except ProxyError as error:
+            return error_response(error)
+        listed = {m["id"]: m for m in self.dispatcher.model_list()}
+        entry = listed.get(name) or {
+            "id": name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "orkestra",
+        }
+        return _json(entry)
+
+    async def chat_completions(self, request: Request) -> HTTPResponse:
+        request_id = _new_id()
+        started = time.perf_counter()
+        try:
+            client = self.keys.authenticate(request.headers.get("authorization"))
+            params = parse_chat_request(await self._read_json(request))
+            destination = self.dispatcher.resolve(params.model)
+            call = _Call(self, client, params, destination, request_id, started)
+            budget = self.budgets.get(client.key_id)
+            if params.stream:
+                return await self._stream(call, budget)
+            return await self._complete(call, budget)
+        except ProxyError as error:
+            return error_response(error, request_id)
+        except ClientDisconnect:
+            logger.info("chat %s: the client went away before its request arrived", request_id)
+            return error_response(bad_request("The request did not arrive whole."), request_id)
+        except Exception:
+            logger.exception("internal error serving %s", request_id)
+            return error_response(
+                ProxyError(
+                    500,
+                    f"The proxy had an internal error (request {request_id}); it is logged.",
+                    type="server_error",
+                    code="internal_error",
+                ),
+                request_id,
+            )
+
+    async def _complete(self, call: _Call, budget: Budget | None) -> HTTPResponse:
+        try:
+            response = await self.threads.run(
+                self.dispatcher.chat, call.destination, call.params, budget
+            )
+        except OrkestraError as error:
+            call.failed(error, None)
+            raise _with_where(from_library_error(error), error) from None
+        call.succeeded(response)
+        ignored = call.ignored_params(response)
+        body = completion_json(
+            response,
+            request_id=f"chatcmpl-{call.request_id}",
+            created=int(time.time()),
+            ignored=ignored,
+        )
+        headers = routing_headers(response, call.request_id)
+        if ignored:
+            headers["x-orkestra-ignored-params"] = ",".join(ignored)
+        return _json(body, headers=headers)
+
+    async def _stream(self, call: _Call, budget: Budget | None) -> HTTPResponse:
+        try:
+            stream, reservation = await self.threads.run(
+                self.dispatcher.stream, call.destination, call.params, budget
+            )
+        except OrkestraError as error:  # routing or planning failed: nothing was called
+            call.failed(error, None)
+            raise _with_where(from_library_error(error), error) from None
+        routing = stream.routing
+        formatter = ChunkFormatter(
+            f"chatcmpl-{call.request_id}",
+            int(time.time()),
+            routing.model,
+            call.params.include_usage,
+        )
+        session = StreamSession(stream, formatter, self.threads, call, reservation)
+        try:
+            await session.start()
+        except OrkestraError as error:  # recorded by the session
+            raise _with_where(from_library_error(error), error) from None
+        headers = {
+            "x-orkestra-provider": routing.provider,
+            "x-orkestra-model": routing.model,
+            "x-orkestra-tier": routing.tier,
+            "x-request-id": call.request_id,
+        }
+        return SSEResponse(session, headers)
+
+    async def _read_json(self, request: Request) -> object:
+        cap = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > _DRAIN_LIMIT):
+            raise _too_large(cap)
+        parts: list[bytes] = []
+        size = 0
+        async for part in request.stream():
+            size += len(part)
+            if size > _DRAIN_LIMIT:
+                raise _too_large(cap)
+            if size <= cap:
+                parts.append(part)
+        if size > cap:
+            raise _too_large(cap)
+        raw = b"".join(parts)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad_request(
+                "The request body is not valid UTF-8.", None, "invalid_body"
+            ) from None
+        if not text.strip():
+            raise bad_request(
+                "The request body is empty: send a JSON object.", None, "invalid_body"
+            )
+        try:
+            return json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise bad_request(
+                "We could not parse the JSON body of your request: it is not valid JSON.",
+                None,
+                "invalid_json",
+            ) from None
+
+
+def _too_large(cap: int) -> ProxyError:
+    return ProxyError(
+        413,
+        f"The request body is larger than this proxy accepts ({cap} bytes).",
+        code="request_too_large",
+    )
+
+
+def _with_where(error: ProxyError, source: OrkestraError) -> ProxyError:
+    """The error with the provider and model it concerns, and what failed attempts cost."""
+    provider = getattr(source, "provider", None)
+    model = getattr(source, "model", None)
+    if provider:
+        error.headers.setdefault("x-orkestra-provider", provider)
+    if model:
+        error.headers.setdefault("x-orkestra-model", model)
+    if source.attempts:
+        error.headers.setdefault("x-orkestra-cost-usd", money(sum(a.cost for a in source.attempts)))
+    return error
+
+
+async def _http_error(request: Request, exc: Exception) -> HTTPResponse:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404:
+        message = f"Unknown request URL: {request.method} {request.url.path}."
+    elif status == 405:
+        message = f"Method {request.method} is not allowed for {request.url.path}."
+    else:
+        message = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    return error_response(
+        ProxyError(status, message, code="invalid_url" if status == 404 else None)
+    )
+
+
+def create_app(
+    config: ServerConfig,
+    *,
+    usage_log: UsageLog | None = None,
+    environ: Mapping[str, str] | None = None,
+    circuit_breaker: CircuitBreaker | None = None,
+) -> Starlette:
+    """The proxy app for ``config``.
+
+    Provider keys are read from the environment (``environ``, default ``os.environ``) now: a
+    missing one raises :class:`~orkestra.ConfigurationError`. ``usage_log``: record calls in this
+    log (default: the one the config names, opened here and closed with the app). The app's
+    circuit breaker is its own (``circuit_breaker`` to share one).
+    """
+    dispatcher = Dispatcher(config, breaker=circuit_breaker or CircuitBreaker(), environ=environ)
+    log = usage_log
+    owns_log = False
+    if log is None and config.usage_log:
+        try:
+            log = open_usage_log(config.database_url, store_prompts=config.store_prompts)
+        except BaseException:
+            dispatcher.close()
+            raise
+        owns_log = True
+    proxy = _Proxy(config, dispatcher, log, owns_log)
+    routes = [
+        Route("/v1/chat/completions", proxy.chat_completions, methods=["POST"]),
+        Route("/v1/models", proxy.models, methods=["GET"]),
+        Route("/v1/models/{model:path}", proxy.model, methods=["GET"]),
+        Route("/healthz", proxy.health, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error},
+        lifespan=proxy.lifespan,
+    )
+    app.state.proxy = proxy
+    return app

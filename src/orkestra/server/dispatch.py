@@ -1,0 +1,255 @@
+"""From the ``model`` a client names to the library call that answers it.
+
+====================================  ===================================================
+``model``                              what the proxy does
+====================================  ===================================================
+``orkestra/auto``                      route across every configured provider, the
+                                       config's strategy
+``orkestra/cheapest`` (``smartest``,   route across every configured provider, that
+``balanced``)                          strategy
+``orkestra/<provider>``                route within that provider's models
+``<catalog model>`` or                 pass-through: that model, no routing, still logged,
+``<provider>/<catalog model>``         priced and budgeted (aliases and retired ids are
+                                       replaced by their successors, as in the library)
+anything else                          404 ``model_not_found``
+====================================  ===================================================
+
+One :class:`~orkestra.Provider` per configured provider lives as long as the app (its SDK client
+is reused by every request); routed calls go through a :class:`~orkestra.MultiProvider` over
+them, made once per provider set and key budget.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from orkestra._multi import MultiProvider
+from orkestra._provider import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, Provider, ResponseStream
+from orkestra._types import Response
+from orkestra.catalog import Catalog, default_catalog, price_of, today
+from orkestra.errors import OrkestraError, UnknownModelError, UnknownProviderError
+from orkestra.resilience.breaker import CircuitBreaker
+from orkestra.resilience.budget import Budget, Reservation, as_budget
+from orkestra.resilience.retry import RetryPolicy, Timeouts
+from orkestra.routing.policy import DEFAULT_OUTPUT_TOKENS, estimate_input_tokens
+from orkestra.server.config import ServerConfig
+from orkestra.server.errors import model_not_found
+from orkestra.server.translate import ChatParams
+from orkestra.strategies import STRATEGIES
+
+__all__ = ["Destination", "Dispatcher"]
+
+PREFIX = "orkestra/"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a model name sends a request: routed across ``providers`` with ``strategy``, or
+    passed through to one concrete ``model``."""
+
+    requested: str
+    providers: tuple[str, ...]
+    strategy: str
+    model: str | None = None
+
+
+class Dispatcher:
+    """The app's providers, and the calls a :class:`Destination` turns into."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        breaker: CircuitBreaker | None = None,
+        environ: Mapping[str, str] | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self.catalog = catalog or default_catalog()
+        self.strategy = config.strategy
+        self.fallback = config.fallback
+        self.retry = RetryPolicy(max_retries=config.max_retries)
+        self.breaker = breaker or CircuitBreaker()
+        self.providers: dict[str, Provider] = {
+            p.name: Provider(
+                p.name,
+                p.api_key(env),
+                base_url=p.resolved_base_url(env),
+                quality=config.quality,
+                timeout=Timeouts(read=config.timeout),
+                retry=self.retry,
+                fallback=config.fallback,
+                budget=as_budget(p.budget_usd, name=f"provider:{p.name}"),
+                circuit_breaker=self.breaker,
+                catalog=self.catalog,
+                record_usage=False,  # the proxy records each call itself, with its key id
+            )
+            for p in config.providers
+        }
+        self._multis: dict[tuple[tuple[str, ...], int], MultiProvider] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        for provider in self.providers.values():
+            provider.close()
+
+    def warm_up(self) -> None:
+        """Load now what the first request would wait for: the router's embedder and index,
+        the price data and each provider's SDK client."""
+        for provider in self.providers.values():
+            provider.adapter  # noqa: B018 - builds the SDK client
+            for model in provider.tier_models().values():
+                price_of(model)
+            provider.route("What is the capital of Japan?")
+
+    # -- names ---------------------------------------------------------------------------
+
+    def resolve(self, name: str) -> Destination:
+        """The destination of a model name, or a 404 :class:`ProxyError`."""
+        everything = tuple(self.providers)
+        if name.startswith(PREFIX):
+            rest = name[len(PREFIX) :]
+            if rest == "auto":
+                return Destination(name, everything, self.strategy)
+            if rest in STRATEGIES:
+                return Destination(name, everything, rest)
+            if rest in self.providers:
+                return Destination(name, (rest,), self.strategy)
+            if rest in self.catalog.providers:
+                raise model_not_found(name, f"This proxy does not serve {rest}.")
+            raise model_not_found(name, f"Use one of: {', '.join(self.routed_names())}.")
+        provider, sep, model = name.partition("/")
+        if sep and provider in self.catalog.providers:
+            return self._concrete(name, provider, model)
+        for provider in self.providers:
+            if self._known(provider, name):
+                return self._concrete(name, provider, name)
+        for provider in self.catalog.providers:
+            if provider not in self.providers and self._known(provider, name):
+                raise model_not_found(
+                    name, f"It is a {provider} model; this proxy does not serve {provider}."
+                )
+        raise model_not_found(name)
+
+    def _known(self, provider: str, model: str) -> bool:
+        try:
+            self.catalog.resolve(provider, model)
+        except (UnknownModelError, UnknownProviderError):
+            return False
+        return True
+
+    def _concrete(self, requested: str, provider: str, model: str) -> Destination:
+        if provider not in self.providers:
+            raise model_not_found(requested, f"This proxy does not serve {provider}.")
+        try:
+            info = self.catalog.resolve(provider, model).model
+        except (UnknownModelError, UnknownProviderError):
+            raise model_not_found(requested) from None
+        return Destination(requested, (provider,), self.strategy, info.id)
+
+    def routed_names(self) -> list[str]:
+        names = [f"{PREFIX}auto", *(f"{PREFIX}{s}" for s in STRATEGIES)]
+        return names + [f"{PREFIX}{p}" for p in self.providers]
+
+    def model_list(self) -> list[dict[str, Any]]:
+        """``GET /v1/models``: the routed names, then every current model of each provider."""
+        created = int(
+            datetime.combine(self.catalog.as_of, datetime.min.time(), timezone.utc).timestamp()
+        )
+        entries = [(name, "orkestra") for name in self.routed_names()]
+        day = today()
+        for provider in self.providers:
+            entries += [
+                (m.id, provider)
+                for m in self.catalog.provider_models(provider)
+                if not m.retired_on(day)
+            ]
+        return [
+            {"id": name, "object": "model", "created": created, "owned_by": owner}
+            for name, owner in entries
+        ]
+
+    def ignored_params(self, params: ChatParams, response: Response) -> tuple[str, ...]:
+        """What the answering model could not take, so the library did not send it: reported
+        in ``x-orkestra-ignored-params`` rather than dropped silently."""
+        if params.temperature is None or params.temperature == DEFAULT_TEMPERATURE:
+            return ()
+        model = self.catalog.resolve(response.provider, response.model).model
+        takes = self.catalog.provider(response.provider).supports_temperature
+        return () if takes and not model.reasoning else ("temperature",)
+
+    # -- calls (blocking: run them in a worker thread) -----------------------------------
+
+    def _multi(self, providers: Sequence[str], budget: Budget | None) -> MultiProvider:
+        key = (tuple(providers), id(budget))
+        multi = self._multis.get(key)
+        if multi is None:
+            with self._lock:
+                multi = self._multis.get(key)
+                if multi is None:
+                    multi = MultiProvider(
+                        [self.providers[p] for p in providers],
+                        strategy=self.strategy,
+                        retry=self.retry,
+                        fallback=self.fallback,
+                        budget=budget,
+                        circuit_breaker=self.breaker,
+                    )
+                    self._multis[key] = multi
+        return multi
+
+    def _reserve(
+        self, destination: Destination, params: ChatParams, budget: Budget | None
+    ) -> Reservation | None:
+        """A pass-through call's hold on the key's budget (routed calls reserve in the
+        library, per attempt)."""
+        if budget is None or destination.model is None:
+            return None
+        model = self.catalog.model(destination.providers[0], destination.model)
+        text = "".join(m["content"] for m in params.messages)
+        output = min(params.max_tokens or DEFAULT_MAX_TOKENS, DEFAULT_OUTPUT_TOKENS)
+        return budget.reserve(price_of(model).estimate(estimate_input_tokens(text), output))
+
+    def chat(self, destination: Destination, params: ChatParams, budget: Budget | None) -> Response:
+        """The whole answer."""
+        kwargs = {**params.conversation(), **params.options()}
+        if destination.model is None:
+            multi = self._multi(destination.providers, budget)
+            return multi.chat(strategy=destination.strategy, **kwargs)
+        provider = self.providers[destination.providers[0]]
+        reservation = self._reserve(destination, params, budget)
+        try:
+            response = provider.chat(model=destination.model, **kwargs)
+        except OrkestraError as error:
+            if reservation is not None:
+                reservation.settle(sum(a.cost for a in error.attempts))
+            raise
+        except BaseException:
+            if reservation is not None:
+                reservation.settle(reservation.amount)
+            raise
+        if reservation is not None:
+            reservation.settle(response.total_cost)
+        return response
+
+    def stream(
+        self, destination: Destination, params: ChatParams, budget: Budget | None
+    ) -> tuple[ResponseStream, Reservation | None]:
+        """The answer as a stream, and the pass-through budget hold its end must settle."""
+        kwargs = {**params.conversation(), **params.options()}
+        if destination.model is None:
+            multi = self._multi(destination.providers, budget)
+            return multi.stream(strategy=destination.strategy, **kwargs), None
+        provider = self.providers[destination.providers[0]]
+        reservation = self._reserve(destination, params, budget)
+        try:
+            return provider.stream(model=destination.model, **kwargs), reservation
+        except BaseException:
+            if reservation is not None:
+                reservation.settle(0.0)
+            raise

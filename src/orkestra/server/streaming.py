@@ -1,0 +1,178 @@
+"""Streaming answers as Server-Sent Events, and blocking library calls off the event loop.
+
+The library's :class:`~orkestra.ResponseStream` is synchronous: each chunk is read in a worker
+thread (:class:`Threads`). The first chunk is read *before* the response starts, so a request
+that fails before any text (routing, budget, every candidate down) still gets a proper HTTP
+error status; a failure after text has been sent arrives as an OpenAI-shaped ``data:
+{"error": …}`` event, after which the stream ends without ``[DONE]`` (the ``openai`` client
+raises ``APIError``).
+
+The event order is OpenAI's: a chunk with the role, content chunks, a chunk with
+``finish_reason``, a usage chunk (``choices: []``) when ``stream_options.include_usage`` is set,
+then ``data: [DONE]``. Cost and savings are only known at the end, so they travel in the
+``orkestra`` object of the finish and usage chunks rather than in headers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterator
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.requests import ClientDisconnect
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from orkestra._provider import ResponseStream
+from orkestra._types import Response, RoutingDecision
+from orkestra.errors import OrkestraError
+from orkestra.resilience.budget import Reservation
+from orkestra.server.errors import from_library_error
+from orkestra.server.translate import DONE, ChunkFormatter, sse
+
+__all__ = ["SSEResponse", "StreamSession", "Threads"]
+
+logger = logging.getLogger("orkestra.server")
+
+T = TypeVar("T")
+
+
+class Threads:
+    """Blocking calls in worker threads, at most ``limit`` at once (one limiter per app)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._limiter is None:  # made in the event loop: older anyio needs one running
+            self._limiter = anyio.CapacityLimiter(self.limit)
+        # Not abandoned on cancellation: a cancelled request waits for its thread to return,
+        # so nothing ever touches a ResponseStream that a thread is still reading.
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+
+class Outcome(Protocol):
+    """What the app does when a stream ends (records it in the usage log, logs it)."""
+
+    def ignored_params(self, response: Response) -> tuple[str, ...]: ...
+
+    def succeeded(self, response: Response) -> None: ...
+
+    def failed(self, error: BaseException, routing: RoutingDecision | None) -> None: ...
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the stream ended (recorded as such in the usage log)."""
+
+
+def next_chunk(iterator: Iterator[str]) -> str | None:
+    """The next text chunk, or None at the end (chunks are never empty)."""
+    return next(iterator, None)
+
+
+class StreamSession:
+    """One streamed answer: reads the library's stream, writes SSE events, records the end."""
+
+    def __init__(
+        self,
+        stream: ResponseStream,
+        formatter: ChunkFormatter,
+        threads: Threads,
+        outcome: Outcome,
+        reservation: Reservation | None = None,
+    ) -> None:
+        self.stream = stream
+        self.formatter = formatter
+        self.threads = threads
+        self.outcome = outcome
+        self.reservation = reservation
+        self._chunks = iter(stream)
+        self._first: str | None = None
+        self._ended = False
+        self._events: AsyncGenerator[bytes, None] | None = None
+
+    async def start(self) -> None:
+        """Read up to the first chunk; a failure here raises (and is recorded)."""
+        try:
+            self._first = await self.threads.run(next_chunk, self._chunks)
+        except BaseException as error:
+            self._end(error=error)
+            raise
+
+    def _end(self, *, response: Response | None = None, error: BaseException | None = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self.reservation is not None:
+            if response is not None:
+                self.reservation.settle(response.total_cost)
+            elif isinstance(error, OrkestraError) and error.attempts:
+                self.reservation.settle(sum(a.cost for a in error.attempts))
+            else:  # cut off: what it billed is unknown, so the whole hold counts
+                self.reservation.settle(self.reservation.amount)
+        if response is not None:
+            self.outcome.succeeded(response)
+        elif error is not None:
+            self.outcome.failed(error, self.stream.routing)
+
+    def events(self) -> AsyncGenerator[bytes, None]:
+        self._events = self._generate()
+        return self._events
+
+    async def _generate(self) -> AsyncGenerator[bytes, None]:
+        fmt = self.formatter
+        yield fmt.role()
+        chunk = self._first
+        try:
+            while chunk is not None:
+                yield fmt.text(chunk)
+                chunk = await self.threads.run(next_chunk, self._chunks)
+        except OrkestraError as error:
+            self._end(error=error)
+            yield sse(from_library_error(error).body())
+            return
+        response = self.stream.response
+        assert response is not None  # a stream that ends normally has its response
+        self._end(response=response)
+        ignored = self.outcome.ignored_params(response)
+        yield fmt.finish(response, ignored)
+        if fmt.include_usage:
+            yield fmt.usage(response, ignored)
+        yield DONE
+
+    async def aclose(self) -> None:
+        """Release everything, whatever happened: the client may have gone mid-stream."""
+        with anyio.CancelScope(shield=True):
+            if self._events is not None:
+                with contextlib.suppress(Exception):
+                    await self._events.aclose()
+            if not self._ended:
+                # Closing the stream settles the library's budget reservations and closes
+                # the provider's connection.
+                with contextlib.suppress(Exception):
+                    await self.threads.run(self.stream.close)
+                self._end(error=ClientDisconnected("the client closed the stream"))
+
+
+class SSEResponse(StreamingResponse):
+    """A :class:`StreamSession` as ``text/event-stream``; the session is always closed."""
+
+    def __init__(self, session: StreamSession, headers: dict[str, str]) -> None:
+        super().__init__(
+            session.events(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **headers},
+        )
+        self.session = session
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except (ClientDisconnect, OSError):
+            logger.debug("client went away mid-stream")
+        finally:
+            await self.session.aclose()
