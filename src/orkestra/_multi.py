@@ -12,6 +12,7 @@ from orkestra._provider import (
     DEFAULT_TEMPERATURE,
     Provider,
     ResponseStream,
+    validate_knob,
     validate_request,
 )
 from orkestra._types import Response, RoutingDecision
@@ -48,6 +49,8 @@ class MultiProvider:
         budget: a spend cap in dollars for calls made through this router, or a :class:`Budget`
             (each provider's own budget applies too).
         circuit_breaker: default: the process-wide one.
+        quality: the cost/quality knob (0..1) for every call that gives none (default: each
+            provider's own setting, else the router's calibrated one).
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class MultiProvider:
         fallback: str | None = None,
         budget: Budget | float | None = None,
         circuit_breaker: CircuitBreaker | None = None,
+        quality: float | None = None,
     ) -> None:
         providers = list(providers)
         if not providers:
@@ -74,6 +78,7 @@ class MultiProvider:
         self.fallback = resolve_fallback(fallback, self.retry.max_retries)
         self.budget = as_budget(budget, name="multi")
         self.circuit_breaker = circuit_breaker or default_breaker()
+        self.quality = None if quality is None else validate_knob(quality)
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)
@@ -111,6 +116,7 @@ class MultiProvider:
         """The provider and model ``prompt`` (or the last user turn of ``messages``) would go
         to, and why; no model is called."""
         prompt, _ = resolve_input(prompt, messages)
+        quality = self.quality if quality is None else quality
         started = time.perf_counter()
         chosen_strategy = get_strategy(strategy or self.strategy)
         options = self.options(prompt, quality=quality)

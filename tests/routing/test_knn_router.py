@@ -280,3 +280,13 @@ def test_sentence_transformers_embedder_names_its_extra() -> None:
         pytest.skip("sentence-transformers is installed; the missing-extra message can't show")
     with pytest.raises(ImportError, match=r"orkestra-router\[st\]"):
         SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+
+
+def test_multi_provider_knob(small_router: KNNRouter) -> None:
+    hard = "Prove that the sum of the first 7 odd numbers is a perfect square, rigorously."
+    providers = [o.Provider(n, router=small_router) for n in ("google", "openai")]
+    assert o.MultiProvider(providers, quality=0.0).route(hard).tier == "budget"
+    assert o.MultiProvider(providers, quality=1.0).route(hard).tier == "premium"
+    assert o.MultiProvider(providers, quality=0.0).route(hard, quality=1.0).tier == "premium"
+    with pytest.raises(o.InvalidRequestError):
+        o.MultiProvider(providers, quality=2)
