@@ -28,7 +28,6 @@ __all__ = ["check_host", "is_loopback", "run_server"]
 logger = logging.getLogger("orkestra.server")
 
 
-
 def check_host(config: ServerConfig, host: str) -> None:
     """Refuse a non-loopback address when no client key is configured."""
     if not config.keys and not is_loopback(host):
