@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+import orkestra as o
 from orkestra.errors import ConfigurationError
-from orkestra.hooks import Hooks, emit, run_middleware
+from orkestra.hooks import Hooks, emit, global_hooks, run_middleware
+from orkestra.testing import FakeProviderServer, Fault
 
 
 def test_middleware_runs_global_outermost_and_can_change_both_ways() -> None:
@@ -56,3 +58,83 @@ def test_unknown_event_and_non_callables_are_refused() -> None:
         hooks.add_handler("on_finish", print)
     with pytest.raises(ConfigurationError):
         hooks.add_middleware("not callable")  # type: ignore[arg-type]
+
+
+# -- wired into real calls (fake provider server) -----------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_global_hooks() -> Any:
+    global_hooks().clear()
+    yield
+    global_hooks().clear()
+
+
+def test_middleware_changes_the_request_and_the_response(fake: FakeProviderServer) -> None:
+    provider = o.Provider("openai", fake.api_key)
+
+    @provider.middleware
+    def pin_and_tag(data: dict[str, Any], next_: Any) -> Any:
+        data["model"] = "gpt-4o-mini"
+        data["prompt"] = data["prompt"] + " (be brief)"
+        response = next_(data)
+        return response
+
+    seen: list[str] = []
+
+    @o.register_middleware
+    def outer(data: dict[str, Any], next_: Any) -> Any:
+        seen.append("global")
+        return next_(data)
+
+    response = provider.chat("What is 2+2?")
+    assert response.model == "gpt-4o-mini"
+    assert fake.requests[-1].body["messages"][0]["content"] == "What is 2+2? (be brief)"  # type: ignore[index]
+    assert seen == ["global"]
+
+
+def test_events_of_a_chat_a_stream_and_a_fallback(fake: FakeProviderServer) -> None:
+    provider = o.Provider("google", fake.api_key, fallback="up-then-down")
+    events: list[str] = []
+    for name in (
+        "on_request",
+        "on_route",
+        "on_chat",
+        "on_stream",
+        "on_chunk",
+        "on_stream_complete",
+        "on_response",
+        "on_error",
+        "on_fallback",
+    ):
+        provider.event(name)(lambda e: events.append(e["event"]))
+
+    provider.chat("What is the capital of Japan?")
+    assert events == ["on_request", "on_route", "on_chat", "on_response"]
+
+    events.clear()
+    "".join(provider.stream("Write a poem about the sea"))
+    assert events[:3] == ["on_request", "on_route", "on_stream"]
+    assert events.count("on_chunk") >= 3
+    assert events[-2:] == ["on_stream_complete", "on_response"]
+
+    events.clear()
+    fake.queue(Fault.status(503), provider="google", times=3)  # the routed model keeps failing
+    provider.chat("What is the capital of Japan?")
+    assert "on_fallback" in events and events[-1] == "on_response"
+
+    events.clear()
+    fake.queue(Fault.status(400), provider="google")
+    with pytest.raises(o.BadRequestError):
+        provider.chat("What is the capital of Japan?")
+    assert events[-1] == "on_error"
+
+
+def test_a_broken_handler_never_breaks_the_call(fake: FakeProviderServer) -> None:
+    @o.register_event("on_response")
+    def broken(event: dict[str, Any]) -> None:
+        raise RuntimeError("handler bug")
+
+    multi = o.MultiProvider([o.Provider("openai", fake.api_key)])
+    assert multi.chat("What is 2+2?").text
+    assert "".join(multi.stream_text("Write a poem"))

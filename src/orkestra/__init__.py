@@ -47,6 +47,7 @@ from orkestra.errors import (
     UnknownProviderError,
     UnknownStrategyError,
 )
+from orkestra.hooks import register_event, register_middleware
 from orkestra.resilience import (
     Budget,
     CircuitBreaker,
@@ -97,6 +98,8 @@ __all__ = [
     "Usage",
     "__version__",
     "process_budget",
+    "register_event",
+    "register_middleware",
     "set_analytics",
     "set_process_budget",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
 from orkestra._provider import (
@@ -17,6 +17,16 @@ from orkestra._provider import (
 )
 from orkestra._types import Response, RoutingDecision
 from orkestra.errors import ConfigurationError
+from orkestra.hooks import (
+    CallData,
+    Handler,
+    Hooks,
+    Middleware,
+    Notify,
+    fallbacks,
+    global_hooks,
+    hooked,
+)
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
 from orkestra.resilience.budget import Budget, as_budget
 from orkestra.resilience.call import Call
@@ -79,6 +89,7 @@ class MultiProvider:
         self.budget = as_budget(budget, name="multi")
         self.circuit_breaker = circuit_breaker or default_breaker()
         self.quality = None if quality is None else validate_knob(quality)
+        self.hooks = Hooks()
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)
@@ -169,13 +180,9 @@ class MultiProvider:
         quality: float | None = None,
     ) -> Response:
         """Pick a provider and model with the strategy, call it, return the answer."""
-        text, conversation = resolve_input(prompt, messages)
-        validate_request(text, max_tokens, temperature)
-        decision = self.route(text, strategy=strategy, quality=quality)
-        call = self._call(conversation or text, max_tokens, temperature)
-        return call.chat(
-            self.plan(decision, prompt_text(conversation or text), max_tokens=max_tokens)
-        )
+        data = self._call_data(prompt, messages, strategy, max_tokens, temperature, quality)
+        response: Response = hooked(self._layers(), data, self._run_chat)
+        return response
 
     def stream(
         self,
@@ -187,12 +194,70 @@ class MultiProvider:
         temperature: float = DEFAULT_TEMPERATURE,
         quality: float | None = None,
     ) -> ResponseStream:
-        text, conversation = resolve_input(prompt, messages)
-        validate_request(text, max_tokens, temperature)
-        decision = self.route(text, strategy=strategy, quality=quality)
-        call = self._call(conversation or text, max_tokens, temperature)
-        targets = self.plan(decision, prompt_text(conversation or text), max_tokens=max_tokens)
-        return call.stream(targets, decision)
+        data = self._call_data(prompt, messages, strategy, max_tokens, temperature, quality)
+        data["stream"] = True
+        stream: ResponseStream = hooked(self._layers(), data, self._run_stream, streaming=True)
+        return stream
+
+    def _call_data(
+        self,
+        prompt: str | None,
+        messages: Messages | None,
+        strategy: str | None,
+        max_tokens: int,
+        temperature: float,
+        quality: float | None,
+    ) -> CallData:
+        return {
+            "provider": None,
+            "prompt": prompt,
+            "messages": messages,
+            "model": None,
+            "strategy": strategy,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "quality": quality,
+            "stream": False,
+        }
+
+    def _layers(self) -> tuple[Hooks, ...]:
+        return (global_hooks(), self.hooks)
+
+    def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
+        text, conversation = resolve_input(d["prompt"], d["messages"])
+        validate_request(text, d["max_tokens"], d["temperature"])
+        decision = self.route(text, strategy=d["strategy"], quality=d["quality"])
+        notify("on_route", decision=decision)
+        call = self._call(conversation or text, d["max_tokens"], d["temperature"])
+        targets = self.plan(decision, prompt_text(conversation or text), max_tokens=d["max_tokens"])
+        return call, targets, decision
+
+    def _run_chat(self, d: CallData, notify: Notify) -> Response:
+        call, targets, decision = self._prepare(d, notify)
+        notify("on_chat", decision=decision)
+        response = call.chat(targets)
+        for move in fallbacks(response):
+            notify("on_fallback", **move)
+        return response
+
+    def _run_stream(self, d: CallData, notify: Notify) -> ResponseStream:
+        call, targets, decision = self._prepare(d, notify)
+        notify("on_stream", decision=decision)
+        stream = call.stream(targets, decision)
+        stream.notify = notify
+        return stream
+
+    def middleware(self, fn: Middleware) -> Middleware:
+        """Decorator: ``fn(data, next)`` wraps every call through this router."""
+        return self.hooks.add_middleware(fn)
+
+    def event(self, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: run the function on event ``name`` of calls through this router."""
+
+        def decorate(fn: Handler) -> Handler:
+            return self.hooks.add_handler(name, fn)
+
+        return decorate
 
     def stream_text(
         self,

@@ -16,6 +16,16 @@ from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
 from orkestra.catalog import Catalog, ModelInfo, default_catalog
 from orkestra.errors import InvalidRequestError, MissingAPIKeyError, OrkestraWarning
+from orkestra.hooks import (
+    CallData,
+    Handler,
+    Hooks,
+    Middleware,
+    Notify,
+    fallbacks,
+    global_hooks,
+    hooked,
+)
 from orkestra.providers import make_adapter
 from orkestra.providers._errors import map_error
 from orkestra.providers.base import (
@@ -155,6 +165,8 @@ class Provider:
         self.fallback = resolve_fallback(fallback, self.retry.max_retries)
         self.budget = as_budget(budget, name=f"provider:{name}")
         self.circuit_breaker = circuit_breaker or default_breaker()
+        self.hooks = Hooks()
+        """This provider's middleware and event handlers (global ones run first)."""
         self.record_usage = record_usage
         """Write every call to the usage log (``ORKESTRA_USAGE_LOG=off`` turns it off for all)."""
         # What the usage log stores for the key (orkestra.usage.key_id_for): never the key.
@@ -271,16 +283,9 @@ class Provider:
     ) -> Response:
         """Route ``prompt`` (or a conversation: ``messages=[{"role", "content"}, ...]``), call
         the chosen model, return its answer with cost and savings."""
-        text, conversation = resolve_input(prompt, messages)
-        validate_request(text, max_tokens, temperature)
-        decision = self._decision_for(text, model, quality)
-        return self.chat_with(
-            decision,
-            conversation or text,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            fallback="none" if model is not None else None,
-        )
+        data = self._call_data(prompt, messages, max_tokens, temperature, model, quality)
+        response: Response = hooked(self._layers(), data, self._run_chat)
+        return response
 
     def stream(
         self,
@@ -293,16 +298,79 @@ class Provider:
         quality: float | None = None,
     ) -> ResponseStream:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
-        text, conversation = resolve_input(prompt, messages)
-        validate_request(text, max_tokens, temperature)
-        decision = self._decision_for(text, model, quality)
-        return self.stream_with(
+        data = self._call_data(prompt, messages, max_tokens, temperature, model, quality)
+        data["stream"] = True
+        stream: ResponseStream = hooked(self._layers(), data, self._run_stream, streaming=True)
+        return stream
+
+    def _call_data(
+        self,
+        prompt: str | None,
+        messages: Messages | None,
+        max_tokens: int,
+        temperature: float,
+        model: str | None,
+        quality: float | None,
+    ) -> CallData:
+        return {
+            "provider": self.name,
+            "prompt": prompt,
+            "messages": messages,
+            "model": model,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "quality": quality,
+            "stream": False,
+        }
+
+    def _layers(self) -> tuple[Hooks, ...]:
+        return (global_hooks(), self.hooks)
+
+    def _prepare(self, d: CallData, notify: Notify) -> tuple[RoutingDecision, Prompt]:
+        text, conversation = resolve_input(d["prompt"], d["messages"])
+        validate_request(text, d["max_tokens"], d["temperature"])
+        decision = self._decision_for(text, d["model"], d["quality"])
+        notify("on_route", decision=decision)
+        return decision, conversation or text
+
+    def _run_chat(self, d: CallData, notify: Notify) -> Response:
+        decision, prompt = self._prepare(d, notify)
+        notify("on_chat", decision=decision)
+        response = self.chat_with(
             decision,
-            conversation or text,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            fallback="none" if model is not None else None,
+            prompt,
+            max_tokens=d["max_tokens"],
+            temperature=d["temperature"],
+            fallback="none" if d["model"] is not None else None,
         )
+        for move in fallbacks(response):
+            notify("on_fallback", **move)
+        return response
+
+    def _run_stream(self, d: CallData, notify: Notify) -> ResponseStream:
+        decision, prompt = self._prepare(d, notify)
+        notify("on_stream", decision=decision)
+        stream = self.stream_with(
+            decision,
+            prompt,
+            max_tokens=d["max_tokens"],
+            temperature=d["temperature"],
+            fallback="none" if d["model"] is not None else None,
+        )
+        stream.notify = notify
+        return stream
+
+    def middleware(self, fn: Middleware) -> Middleware:
+        """Decorator: ``fn(data, next)`` wraps every call of this provider (see orkestra.hooks)."""
+        return self.hooks.add_middleware(fn)
+
+    def event(self, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: run the function on event ``name`` of this provider's calls."""
+
+        def decorate(fn: Handler) -> Handler:
+            return self.hooks.add_handler(name, fn)
+
+        return decorate
 
     def stream_text(
         self,

@@ -28,6 +28,7 @@ Global hooks run for every provider, outside (before) the provider's own.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -154,3 +155,62 @@ def run_middleware(layers: Iterable[Hooks], data: CallData, call: Next) -> Any:
         return next_
 
     return step(0)(data)
+
+
+Notify = Callable[..., None]
+
+
+def _silent(name: str, **event: Any) -> None:
+    """The notifier when no handler is registered anywhere."""
+
+
+def hooked(
+    layers: Iterable[Hooks],
+    data: CallData,
+    run: Callable[[CallData, Notify], Any],
+    *,
+    streaming: bool = False,
+) -> Any:
+    """Run one call inside the middleware of ``layers``, emitting its events.
+
+    ``run(data, notify)`` makes the call from (possibly middleware-changed) ``data``. For a
+    non-streaming call ``on_response`` is emitted here; a stream emits its own at its end.
+    """
+    chain = tuple(layers)
+    if not any(chain):
+        return run(data, _silent)
+
+    def notify(name: str, **event: Any) -> None:
+        emit(chain, name, **event)
+
+    notify("on_request", request=dict(data))
+
+    def call(d: CallData) -> Any:
+        try:
+            result = run(d, notify)
+        except Exception as error:
+            notify("on_error", error=error, request=dict(d))
+            raise
+        if not streaming:
+            notify("on_response", response=result)
+        return result
+
+    return run_middleware(chain, data, call)
+
+
+def fallbacks(response: Any) -> list[dict[str, Any]]:
+    """The model changes a finished call went through (for ``on_fallback``)."""
+    attempts = list(getattr(response, "attempts", ()) or ())
+    moves = []
+    for before, after in itertools.pairwise(attempts):
+        if (before.provider, before.model) != (after.provider, after.model):
+            moves.append(
+                {
+                    "from_provider": before.provider,
+                    "from_model": before.model,
+                    "to_provider": after.provider,
+                    "to_model": after.model,
+                    "error": before.error,
+                }
+            )
+    return moves

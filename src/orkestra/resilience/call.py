@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Protocol
 
 from orkestra._conversation import Prompt, prompt_text
@@ -170,6 +170,8 @@ class ResponseStream:
         self._call = call
         self.routing = routing
         self.response: Response | None = None
+        self.notify: Callable[..., None] | None = None
+        """Set by the caller to emit on_chunk / on_stream_complete / on_response / on_error."""
         self._chunks: list[str] = []
         self._iterator = self._run(targets)
 
@@ -195,12 +197,19 @@ class ResponseStream:
             for item in drivers.stream(self._call.flow(targets), self._call.open):
                 if isinstance(item, str):
                     self._chunks.append(item)
+                    if self.notify is not None:
+                        self.notify("on_chunk", chunk=item)
                     yield item
                 else:
                     self.response = respond(self._call.provider(item.target), item, started)
                     self.routing = self.response.routing
         except OrkestraError as error:
             self._call.record_failure(targets, error, started)
+            if self.notify is not None:
+                self.notify("on_error", error=error, partial_text=self.text)
             raise
         if self.response is not None:
             self._call.record(self.response)
+            if self.notify is not None:
+                self.notify("on_stream_complete", response=self.response)
+                self.notify("on_response", response=self.response)
