@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
+from orkestra._hooked import HookedCalls
 from orkestra._provider import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,
@@ -19,13 +20,8 @@ from orkestra._types import Response, RoutingDecision
 from orkestra.errors import ConfigurationError
 from orkestra.hooks import (
     CallData,
-    Handler,
     Hooks,
-    Middleware,
     Notify,
-    fallbacks,
-    global_hooks,
-    hooked,
 )
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
 from orkestra.resilience.budget import Budget, as_budget
@@ -40,7 +36,7 @@ from orkestra.strategies import Option, get_strategy
 __all__ = ["MultiProvider"]
 
 
-class MultiProvider:
+class MultiProvider(HookedCalls):
     """Several providers behind one router and a strategy (``cheapest``, ``smartest``,
     ``balanced``).
 
@@ -181,8 +177,7 @@ class MultiProvider:
     ) -> Response:
         """Pick a provider and model with the strategy, call it, return the answer."""
         data = self._call_data(prompt, messages, strategy, max_tokens, temperature, quality)
-        response: Response = hooked(self._layers(), data, self._run_chat)
-        return response
+        return self._hooked_chat(data)
 
     def stream(
         self,
@@ -195,9 +190,7 @@ class MultiProvider:
         quality: float | None = None,
     ) -> ResponseStream:
         data = self._call_data(prompt, messages, strategy, max_tokens, temperature, quality)
-        data["stream"] = True
-        stream: ResponseStream = hooked(self._layers(), data, self._run_stream, streaming=True)
-        return stream
+        return self._hooked_stream(data)
 
     def _call_data(
         self,
@@ -220,9 +213,6 @@ class MultiProvider:
             "stream": False,
         }
 
-    def _layers(self) -> tuple[Hooks, ...]:
-        return (global_hooks(), self.hooks)
-
     def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
         text, conversation = resolve_input(d["prompt"], d["messages"])
         validate_request(text, d["max_tokens"], d["temperature"])
@@ -231,33 +221,6 @@ class MultiProvider:
         call = self._call(conversation or text, d["max_tokens"], d["temperature"])
         targets = self.plan(decision, prompt_text(conversation or text), max_tokens=d["max_tokens"])
         return call, targets, decision
-
-    def _run_chat(self, d: CallData, notify: Notify) -> Response:
-        call, targets, decision = self._prepare(d, notify)
-        notify("on_chat", decision=decision)
-        response = call.chat(targets)
-        for move in fallbacks(response):
-            notify("on_fallback", **move)
-        return response
-
-    def _run_stream(self, d: CallData, notify: Notify) -> ResponseStream:
-        call, targets, decision = self._prepare(d, notify)
-        notify("on_stream", decision=decision)
-        stream = call.stream(targets, decision)
-        stream.notify = notify
-        return stream
-
-    def middleware(self, fn: Middleware) -> Middleware:
-        """Decorator: ``fn(data, next)`` wraps every call through this router."""
-        return self.hooks.add_middleware(fn)
-
-    def event(self, name: str) -> Callable[[Handler], Handler]:
-        """Decorator: run the function on event ``name`` of calls through this router."""
-
-        def decorate(fn: Handler) -> Handler:
-            return self.hooks.add_handler(name, fn)
-
-        return decorate
 
     def stream_text(
         self,

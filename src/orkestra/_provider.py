@@ -13,18 +13,14 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
+from orkestra._hooked import HookedCalls
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
 from orkestra.catalog import Catalog, ModelInfo, default_catalog
 from orkestra.errors import InvalidRequestError, MissingAPIKeyError, OrkestraWarning
 from orkestra.hooks import (
     CallData,
-    Handler,
     Hooks,
-    Middleware,
     Notify,
-    fallbacks,
-    global_hooks,
-    hooked,
 )
 from orkestra.providers import make_adapter
 from orkestra.providers._errors import map_error
@@ -91,7 +87,7 @@ def _warn_quirk(key: tuple[str, str], message: str) -> None:
         warnings.warn(message, OrkestraWarning, stacklevel=4)
 
 
-class Provider:
+class Provider(HookedCalls):
     """One provider (``"google"``, ``"anthropic"`` or ``"openai"``) with automatic routing.
 
     >>> provider = Provider("google")            # key from GOOGLE_API_KEY / GEMINI_API_KEY
@@ -284,8 +280,7 @@ class Provider:
         """Route ``prompt`` (or a conversation: ``messages=[{"role", "content"}, ...]``), call
         the chosen model, return its answer with cost and savings."""
         data = self._call_data(prompt, messages, max_tokens, temperature, model, quality)
-        response: Response = hooked(self._layers(), data, self._run_chat)
-        return response
+        return self._hooked_chat(data)
 
     def stream(
         self,
@@ -299,9 +294,7 @@ class Provider:
     ) -> ResponseStream:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
         data = self._call_data(prompt, messages, max_tokens, temperature, model, quality)
-        data["stream"] = True
-        stream: ResponseStream = hooked(self._layers(), data, self._run_stream, streaming=True)
-        return stream
+        return self._hooked_stream(data)
 
     def _call_data(
         self,
@@ -323,54 +316,18 @@ class Provider:
             "stream": False,
         }
 
-    def _layers(self) -> tuple[Hooks, ...]:
-        return (global_hooks(), self.hooks)
-
-    def _prepare(self, d: CallData, notify: Notify) -> tuple[RoutingDecision, Prompt]:
+    def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
         text, conversation = resolve_input(d["prompt"], d["messages"])
         validate_request(text, d["max_tokens"], d["temperature"])
         decision = self._decision_for(text, d["model"], d["quality"])
         notify("on_route", decision=decision)
-        return decision, conversation or text
-
-    def _run_chat(self, d: CallData, notify: Notify) -> Response:
-        decision, prompt = self._prepare(d, notify)
-        notify("on_chat", decision=decision)
-        response = self.chat_with(
-            decision,
-            prompt,
-            max_tokens=d["max_tokens"],
-            temperature=d["temperature"],
-            fallback="none" if d["model"] is not None else None,
+        fallback = "none" if d["model"] is not None else None
+        prompt = conversation or text
+        call = self._call(prompt, d["max_tokens"], d["temperature"])
+        targets = self.plan(
+            decision, prompt_text(prompt), max_tokens=d["max_tokens"], fallback=fallback
         )
-        for move in fallbacks(response):
-            notify("on_fallback", **move)
-        return response
-
-    def _run_stream(self, d: CallData, notify: Notify) -> ResponseStream:
-        decision, prompt = self._prepare(d, notify)
-        notify("on_stream", decision=decision)
-        stream = self.stream_with(
-            decision,
-            prompt,
-            max_tokens=d["max_tokens"],
-            temperature=d["temperature"],
-            fallback="none" if d["model"] is not None else None,
-        )
-        stream.notify = notify
-        return stream
-
-    def middleware(self, fn: Middleware) -> Middleware:
-        """Decorator: ``fn(data, next)`` wraps every call of this provider (see orkestra.hooks)."""
-        return self.hooks.add_middleware(fn)
-
-    def event(self, name: str) -> Callable[[Handler], Handler]:
-        """Decorator: run the function on event ``name`` of this provider's calls."""
-
-        def decorate(fn: Handler) -> Handler:
-            return self.hooks.add_handler(name, fn)
-
-        return decorate
+        return call, targets, decision
 
     def stream_text(
         self,
@@ -402,34 +359,6 @@ class Provider:
             decision = self._fixed_decision(started)
             return self._override(decision, model)
         return self.route(prompt, quality=quality)
-
-    def chat_with(
-        self,
-        decision: RoutingDecision,
-        prompt: Prompt,
-        *,
-        max_tokens: int,
-        temperature: float,
-        fallback: str | None = None,
-    ) -> Response:
-        """Call the model of an existing decision, with retries and fallbacks."""
-        call = self._call(prompt, max_tokens, temperature)
-        return call.chat(
-            self.plan(decision, prompt_text(prompt), max_tokens=max_tokens, fallback=fallback)
-        )
-
-    def stream_with(
-        self,
-        decision: RoutingDecision,
-        prompt: Prompt,
-        *,
-        max_tokens: int,
-        temperature: float,
-        fallback: str | None = None,
-    ) -> ResponseStream:
-        call = self._call(prompt, max_tokens, temperature)
-        targets = self.plan(decision, prompt_text(prompt), max_tokens=max_tokens, fallback=fallback)
-        return call.stream(targets, decision)
 
     def plan(
         self,
