@@ -52,9 +52,19 @@ def test_gemini_gets_system_instruction_and_model_role(fake: FakeProviderServer)
 
 def test_routing_reads_the_last_user_turn(fake: FakeProviderServer) -> None:
     provider = o.Provider("google", fake.api_key)
-    by_messages = provider.route(messages=CONVERSATION)
-    by_prompt = provider.route("What is the capital of Japan?")
+    question = "Which city is the capital of Japan, and since when has it been?"
+    by_messages = provider.route(
+        messages=[*CONVERSATION[:3], {"role": "user", "content": question}]
+    )
+    by_prompt = provider.route(question)
     assert (by_messages.model, by_messages.scores) == (by_prompt.model, by_prompt.scores)
+
+
+def test_a_short_follow_up_is_routed_with_the_turn_it_follows(fake: FakeProviderServer) -> None:
+    provider = o.Provider("google", fake.api_key)
+    by_messages = provider.route(messages=CONVERSATION)
+    by_both = provider.route("Name a colour.\nWhat is the capital of Japan?")
+    assert by_messages.scores == by_both.scores
     multi = o.MultiProvider([provider, o.Provider("openai", fake.api_key)])
     assert multi.chat(messages=CONVERSATION, strategy="cheapest").text
 
@@ -62,9 +72,17 @@ def test_routing_reads_the_last_user_turn(fake: FakeProviderServer) -> None:
 @pytest.mark.parametrize(
     ("messages", "match"),
     [
-        ([{"role": "tool", "content": "x"}], "tool messages"),
+        ([{"role": "tool", "content": "x"}], "tool_call_id"),
+        (
+            [
+                {"role": "user", "content": "q"},
+                {"role": "tool", "content": "x", "tool_call_id": "c1"},
+            ],
+            "no earlier assistant turn",
+        ),
         ([{"role": "system", "content": "x"}], "user turn"),
-        ([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}], "image_url"),
+        ([{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}], "url"),
+        ([{"role": "user", "content": [{"type": "input_audio"}]}], "input_audio"),
         ("just a string", "list"),
     ],
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Tier = Literal["budget", "balanced", "premium"]
 TIERS: tuple[Tier, ...] = ("budget", "balanced", "premium")
@@ -34,6 +35,34 @@ class Usage:
             self.cache_write_tokens + other.cache_write_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
         )
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A model's request to call one of the request's tools, the same shape for every provider.
+
+    ``arguments`` is the JSON text the model wrote (as OpenAI sends it); :attr:`args` parses it.
+    ``signature`` is provider state that must travel back with the call in the next turn
+    (Gemini's ``thoughtSignature``); pass the assistant message on unchanged and it does.
+    """
+
+    id: str
+    name: str
+    arguments: str = "{}"
+    signature: str | None = field(default=None, repr=False)
+
+    @property
+    def args(self) -> Any:
+        """The parsed arguments (raises ``json.JSONDecodeError`` if the model wrote bad JSON)."""
+        return json.loads(self.arguments) if self.arguments.strip() else {}
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI Chat Completions form (``{"id", "type": "function", "function"}``)."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 @dataclass(frozen=True)
@@ -148,6 +177,14 @@ class Response:
     response_id: str | None = field(default=None, compare=False)
     attempts: tuple[Attempt, ...] = field(default=(), compare=False)
     """Every call made for this answer, failed retries and fallbacks first, this one last."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the model asked to call (empty when it answered in text)."""
+    parsed: Any = field(default=None, compare=False)
+    """With ``response_format=``: the answer parsed and validated (a dict, or an instance of
+    the pydantic model given)."""
+    cache_savings: float = 0.0
+    """Dollars the provider's prompt cache saved on this call: the cost of the same tokens
+    without any caching minus ``cost`` (cache writes, dearer on Anthropic, count against it)."""
 
     @property
     def cost(self) -> float:
@@ -183,11 +220,24 @@ class Response:
         """``savings`` as a percentage of ``base_cost`` (0 when the base cost is 0)."""
         return 100.0 * self.savings / self.base_cost if self.base_cost > 0 else 0.0
 
+    def message(self) -> dict[str, Any]:
+        """This answer as the assistant turn to append to ``messages`` for the next call."""
+        turn: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            turn["tool_calls"] = list(self.tool_calls)
+        return turn
+
     def summary(self) -> str:
         """One line: model, tokens, cost and savings."""
+        cached = (
+            f" · {self.usage.cache_read_tokens} cached (saved ${self.cache_savings:.6f})"
+            if self.usage.cache_read_tokens
+            else ""
+        )
         return (
             f"{self.provider}/{self.model} ({self.tier}) · "
-            f"{self.input_tokens} in / {self.output_tokens} out tokens · ${self.cost:.6f} "
+            f"{self.input_tokens} in / {self.output_tokens} out tokens{cached} · "
+            f"${self.cost:.6f} "
             f"(saved ${self.savings:.6f}, {self.savings_percent:.1f}% vs {self.base_model})"
         )
 

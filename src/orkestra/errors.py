@@ -33,7 +33,7 @@ Messages never contain an API key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orkestra._types import Attempt, Usage
@@ -42,6 +42,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
+    "CapabilityError",
     "CircuitOpenError",
     "ConfigurationError",
     "DataFormatError",
@@ -59,6 +60,7 @@ __all__ = [
     "RateLimitError",
     "RoutingError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "UnknownModelError",
     "UnknownProviderError",
     "UnknownStrategyError",
@@ -96,6 +98,18 @@ class MissingAPIKeyError(ConfigurationError):
 
 class InvalidRequestError(ConfigurationError):
     """The request itself is malformed (empty prompt, bad max_tokens or temperature...)."""
+
+
+class CapabilityError(InvalidRequestError):
+    """No configured model can serve the request (it needs tools, vision, JSON output or a
+    longer context than they have); nothing was sent.
+
+    ``needs`` names what the request needs (``{"tools", "vision", "json", "context"}``).
+    """
+
+    def __init__(self, message: str, *, needs: frozenset[str] = frozenset()) -> None:
+        super().__init__(message)
+        self.needs = needs
 
 
 class PricingError(ConfigurationError):
@@ -207,6 +221,20 @@ class StreamInterruptedError(ProviderError):
         super().__init__(message, provider=provider, model=model, status_code=status_code)
         self.partial_text = partial_text
         self.usage = usage
+
+
+class StructuredOutputError(OrkestraError):
+    """A ``response_format=`` answer was not valid JSON or did not match its schema.
+
+    The call was made and billed: ``response`` is the whole answer (with its cost), ``text``
+    its raw text, ``reason`` what was wrong with it.
+    """
+
+    def __init__(self, message: str, *, text: str, reason: str, response: Any = None) -> None:
+        super().__init__(message)
+        self.text = text
+        self.reason = reason
+        self.response = response
 
 
 class BudgetExceededError(OrkestraError):

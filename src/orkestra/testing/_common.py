@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -83,12 +85,41 @@ class StreamReply:
 
 
 @dataclass(frozen=True)
+class FakeTool:
+    """A tool the request offers: its name and its arguments' JSON Schema."""
+
+    name: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FakeToolCall:
+    """A tool call the fake answers with (``arguments`` is JSON text)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class Prompt:
     """What the generator needs to know about a request."""
 
     text: str  # every piece of message/system text, concatenated
     last_user: str  # the text of the last user message
     max_output: int | None  # the request's output-token cap, if any
+    tools: tuple[FakeTool, ...] = ()
+    tool_mode: str = "auto"  # "auto", "none", "required"
+    forced_tool: str | None = None  # tool_choice naming one function
+    tool_results: tuple[str, ...] = ()  # the results, when the last turn answers tool calls
+    schema: Mapping[str, Any] | None = None  # structured output: the answer's JSON Schema
+    json_mode: bool = False  # any JSON object (no schema)
+    segments: tuple[str, ...] = ()
+    """The prompt in order (system, tools, each turn) as canonical strings: the prompt cache
+    matches on whole leading segments."""
+    cache_upto: int | None = None
+    """How many leading segments may be cached: None = all (OpenAI's and Gemini's automatic
+    caching); Anthropic: up to the last ``cache_control`` breakpoint (0 = none)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +134,8 @@ class Generation:
     cache_write_tokens: int
     output_tokens: int  # total output, reasoning included
     reasoning_tokens: int
-    finish: str  # "stop", "length" or a provider-native value
+    finish: str  # "stop", "length", "tool_calls" or a provider-native value
+    tool_calls: tuple[FakeToolCall, ...] = ()
 
     @property
     def visible_tokens(self) -> int:
@@ -213,13 +245,130 @@ def default_text(model: str, last_user: str) -> str:
     return f"[{model}] {answer}"
 
 
-def generate(model: str, prompt: Prompt, reply: Reply | None) -> Generation:
-    """The deterministic answer for a request, with ``reply``'s overrides and the output cap."""
+def sample_json(schema: Any, name: str = "value") -> Any:
+    """A small deterministic instance of a JSON Schema (enough for the fake's answers)."""
+    if not isinstance(schema, Mapping):
+        return "example"
+    for key in ("const",):
+        if key in schema:
+            return schema[key]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            return sample_json(schema[key][0], name)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: sample_json(v, k) for k, v in props.items()}
+    if kind == "array":
+        return [sample_json(schema.get("items", {}), name)]
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1.5))
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return f"example {name}"
+
+
+def _tool_calls(model: str, prompt: Prompt, reply: Reply) -> tuple[FakeToolCall, ...]:
+    if reply.tool_calls is not None:
+        chosen = [(name, json.dumps(args)) for name, args in reply.tool_calls]
+    elif (
+        not prompt.tools
+        or prompt.tool_mode == "none"
+        or reply.text is not None
+        or (prompt.tool_results and prompt.tool_mode != "required" and prompt.forced_tool is None)
+    ):
+        return ()
+    else:
+        tool = next((t for t in prompt.tools if t.name == prompt.forced_tool), prompt.tools[0])
+        chosen = [(tool.name, json.dumps(sample_json(tool.parameters)))]
+    stem = re.sub(r"[^a-z0-9]", "", model.lower())[-6:] or "model"
+    return tuple(
+        FakeToolCall(f"call_{stem}_{i}_{abs(hash((prompt.text, name))) % 10**8:08d}", name, args)
+        for i, (name, args) in enumerate(chosen)
+    )
+
+
+def _default_text(model: str, prompt: Prompt) -> str:
+    if prompt.schema is not None:
+        return json.dumps(sample_json(prompt.schema))
+    if prompt.json_mode:
+        return json.dumps({"answer": default_text(model, prompt.last_user)})
+    if prompt.tool_results:
+        return f"[{model}] tool results: " + "; ".join(prompt.tool_results)
+    return default_text(model, prompt.last_user)
+
+
+class PromptCache:
+    """The fake's prompt cache: the leading segments of every prompt a model has seen.
+
+    A request whose first segments match an earlier request's (for the same model) reads those
+    tokens from the cache; the rest is written. Prefixes under ``min_tokens`` are never cached
+    (1024, the smallest cacheable prompt at OpenAI, Anthropic's Sonnet and Gemini Flash).
+    """
+
+    def __init__(self, min_tokens: int = 1024) -> None:
+        self.min_tokens = min_tokens
+        self._seen: set[tuple[str, str, int]] = set()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+    def lookup(self, provider: str, model: str, prompt: Prompt) -> tuple[int, int]:
+        """``(cached, written)`` tokens for this request, remembering its prefixes."""
+        segments = prompt.segments
+        upto = len(segments) if prompt.cache_upto is None else min(prompt.cache_upto, len(segments))
+        if upto == 0:
+            return 0, 0
+        keys, tokens = [], []
+        digest = hashlib.sha256()
+        total = 0
+        for segment in segments[:upto]:
+            digest.update(segment.encode() + b"\x00")
+            total += count_tokens(segment)
+            keys.append(digest.hexdigest())
+            tokens.append(total)
+        with self._lock:
+            hit = 0
+            for key, n in zip(keys, tokens, strict=True):
+                if (provider, model, key) in self._seen and n >= self.min_tokens:  # type: ignore[comparison-overlap]
+                    hit = n
+            for key, n in zip(keys, tokens, strict=True):
+                if n >= self.min_tokens:
+                    self._seen.add((provider, model, key))  # type: ignore[arg-type]
+        written = tokens[-1] - hit if tokens[-1] >= self.min_tokens else 0
+        # Only Anthropic bills cache writes; OpenAI and Gemini cache implicitly for free.
+        return hit, written if prompt.cache_upto is not None else 0
+
+
+def generate(
+    model: str,
+    prompt: Prompt,
+    reply: Reply | None,
+    cache: tuple[int, int] = (0, 0),
+) -> Generation:
+    """The deterministic answer for a request, with ``reply``'s overrides and the output cap.
+
+    ``cache``: the prompt cache's ``(cached, written)`` tokens, unless ``reply`` sets them.
+    """
     reply = reply or Reply()
-    text = reply.text if reply.text is not None else default_text(model, prompt.last_user)
+    tool_calls = _tool_calls(model, prompt, reply)
+    if reply.text is not None:
+        text = reply.text
+    else:
+        text = "" if tool_calls else _default_text(model, prompt)
     cached, written, reasoning = (
-        reply.cached_tokens,
-        reply.cache_write_tokens,
+        reply.cached_tokens or cache[0],
+        reply.cache_write_tokens or cache[1],
         reply.reasoning_tokens,
     )
     if reply.input_tokens is not None:
@@ -229,8 +378,8 @@ def generate(model: str, prompt: Prompt, reply: Reply | None) -> Generation:
     if reply.output_tokens is not None:
         output_tokens = reply.output_tokens
     else:
-        output_tokens = count_tokens(text) + reasoning
-    finish = "stop"
+        output_tokens = count_tokens(text + "".join(c.arguments for c in tool_calls)) + reasoning
+    finish = "tool_calls" if tool_calls else "stop"
     cap = prompt.max_output
     if cap is not None and output_tokens > cap:
         finish = "length"
@@ -250,6 +399,7 @@ def generate(model: str, prompt: Prompt, reply: Reply | None) -> Generation:
         output_tokens=output_tokens,
         reasoning_tokens=reasoning,
         finish=finish,
+        tool_calls=tool_calls,
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 FaultKind = Literal["status", "delay", "drop", "cut_stream", "stream_error"]
 
@@ -39,6 +40,13 @@ class Reply:
       writes are ordinary prompt tokens); ``candidatesTokenCount`` = output_tokens - reasoning,
       ``thoughtsTokenCount`` = reasoning; ``totalTokenCount`` = prompt + candidates + thoughts.
 
+    ``tool_calls``: answer with these calls instead of text, as ``(name, arguments)`` pairs
+    (``finish_reason`` becomes the provider's "tool calls" reason). Without it a request with
+    tools gets a call of its forced tool, else of its first tool (arguments sampled from the
+    tool's schema) unless ``tool_choice`` is none or the last turn is a tool result (then the
+    text answer quotes the results). A ``response_format`` request gets JSON sampled from its
+    schema as its default text.
+
     ``finish_reason`` accepts ``"stop"`` or ``"length"`` (translated per provider) or any
     provider-native value, passed through verbatim (e.g. ``"content_filter"``, ``"SAFETY"``).
     The request's own output cap still applies: a reply longer than ``max_tokens`` is
@@ -55,6 +63,7 @@ class Reply:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     finish_reason: str | None = None
+    tool_calls: Sequence[tuple[str, Mapping[str, Any]]] | None = None
 
     def __post_init__(self) -> None:
         for name in ("cached_tokens", "cache_write_tokens", "reasoning_tokens"):

@@ -17,7 +17,16 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ._anthropic import AnthropicProtocol
-from ._common import HttpReply, Incoming, ProtocolHandler, Route, StreamPlan, StreamReply, generate
+from ._common import (
+    HttpReply,
+    Incoming,
+    PromptCache,
+    ProtocolHandler,
+    Route,
+    StreamPlan,
+    StreamReply,
+    generate,
+)
 from ._google import GoogleProtocol
 from ._models import ProviderName
 from ._openai import OpenAIProtocol
@@ -243,7 +252,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
             return
         reply = item if isinstance(item, Reply) else None
-        gen = generate(route.model or "", handler.prompt(route, body), reply)
+        prompt = handler.prompt(route, body)
+        cache = fake.prompt_cache.lookup(route.provider, route.model or "", prompt)
+        gen = generate(route.model or "", prompt, reply, cache)
         if route.stream and route.sse:
             self._send_stream(handler.stream(route, body, gen, StreamPlan.from_fault(fault)))
         elif fault is not None and fault.kind == "stream_error":
@@ -309,8 +320,13 @@ class FakeProviderServer:
     ...     server.queue(Fault.status(429), provider="openai")
     """
 
-    def __init__(self, *, api_key: str = "test-key", port: int = 0) -> None:
+    def __init__(
+        self, *, api_key: str = "test-key", port: int = 0, cache_min_tokens: int = 1024
+    ) -> None:
         self._api_key = api_key
+        self.prompt_cache = PromptCache(cache_min_tokens)
+        """Prompts seen per model: a repeated prefix of at least ``cache_min_tokens`` tokens is
+        reported as cached (Anthropic: only up to its ``cache_control`` breakpoints)."""
         self._port = port
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -420,6 +436,7 @@ class FakeProviderServer:
         with self._lock:
             self._requests.clear()
             self._script.clear()
+        self.prompt_cache.clear()
 
     def queue(
         self,
