@@ -129,9 +129,10 @@ def _link_tool_results(conversation: tuple[Message, ...]) -> tuple[Message, ...]
     for a call no earlier assistant turn made."""
     names: dict[str, str] = {}
     linked = []
-    for index, m in enumerate(conversation):
-        for call in m.tool_calls:
+    for index, turn in enumerate(conversation):
+        for call in turn.tool_calls:
             names[call.id] = call.name
+        m = turn
         if m.role == "tool":
             assert m.tool_call_id is not None
             if m.tool_call_id not in names:

@@ -56,7 +56,7 @@ def can_serve(model: ModelInfo, needs: frozenset[str], input_tokens: int) -> boo
 
 def refusal(what: str, needs: frozenset[str], input_tokens: int) -> CapabilityError:
     """The error for a request none of ``what``'s models can serve."""
-    asked = sorted(needs) + [f"a context over {input_tokens:,} tokens"]
+    asked = [*sorted(needs), f"a context over {input_tokens:,} tokens"]
     return CapabilityError(
         f"no model of {what} can serve this request: it needs {', '.join(asked)}; "
         "see `orkestra models` for each model's capabilities",

@@ -245,35 +245,26 @@ def default_text(model: str, last_user: str) -> str:
     return f"[{model}] {answer}"
 
 
+_SCALARS: dict[str, Any] = {"integer": 1, "number": 1.5, "boolean": True, "null": None}
+
+
 def sample_json(schema: Any, name: str = "value") -> Any:
     """A small deterministic instance of a JSON Schema (enough for the fake's answers)."""
     if not isinstance(schema, Mapping):
-        return "example"
-    for key in ("const",):
-        if key in schema:
-            return schema[key]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    for key in ("anyOf", "oneOf", "allOf"):
-        if schema.get(key):
-            return sample_json(schema[key][0], name)
+        return f"example {name}"
+    if "const" in schema or schema.get("enum"):
+        return schema["const"] if "const" in schema else schema["enum"][0]
+    branches = schema.get("anyOf") or schema.get("oneOf") or schema.get("allOf")
+    if branches:
+        return sample_json(branches[0], name)
     kind = schema.get("type", "object" if "properties" in schema else "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object":
-        props = schema.get("properties") or {}
-        return {k: sample_json(v, k) for k, v in props.items()}
+        return {k: sample_json(v, k) for k, v in (schema.get("properties") or {}).items()}
     if kind == "array":
         return [sample_json(schema.get("items", {}), name)]
-    if kind == "integer":
-        return int(schema.get("minimum", 1))
-    if kind == "number":
-        return float(schema.get("minimum", 1.5))
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    return f"example {name}"
+    return schema.get("minimum", _SCALARS[kind]) if kind in _SCALARS else f"example {name}"
 
 
 def _tool_calls(model: str, prompt: Prompt, reply: Reply) -> tuple[FakeToolCall, ...]:
