@@ -156,7 +156,7 @@ def _check_schema(schema: Mapping[str, Any]) -> None:
     import jsonschema
 
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        jsonschema.validators.validator_for(schema).check_schema(dict(schema))
     except jsonschema.SchemaError as e:
         raise InvalidRequestError(f"response_format: not a valid JSON Schema: {e.message}") from e
     if schema.get("type") != "object":

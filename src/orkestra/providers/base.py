@@ -180,12 +180,15 @@ class ClientSettings:
     timeout: float = 600.0
     max_retries: int = 0
     connect_timeout: float = 5.0
+    compatible: bool = False
+    """An OpenAI-compatible server that is not OpenAI (a preset like ``groq`` or ``ollama``):
+    send only what every such server understands (no ``prompt_cache_key``)."""
 
     def __repr__(self) -> str:
         return (
             f"ClientSettings(api_key='***', base_url={self.base_url!r}, "
             f"timeout={self.timeout!r}, connect_timeout={self.connect_timeout!r}, "
-            f"max_retries={self.max_retries!r})"
+            f"max_retries={self.max_retries!r}, compatible={self.compatible!r})"
         )
 
 
