@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
 from orkestra._hooked import HookedCalls
+from orkestra._options import RequestOptions, can_serve, parse_options, refusal
 from orkestra._provider import (
+    CALL_KEYS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,
     Provider,
@@ -16,8 +19,9 @@ from orkestra._provider import (
     validate_knob,
     validate_request,
 )
+from orkestra._session import Sessions
 from orkestra._types import Response, RoutingDecision
-from orkestra.errors import ConfigurationError
+from orkestra.errors import CapabilityError, ConfigurationError
 from orkestra.hooks import (
     CallData,
     Hooks,
@@ -30,7 +34,7 @@ from orkestra.resilience.executor import Target
 from orkestra.resilience.fallback import resolve_fallback
 from orkestra.resilience.plan import plan_targets
 from orkestra.resilience.retry import RetryPolicy
-from orkestra.routing.policy import Router, TierPrediction
+from orkestra.routing.policy import Router, TierPrediction, estimate_input_tokens
 from orkestra.strategies import Option, get_strategy
 
 __all__ = ["MultiProvider"]
@@ -86,30 +90,54 @@ class MultiProvider(HookedCalls):
         self.circuit_breaker = circuit_breaker or default_breaker()
         self.quality = None if quality is None else validate_knob(quality)
         self.hooks = Hooks()
+        self.sessions = Sessions()
+        """Sticky sessions of calls made with ``session_id=`` through this router."""
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)
         return f"MultiProvider([{names}], strategy={self.strategy!r})"
 
-    def options(self, prompt: str, *, quality: float | None = None) -> list[Option]:
-        """Each provider's routed model for ``prompt`` (one prediction per distinct router)."""
+    def options(
+        self,
+        prompt: str,
+        *,
+        quality: float | None = None,
+        needs: frozenset[str] = frozenset(),
+        input_tokens: int | None = None,
+    ) -> list[Option]:
+        """Each provider's routed model for ``prompt`` (one prediction per distinct router),
+        leaving out providers with no model that can serve the request's ``needs``."""
         validate_request(prompt, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE)
+        tokens = estimate_input_tokens(prompt) if input_tokens is None else input_tokens
         started = time.perf_counter()
         predictions: dict[int, tuple[Router, TierPrediction]] = {}
         options = []
         for provider in self.providers:
-            if provider.smart_routing:
-                router = provider.router
-                if id(router) not in predictions:
-                    predictions[id(router)] = (router, router.predict(prompt))
-                prediction = predictions[id(router)][1]
-                decision = provider.decide(prompt, prediction, quality=quality, started=started)
-            else:
-                decision = provider.route(prompt)
+            try:
+                if provider.smart_routing:
+                    router = provider.router
+                    if id(router) not in predictions:
+                        predictions[id(router)] = (router, router.predict(prompt))
+                    prediction = predictions[id(router)][1]
+                    decision = provider.decide(
+                        prompt,
+                        prediction,
+                        quality=quality,
+                        started=started,
+                        needs=needs,
+                        input_tokens=tokens,
+                    )
+                else:
+                    decision = provider._route(prompt, quality, needs, tokens)
+            except CapabilityError:
+                continue
             cost = next(
                 (c.expected_cost for c in decision.candidates if c.model == decision.model), 0.0
             )
             options.append(Option(decision, cost))
+        if not options:
+            names = ", ".join(p.name for p in self.providers)
+            raise refusal(f"the providers {names}", needs, tokens)
         return options
 
     def route(
@@ -119,14 +147,29 @@ class MultiProvider(HookedCalls):
         messages: Messages | None = None,
         strategy: str | None = None,
         quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        response_format: Any = None,
     ) -> RoutingDecision:
         """The provider and model ``prompt`` (or the last user turn of ``messages``) would go
-        to, and why; no model is called."""
-        prompt, _ = resolve_input(prompt, messages)
+        to, and why; no model is called. With ``tools``/``response_format`` (or images) only
+        models that support them are considered."""
+        text, conversation = resolve_input(prompt, messages)
+        request = parse_options(tools, None, response_format)
+        tokens = estimate_input_tokens(prompt_text(conversation or text))
+        return self._route(text, strategy, quality, request.needs(conversation), tokens)
+
+    def _route(
+        self,
+        prompt: str,
+        strategy: str | None,
+        quality: float | None,
+        needs: frozenset[str],
+        input_tokens: int,
+    ) -> RoutingDecision:
         quality = self.quality if quality is None else quality
         started = time.perf_counter()
         chosen_strategy = get_strategy(strategy or self.strategy)
-        options = self.options(prompt, quality=quality)
+        options = self.options(prompt, quality=quality, needs=needs, input_tokens=input_tokens)
         chosen, why = chosen_strategy.select(options)
         others = [o.decision.candidates for o in options]
         return dataclasses.replace(
@@ -139,10 +182,15 @@ class MultiProvider(HookedCalls):
         )
 
     def _provider(self, decision: RoutingDecision) -> Provider:
-        return next(p for p in self.providers if p.name == decision.provider)
+        return self._by_name(decision.provider)
 
     def plan(
-        self, decision: RoutingDecision, prompt: str, *, max_tokens: int = DEFAULT_MAX_TOKENS
+        self,
+        decision: RoutingDecision,
+        prompt: str,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        needs: frozenset[str] = frozenset(),
     ) -> list[Target]:
         """The models a call of ``decision`` would try, in order; no model is called."""
         self._provider(decision).adapter  # noqa: B018 - fail on a missing key before any work
@@ -153,9 +201,16 @@ class MultiProvider(HookedCalls):
             max_tokens=max_tokens,
             order=self.fallback,
             budgets=[self.budget] if self.budget is not None else [],
+            needs=needs,
         )
 
-    def _call(self, prompt: Prompt, max_tokens: int, temperature: float) -> Call:
+    def _call(
+        self,
+        prompt: Prompt,
+        max_tokens: int,
+        temperature: float,
+        options: RequestOptions | None = None,
+    ) -> Call:
         return Call(
             self.providers,
             prompt,
@@ -163,6 +218,7 @@ class MultiProvider(HookedCalls):
             temperature,
             policy=self.retry,
             breaker=self.circuit_breaker,
+            options=options,
         )
 
     def chat(
@@ -174,10 +230,17 @@ class MultiProvider(HookedCalls):
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
     ) -> Response:
-        """Pick a provider and model with the strategy, call it, return the answer."""
-        data = self._call_data(prompt, messages, strategy, max_tokens, temperature, quality)
-        return self._hooked_chat(data)
+        """Pick a provider and model with the strategy, call it, return the answer.
+
+        ``tools``, ``tool_choice``, ``response_format`` and ``session_id`` as in
+        :meth:`Provider.chat`; only models that support what the request needs are considered.
+        """
+        return self._hooked_chat(self._call_data(locals()))
 
     def stream(
         self,
@@ -188,39 +251,13 @@ class MultiProvider(HookedCalls):
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
     ) -> ResponseStream:
-        data = self._call_data(prompt, messages, strategy, max_tokens, temperature, quality)
-        return self._hooked_stream(data)
-
-    def _call_data(
-        self,
-        prompt: str | None,
-        messages: Messages | None,
-        strategy: str | None,
-        max_tokens: int,
-        temperature: float,
-        quality: float | None,
-    ) -> CallData:
-        return {
-            "provider": None,
-            "prompt": prompt,
-            "messages": messages,
-            "model": None,
-            "strategy": strategy,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "quality": quality,
-            "stream": False,
-        }
-
-    def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
-        text, conversation = resolve_input(d["prompt"], d["messages"])
-        validate_request(text, d["max_tokens"], d["temperature"])
-        decision = self.route(text, strategy=d["strategy"], quality=d["quality"])
-        notify("on_route", decision=decision)
-        call = self._call(conversation or text, d["max_tokens"], d["temperature"])
-        targets = self.plan(decision, prompt_text(conversation or text), max_tokens=d["max_tokens"])
-        return call, targets, decision
+        """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
+        return self._hooked_stream(self._call_data(locals()))
 
     def stream_text(
         self,
@@ -231,17 +268,47 @@ class MultiProvider(HookedCalls):
         max_tokens: int = DEFAULT_MAX_TOKENS,
         temperature: float = DEFAULT_TEMPERATURE,
         quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
     ) -> Iterator[str]:
-        return iter(
-            self.stream(
-                prompt,
-                messages=messages,
-                strategy=strategy,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                quality=quality,
-            )
+        """Stream the answer's text chunks (``str``) from the chosen model."""
+        return iter(self._hooked_stream(self._call_data(locals())))
+
+    def _call_data(self, args: dict[str, Any]) -> CallData:
+        data = {k: v for k, v in args.items() if k in CALL_KEYS}
+        data.update(provider=None, model=None, stream=False)
+        return data
+
+    def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
+        text, conversation = resolve_input(d["prompt"], d["messages"])
+        validate_request(text, d["max_tokens"], d["temperature"])
+        options = parse_options(
+            d.get("tools"), d.get("tool_choice"), d.get("response_format"), d.get("session_id")
         )
+        prompt = conversation or text
+        needs = options.needs(conversation)
+        tokens = estimate_input_tokens(prompt_text(prompt))
+        decision = self._route(text, d.get("strategy"), d["quality"], needs, tokens)
+        moved = False
+        if options.session is not None:
+            pin = self.sessions.get(options.session)
+            serves = pin is None or can_serve(
+                self._by_name(pin.provider).catalog.model(pin.provider, pin.model), needs, tokens
+            )
+            moved = not serves
+            decision = self.sessions.steer(options.session, decision, serves)
+        notify("on_route", decision=decision)
+        call = self._call(prompt, d["max_tokens"], d["temperature"], options)
+        if options.session is not None:
+            session = options.session
+            call.on_response = lambda r: self.sessions.settle(session, r, moved=moved)
+        targets = self.plan(decision, prompt_text(prompt), max_tokens=d["max_tokens"], needs=needs)
+        return call, targets, decision
+
+    def _by_name(self, name: str) -> Provider:
+        return next(p for p in self.providers if p.name == name)
 
     def close(self) -> None:
         for p in self.providers:

@@ -9,14 +9,20 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
 from orkestra._hooked import HookedCalls
+from orkestra._options import RequestOptions, can_serve, parse_options, refusal
+from orkestra._session import Sessions
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
 from orkestra.catalog import Catalog, ModelInfo, default_catalog
-from orkestra.errors import InvalidRequestError, MissingAPIKeyError, OrkestraWarning
+from orkestra.errors import (
+    InvalidRequestError,
+    MissingAPIKeyError,
+    OrkestraWarning,
+)
 from orkestra.hooks import (
     CallData,
     Hooks,
@@ -46,6 +52,21 @@ __all__ = ["Provider", "ResponseStream"]
 
 DEFAULT_MAX_TOKENS = 8192
 DEFAULT_TEMPERATURE = 1.0
+
+CALL_KEYS = (
+    "prompt",
+    "messages",
+    "model",
+    "strategy",
+    "max_tokens",
+    "temperature",
+    "quality",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "session_id",
+)
+"""The arguments of a call, as middleware sees them in ``data``."""
 
 T = TypeVar("T")
 
@@ -171,6 +192,8 @@ class Provider(HookedCalls):
         )
         self._adapter: Adapter | None = None
         self._adapter_lock = threading.Lock()
+        self.sessions = Sessions()
+        """Sticky sessions of this provider's calls with ``session_id=``."""
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "missing"
@@ -206,16 +229,39 @@ class Provider(HookedCalls):
         *,
         messages: Messages | None = None,
         quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        response_format: Any = None,
     ) -> RoutingDecision:
         """The model ``prompt`` (or the last user turn of ``messages``) would go to, and why;
-        no model is called."""
-        prompt, _ = resolve_input(prompt, messages)
-        validate_request(prompt, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE)
+        no model is called. With ``tools``/``response_format`` (or images in ``messages``) only
+        models that support them are considered."""
+        text, conversation = resolve_input(prompt, messages)
+        validate_request(text, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE)
+        options = parse_options(tools, None, response_format)
+        needs = options.needs(conversation)
+        input_tokens = estimate_input_tokens(prompt_text(conversation or text))
+        return self._route(text, quality, needs, input_tokens)
+
+    def _route(
+        self, text: str, quality: float | None, needs: frozenset[str], input_tokens: int
+    ) -> RoutingDecision:
         started = time.perf_counter()
         if not self.smart_routing:
-            return self._fixed_decision(started)
-        prediction = self.router.predict(prompt)
-        return self.decide(prompt, prediction, quality=quality, started=started)
+            return self._fixed_decision(started, needs, input_tokens)
+        prediction = self.router.predict(text)
+        return self.decide(
+            text,
+            prediction,
+            quality=quality,
+            started=started,
+            needs=needs,
+            input_tokens=input_tokens,
+        )
+
+    def serving_tiers(self, needs: frozenset[str], input_tokens: int) -> list[Tier]:
+        """The tiers whose model can serve a request with these needs and prompt size."""
+        models = self.tier_models()
+        return [tier for tier in TIERS if can_serve(models[tier], needs, input_tokens)]
 
     def decide(
         self,
@@ -224,26 +270,44 @@ class Provider(HookedCalls):
         *,
         quality: float | None = None,
         started: float | None = None,
+        needs: frozenset[str] = frozenset(),
+        input_tokens: int | None = None,
     ) -> RoutingDecision:
-        """The decision for an already-made prediction (shared by a ``MultiProvider``)."""
+        """The decision for an already-made prediction (shared by a ``MultiProvider``), among
+        the tiers whose model can serve the request (:class:`CapabilityError` if none can)."""
+        tokens = estimate_input_tokens(prompt) if input_tokens is None else input_tokens
         if not self.smart_routing:
-            return self._fixed_decision(started)
+            return self._fixed_decision(started, needs, tokens)
+        allowed = self.serving_tiers(needs, tokens)
+        if not allowed:
+            raise refusal(f"{self.name} ({', '.join(self._tier_ids())})", needs, tokens)
         return choose(
             self.name,
             self.tier_models(),
             prediction,
             knob=self.knob(quality),
-            input_tokens=estimate_input_tokens(prompt),
+            input_tokens=tokens,
             started=started,
+            allowed=allowed,
             rule=getattr(self.router, "rule", "margin"),
         )
 
-    def _fixed_decision(self, started: float | None) -> RoutingDecision:
+    def _tier_ids(self) -> list[str]:
+        return list(dict.fromkeys(m.id for m in self.tier_models().values()))
+
+    def _fixed_decision(
+        self,
+        started: float | None,
+        needs: frozenset[str] = frozenset(),
+        input_tokens: int = 0,
+    ) -> RoutingDecision:
         model = (
             self.catalog.model(self.name, self.default_model)
             if self.default_model
             else self.catalog.tier_model(self.name, "balanced")
         )
+        if not can_serve(model, needs, input_tokens):
+            raise refusal(f"{self.name}/{model.id}", needs, input_tokens)
         tier = self.catalog.tier_of(self.name, model.id) or "balanced"
         return RoutingDecision(
             provider=self.name,
@@ -255,8 +319,16 @@ class Provider(HookedCalls):
             latency_ms=0.0 if started is None else (time.perf_counter() - started) * 1000.0,
         )
 
-    def _override(self, decision: RoutingDecision, model: str) -> RoutingDecision:
+    def _override(
+        self,
+        decision: RoutingDecision,
+        model: str,
+        needs: frozenset[str] = frozenset(),
+        input_tokens: int = 0,
+    ) -> RoutingDecision:
         info = self.catalog.model(self.name, model)
+        if not can_serve(info, needs, input_tokens):
+            raise refusal(f"{self.name}/{info.id}", needs, input_tokens)
         tier = self.catalog.tier_of(self.name, info.id) or decision.tier
         return dataclasses.replace(
             decision,
@@ -276,10 +348,22 @@ class Provider(HookedCalls):
         temperature: float = DEFAULT_TEMPERATURE,
         model: str | None = None,
         quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
     ) -> Response:
         """Route ``prompt`` (or a conversation: ``messages=[{"role", "content"}, ...]``), call
-        the chosen model, return its answer with cost and savings."""
-        data = self._call_data(prompt, messages, max_tokens, temperature, model, quality)
+        the chosen model, return its answer with cost and savings.
+
+        ``tools``: OpenAI-format function tools (the model's calls are in
+        ``Response.tool_calls``); ``tool_choice``: ``"auto"``, ``"none"``, ``"required"`` or
+        ``{"type": "function", "function": {"name": ...}}``. ``response_format``: a pydantic
+        model, a JSON Schema or OpenAI's ``{"type": "json_schema" | "json_object"}``; the
+        validated answer is ``Response.parsed``. ``session_id``: keep a conversation on one
+        model (see :class:`orkestra.Conversation`).
+        """
+        data = self._call_data(locals())
         return self._hooked_chat(data)
 
     def stream(
@@ -291,43 +375,14 @@ class Provider(HookedCalls):
         temperature: float = DEFAULT_TEMPERATURE,
         model: str | None = None,
         quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
     ) -> ResponseStream:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
-        data = self._call_data(prompt, messages, max_tokens, temperature, model, quality)
+        data = self._call_data(locals())
         return self._hooked_stream(data)
-
-    def _call_data(
-        self,
-        prompt: str | None,
-        messages: Messages | None,
-        max_tokens: int,
-        temperature: float,
-        model: str | None,
-        quality: float | None,
-    ) -> CallData:
-        return {
-            "provider": self.name,
-            "prompt": prompt,
-            "messages": messages,
-            "model": model,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "quality": quality,
-            "stream": False,
-        }
-
-    def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
-        text, conversation = resolve_input(d["prompt"], d["messages"])
-        validate_request(text, d["max_tokens"], d["temperature"])
-        decision = self._decision_for(text, d["model"], d["quality"])
-        notify("on_route", decision=decision)
-        fallback = "none" if d["model"] is not None else None
-        prompt = conversation or text
-        call = self._call(prompt, d["max_tokens"], d["temperature"])
-        targets = self.plan(
-            decision, prompt_text(prompt), max_tokens=d["max_tokens"], fallback=fallback
-        )
-        return call, targets, decision
 
     def stream_text(
         self,
@@ -338,27 +393,66 @@ class Provider(HookedCalls):
         temperature: float = DEFAULT_TEMPERATURE,
         model: str | None = None,
         quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
     ) -> Iterator[str]:
         """Stream the answer's text chunks (``str``) from the routed model."""
-        return iter(
-            self.stream(
-                prompt,
-                messages=messages,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                model=model,
-                quality=quality,
-            )
+        data = self._call_data(locals())
+        return iter(self._hooked_stream(data))
+
+    def _call_data(self, args: dict[str, Any]) -> CallData:
+        data = {k: v for k, v in args.items() if k in CALL_KEYS}
+        data["provider"] = self.name
+        data["stream"] = False
+        return data
+
+    def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
+        text, conversation = resolve_input(d["prompt"], d["messages"])
+        validate_request(text, d["max_tokens"], d["temperature"])
+        options = parse_options(
+            d.get("tools"), d.get("tool_choice"), d.get("response_format"), d.get("session_id")
         )
+        prompt = conversation or text
+        needs = options.needs(conversation)
+        input_tokens = estimate_input_tokens(prompt_text(prompt))
+        decision = self._decision_for(text, d["model"], d["quality"], needs, input_tokens)
+        moved = False
+        if options.session is not None and d["model"] is None:
+            pin = self.sessions.get(options.session)
+            serves = pin is None or can_serve(
+                self.catalog.model(self.name, pin.model), needs, input_tokens
+            )
+            moved = not serves
+            decision = self.sessions.steer(options.session, decision, serves)
+        notify("on_route", decision=decision)
+        fallback = "none" if d["model"] is not None else None
+        call = self._call(prompt, d["max_tokens"], d["temperature"], options)
+        if options.session is not None:
+            session = options.session
+            call.on_response = lambda r: self.sessions.settle(session, r, moved=moved)
+        targets = self.plan(
+            decision,
+            prompt_text(prompt),
+            max_tokens=d["max_tokens"],
+            fallback=fallback,
+            needs=needs,
+        )
+        return call, targets, decision
 
     def _decision_for(
-        self, prompt: str, model: str | None, quality: float | None
+        self,
+        prompt: str,
+        model: str | None,
+        quality: float | None,
+        needs: frozenset[str] = frozenset(),
+        input_tokens: int = 0,
     ) -> RoutingDecision:
         if model is not None:
-            started = time.perf_counter()
-            decision = self._fixed_decision(started)
-            return self._override(decision, model)
-        return self.route(prompt, quality=quality)
+            decision = self._fixed_decision(time.perf_counter())
+            return self._override(decision, model, needs, input_tokens)
+        return self._route(prompt, quality, needs, input_tokens)
 
     def plan(
         self,
@@ -367,6 +461,7 @@ class Provider(HookedCalls):
         *,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         fallback: str | None = None,
+        needs: frozenset[str] = frozenset(),
     ) -> list[Target]:
         """The models a call of ``decision`` would try, in order; no model is called.
 
@@ -382,11 +477,24 @@ class Provider(HookedCalls):
             max_tokens=max_tokens,
             order=order,
             pinned=fallback == "none",
+            needs=needs,
         )
 
-    def _call(self, prompt: Prompt, max_tokens: int, temperature: float) -> Call:
+    def _call(
+        self,
+        prompt: Prompt,
+        max_tokens: int,
+        temperature: float,
+        options: RequestOptions | None = None,
+    ) -> Call:
         return Call(
-            [self], prompt, max_tokens, temperature, policy=self.retry, breaker=self.circuit_breaker
+            [self],
+            prompt,
+            max_tokens,
+            temperature,
+            policy=self.retry,
+            breaker=self.circuit_breaker,
+            options=options,
         )
 
     # -- plumbing ------------------------------------------------------------------------
@@ -418,7 +526,12 @@ class Provider(HookedCalls):
         return self._adapter
 
     def request(
-        self, model: ModelInfo, prompt: Prompt, max_tokens: int, temperature: float
+        self,
+        model: ModelInfo,
+        prompt: Prompt,
+        max_tokens: int,
+        temperature: float,
+        options: RequestOptions | None = None,
     ) -> ChatRequest:
         """The provider-neutral request for ``model``, its parameter quirks applied."""
         if max_tokens > model.max_output_tokens:
@@ -438,7 +551,17 @@ class Provider(HookedCalls):
                 )
             sent_temperature = None
         messages = (Message("user", prompt),) if isinstance(prompt, str) else prompt
-        return ChatRequest(model, messages, max_tokens, sent_temperature)
+        options = options or RequestOptions()
+        return ChatRequest(
+            model,
+            messages,
+            max_tokens,
+            sent_temperature,
+            tools=options.tools,
+            tool_choice=options.tool_choice,
+            response_format=options.response_format,
+            session=options.session,
+        )
 
     def _guard(self, request: ChatRequest, call: Callable[[], T]) -> T:
         try:

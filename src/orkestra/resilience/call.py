@@ -14,9 +14,10 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Protocol
 
 from orkestra._conversation import Prompt, prompt_text
+from orkestra._options import RequestOptions, structured
 from orkestra._types import Response, RoutingDecision, Usage
 from orkestra.catalog import ModelInfo, cost_of
-from orkestra.errors import OrkestraError
+from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.providers.base import ChatRequest, Finished, StreamEvent
 from orkestra.resilience import drivers
 from orkestra.resilience.breaker import CircuitBreaker
@@ -36,7 +37,12 @@ class Endpoint(Protocol):
     def premium_model(self) -> ModelInfo: ...
 
     def request(
-        self, model: ModelInfo, prompt: Prompt, max_tokens: int, temperature: float
+        self,
+        model: ModelInfo,
+        prompt: Prompt,
+        max_tokens: int,
+        temperature: float,
+        options: RequestOptions = ...,
     ) -> ChatRequest: ...
 
     def complete_once(self, request: ChatRequest) -> tuple[str, Finished]: ...
@@ -56,17 +62,23 @@ class Call:
         *,
         policy: RetryPolicy,
         breaker: CircuitBreaker,
+        options: RequestOptions | None = None,
     ) -> None:
         self._by_name = {p.name: p for p in providers}
         self.prompt, self.max_tokens, self.temperature = prompt, max_tokens, temperature
         self.policy, self.breaker = policy, breaker
+        self.options = options or RequestOptions()
+        self.on_response: Callable[[Response], None] | None = None
+        """Called with each successful response, after it is recorded (sticky sessions)."""
 
     def provider(self, target: Target) -> Endpoint:
         return self._by_name[target.decision.provider]
 
     def _request(self, target: Target) -> tuple[Endpoint, ChatRequest]:
         provider = self.provider(target)
-        request = provider.request(target.model, self.prompt, self.max_tokens, self.temperature)
+        request = provider.request(
+            target.model, self.prompt, self.max_tokens, self.temperature, self.options
+        )
         return provider, request
 
     def complete(self, target: Target) -> tuple[str, Finished]:
@@ -91,7 +103,21 @@ class Call:
             raise
         response = respond(self.provider(result.target), result, started)
         self.record(response)
-        return response
+        return self.parsed(response)
+
+    def parsed(self, response: Response) -> Response:
+        """With ``response_format``: the response with its validated ``parsed`` value, or
+        :class:`StructuredOutputError` carrying it (the call was made and billed either way).
+        An answer that is all tool calls has nothing to parse."""
+        if self.options.response_format is None or (response.tool_calls and not response.text):
+            return response
+        try:
+            value = structured(response.text, self.options)
+        except StructuredOutputError as error:
+            error.response = response
+            error.attempts = response.attempts
+            raise
+        return dataclasses.replace(response, parsed=value)
 
     def _recording(self, provider: Endpoint) -> bool:
         return bool(getattr(provider, "record_usage", False))
@@ -105,6 +131,8 @@ class Call:
             analytics.record_response(
                 response, prompt=prompt_text(self.prompt), key_id=getattr(provider, "key_id", None)
             )
+        if self.on_response is not None:
+            self.on_response(response)
 
     def record_failure(self, targets: Sequence[Target], error: Exception, started: float) -> None:
         """Write a failed call (after every retry and fallback) to the usage log."""
@@ -134,6 +162,10 @@ def respond(provider: Endpoint, result: Result, started: float) -> Response:
     model, usage = result.target.model, result.finished.usage
     base = provider.premium_model
     base_cost = result.cost if base.id == model.id else cost_of(base, usage)
+    cache_savings = 0.0
+    if usage.cache_read_tokens or usage.cache_write_tokens:
+        uncached = cost_of(model, Usage(usage.input_tokens, usage.output_tokens))
+        cache_savings = uncached.total - result.cost.total
     routing = result.target.decision
     failed = [f"{a.provider}/{a.model} {a.error}" for a in result.attempts if not a.ok]
     if failed:
@@ -154,6 +186,8 @@ def respond(provider: Endpoint, result: Result, started: float) -> Response:
         latency_ms=(time.perf_counter() - started) * 1000.0,
         response_id=result.finished.response_id,
         attempts=result.attempts,
+        tool_calls=result.finished.tool_calls,
+        cache_savings=cache_savings,
     )
 
 
@@ -210,6 +244,12 @@ class ResponseStream:
             raise
         if self.response is not None:
             self._call.record(self.response)
+            try:
+                self.response = self._call.parsed(self.response)
+            except StructuredOutputError as error:
+                if self.notify is not None:
+                    self.notify("on_error", error=error, partial_text=self.text)
+                raise
             if self.notify is not None:
                 self.notify("on_stream_complete", response=self.response)
                 self.notify("on_response", response=self.response)

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from orkestra._options import can_serve
 from orkestra._types import Candidate, RoutingDecision, Tier
 from orkestra.catalog import Catalog, ModelInfo, price_of
 from orkestra.resilience.budget import Budget, process_budget
@@ -69,10 +70,12 @@ def plan_targets(
     order: str,
     budgets: Sequence[Budget] = (),
     pinned: bool = False,
+    needs: frozenset[str] = frozenset(),
 ) -> list[Target]:
     """The routed model first, then its fallbacks in ``order``; each with the budgets it counts
     against (``budgets`` — e.g. a ``MultiProvider``'s —, its provider's, the process's).
 
+    ``needs``: capabilities the request needs; fallbacks without them are left out.
     ``pinned``: the caller named the model; it is neither swapped near a budget's cap nor
     followed by fallbacks.
     """
@@ -94,6 +97,13 @@ def plan_targets(
 
     primary = candidate(decision.provider, decision.model, decision.tier)
     pool = [] if pinned else [candidate(*entry) for entry in _pool(decision, by_name)]
+    # Fallbacks only go to models that can serve the request (tools, vision, JSON, context).
+    pool = [
+        c
+        for c in pool
+        if can_serve(models[(c.provider, c.model)], needs, input_tokens)
+        or (c.provider, c.model) == (primary.provider, primary.model)
+    ]
     reason = decision.reason
     if pool and any(b.near_cap(primary.expected_cost) for b in budgets_of(primary.provider)):
         low = cheapest([primary, *pool])
