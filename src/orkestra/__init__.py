@@ -10,6 +10,7 @@ No provider SDK is imported until its provider makes its first call.
 
 from orkestra._multi import MultiProvider
 from orkestra._provider import Provider, ResponseStream
+from orkestra._session import Conversation
 from orkestra._types import (
     TIERS,
     Attempt,
@@ -18,6 +19,7 @@ from orkestra._types import (
     Response,
     RoutingDecision,
     Tier,
+    ToolCall,
     Usage,
 )
 from orkestra._version import __version__
@@ -26,6 +28,7 @@ from orkestra.errors import (
     AuthenticationError,
     BadRequestError,
     BudgetExceededError,
+    CapabilityError,
     CircuitOpenError,
     ConfigurationError,
     DataFormatError,
@@ -43,6 +46,7 @@ from orkestra.errors import (
     RateLimitError,
     RoutingError,
     StreamInterruptedError,
+    StructuredOutputError,
     UnknownModelError,
     UnknownProviderError,
     UnknownStrategyError,
@@ -65,9 +69,11 @@ __all__ = [
     "Budget",
     "BudgetExceededError",
     "Candidate",
+    "CapabilityError",
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigurationError",
+    "Conversation",
     "DataFormatError",
     "InvalidRequestError",
     "MissingAPIKeyError",
@@ -90,7 +96,9 @@ __all__ = [
     "RoutingDecision",
     "RoutingError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "Tier",
+    "ToolCall",
     "Timeouts",
     "UnknownModelError",
     "UnknownProviderError",

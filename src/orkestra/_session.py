@@ -12,14 +12,19 @@ Sessions live in memory, per ``Provider``/``MultiProvider`` object, least recent
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
+import uuid
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
+from orkestra.errors import ConfigurationError, InvalidRequestError
 
-__all__ = ["Pin", "Sessions"]
+__all__ = ["Conversation", "Pin", "Sessions"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +111,143 @@ class Sessions:
     def forget(self, session: str) -> None:
         with self._lock:
             self._pins.pop(session, None)
+
+
+class Conversation:
+    """A multi-turn conversation that keeps its history and stays on one model.
+
+    >>> chat = Conversation(provider, system="Answer briefly.")   # doctest: +SKIP
+    >>> chat.chat("What is a B-tree?").text                       # doctest: +SKIP
+    >>> chat.chat("And a hash table?").model                      # the same model, cache warm
+
+    Each turn is sent with the whole history and the conversation's ``session_id``: it stays on
+    the model it started on (so the provider's prompt cache stays warm; ``Response.cache_savings``
+    shows what that saved) unless the router sees a turn that needs a higher tier — then it
+    escalates, and never moves down again. A failed turn leaves the history as it was.
+
+    Args:
+        router: a :class:`~orkestra.Provider` or :class:`~orkestra.MultiProvider`.
+        system: the system prompt.
+        messages: earlier turns to start from (OpenAI format).
+        session_id: the sticky session's id (default: a new random one).
+        **defaults: arguments for every turn (``tools=``, ``response_format=``, ``quality=``,
+            ``max_tokens=``...); a turn's own arguments override them.
+    """
+
+    def __init__(
+        self,
+        router: Any,
+        *,
+        system: str | None = None,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        session_id: str | None = None,
+        **defaults: Any,
+    ) -> None:
+        if not hasattr(router, "chat") or not hasattr(router, "sessions"):
+            raise ConfigurationError(
+                f"Conversation needs a Provider or MultiProvider, not {type(router).__name__}"
+            )
+        if "messages" in defaults or "prompt" in defaults or "session_id" in defaults:
+            raise ConfigurationError("a Conversation keeps its own messages and session_id")
+        self.router = router
+        self.session_id = session_id or f"conv-{uuid.uuid4().hex}"
+        self._messages: list[Mapping[str, Any]] = []
+        if system is not None:
+            self._messages.append({"role": "system", "content": system})
+        self._messages.extend(dict(m) for m in messages or ())
+        self.defaults = defaults
+        self.responses: list[Response] = []
+        """Every answer of this conversation, in order."""
+
+    def __repr__(self) -> str:
+        return (
+            f"Conversation({self.router!r}, turns={len(self._messages)}, "
+            f"model={self.model!r}, session_id={self.session_id!r})"
+        )
+
+    @property
+    def messages(self) -> list[Mapping[str, Any]]:
+        """The history so far (a copy), ready to send as ``messages=``."""
+        return list(self._messages)
+
+    @property
+    def model(self) -> str | None:
+        """The model of the last answer (None before the first)."""
+        return self.responses[-1].model if self.responses else None
+
+    @property
+    def tier(self) -> Tier | None:
+        return self.responses[-1].tier if self.responses else None
+
+    @property
+    def cost(self) -> float:
+        """What every turn cost together, in dollars (failed attempts included)."""
+        return sum(r.total_cost for r in self.responses)
+
+    @property
+    def cache_savings(self) -> float:
+        """What the provider's prompt cache saved over the conversation, in dollars."""
+        return sum(r.cache_savings for r in self.responses)
+
+    def add_tool_result(self, tool_call_id: str, content: Any) -> None:
+        """Answer one of the last response's tool calls (``content``: text, or anything
+        JSON-serialisable); then call :meth:`chat` with no text to continue."""
+        text = content if isinstance(content, str) else json.dumps(content)
+        self._messages.append({"role": "tool", "tool_call_id": tool_call_id, "content": text})
+
+    def _turn(self, content: Any, kwargs: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        mark = len(self._messages)
+        if content is not None:
+            self._messages.append({"role": "user", "content": content})
+        elif not self._messages or self._messages[-1].get("role") not in ("user", "tool"):
+            raise InvalidRequestError(
+                "nothing to answer: pass the user's text, or add_tool_result(...) first"
+            )
+        args = {**self.defaults, **kwargs}
+        args.update(messages=list(self._messages), session_id=self.session_id)
+        return mark, args
+
+    def _answered(self, response: Response) -> Response:
+        self._messages.append(response.message())
+        self.responses.append(response)
+        return response
+
+    def chat(self, content: Any = None, **kwargs: Any) -> Response:
+        """Send the user's ``content`` (text or content parts) with the history; the answer is
+        appended to it."""
+        mark, args = self._turn(content, kwargs)
+        try:
+            response = self.router.chat(**args)
+        except BaseException:
+            del self._messages[mark:]
+            raise
+        return self._answered(response)
+
+    def stream_text(self, content: Any = None, **kwargs: Any) -> Iterator[str]:
+        """Like :meth:`chat`, streaming the answer's text; it joins the history at its end."""
+        mark, args = self._turn(content, kwargs)
+        try:
+            stream = self.router.stream(**args)
+            yield from stream
+        except BaseException:
+            del self._messages[mark:]
+            raise
+        if stream.response is not None:
+            self._answered(stream.response)
+
+    async def achat(self, content: Any = None, **kwargs: Any) -> Response:
+        """:meth:`chat` for asyncio."""
+        mark, args = self._turn(content, kwargs)
+        try:
+            response = await self.router.achat(**args)
+        except BaseException:
+            del self._messages[mark:]
+            raise
+        return self._answered(response)
+
+    def reset(self) -> None:
+        """Forget the history (the system prompt stays) and start a new session."""
+        self._messages = [m for m in self._messages if m.get("role") == "system"]
+        self.responses.clear()
+        self.router.sessions.forget(self.session_id)
+        self.session_id = f"conv-{uuid.uuid4().hex}"

@@ -11,6 +11,7 @@ as a :class:`ConfigurationError`; what a provider answers is mapped, at one boun
     │   ├── UnknownStrategyError    MultiProvider.chat(strategy="fastest")
     │   ├── MissingAPIKeyError      no key argument and no environment variable
     │   ├── InvalidRequestError     empty prompt, max_tokens < 1, temperature out of range
+    │   │   └── CapabilityError     no configured model has the tools/vision/JSON/context asked
     │   ├── PricingError            a model with no price: never billed as $0
     │   └── DataFormatError         a malformed routing-data or router-artifact file
     ├── ProviderError               the provider (or the way to it) failed
@@ -24,6 +25,7 @@ as a :class:`ConfigurationError`; what a provider answers is mapped, at one boun
     │   ├── ProviderConnectionError the connection failed or was dropped
     │   └── StreamInterruptedError  a stream broke after text arrived (carries the partial text)
     ├── RoutingError                the router could not make a decision
+    ├── StructuredOutputError       a response_format answer was not valid (carries the response)
     └── BudgetExceededError         a spend cap would be passed: raised before the call
 
 An error raised after the resilience layer tried several times (retries, fallbacks) carries
