@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
+from typing import Any
 
 import anthropic
 import pytest
@@ -167,3 +170,242 @@ def test_count_tokens_and_models(claude: anthropic.Anthropic) -> None:
     assert "claude-haiku-4-5-20251001" in ids
     assert "claude-opus-4-8" in ids
     assert "claude-opus-4-1-20250805" not in ids
+
+
+# ---------------------------------------------------------------- tools, structured output, cache
+
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+ASK_WEATHER = [{"role": "user", "content": "Weather in Oslo?"}]
+TOOL_ID = re.compile(r"^toolu_01[0-9A-Za-z]{22}$")
+
+
+def test_tool_use_block_and_stop_reason(claude: anthropic.Anthropic) -> None:
+    message = claude.messages.create(
+        model="claude-haiku-4-5", max_tokens=100, messages=ASK_WEATHER, tools=[WEATHER_TOOL]
+    )
+    assert message.stop_reason == "tool_use"
+    (block,) = message.content
+    assert block.type == "tool_use"
+    assert TOOL_ID.match(block.id)
+    assert (block.name, block.input) == ("get_weather", {"city": "example city"})
+
+
+def test_streamed_tool_use_events(server: FakeProviderServer, claude: anthropic.Anthropic) -> None:
+    server.queue(Reply("Checking.", tool_calls=[("get_weather", {"city": "Oslo"})]))
+    events = list(
+        claude.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=100,
+            messages=ASK_WEATHER,
+            tools=[WEATHER_TOOL],
+            stream=True,
+        )
+    )
+    starts = [e for e in events if e.type == "content_block_start"]
+    assert [s.content_block.type for s in starts] == ["text", "tool_use"]
+    tool_start = starts[1]
+    assert tool_start.index == 1
+    assert tool_start.content_block.type == "tool_use"
+    assert tool_start.content_block.input == {}
+    pieces = [
+        e.delta.partial_json
+        for e in events
+        if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+    ]
+    assert pieces[0] == "" and len(pieces) > 2
+    assert json.loads("".join(pieces)) == {"city": "Oslo"}
+    stop = next(e for e in events if e.type == "message_delta")
+    assert stop.delta.stop_reason == "tool_use"
+    with claude.messages.stream(
+        model="claude-haiku-4-5", max_tokens=100, messages=ASK_WEATHER, tools=[WEATHER_TOOL]
+    ) as stream:
+        final = stream.get_final_message()  # the SDK's accumulator assembles the same call
+    assert final.content[0].type == "tool_use"
+    assert final.content[0].input == {"city": "example city"}
+
+
+def test_tool_result_answer_quotes_the_results(claude: anthropic.Anthropic) -> None:
+    call = claude.messages.create(
+        model="claude-haiku-4-5", max_tokens=100, messages=ASK_WEATHER, tools=[WEATHER_TOOL]
+    ).content[0]
+    assert call.type == "tool_use"
+    messages: list[Any] = [
+        *ASK_WEATHER,
+        {"role": "assistant", "content": [call.model_dump(exclude_none=True)]},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "Rain, 4C"}],
+        },
+    ]
+    message = claude.messages.create(
+        model="claude-haiku-4-5", max_tokens=100, messages=messages, tools=[WEATHER_TOOL]
+    )
+    assert message.stop_reason == "end_turn"
+    assert message.content[0].type == "text"
+    assert message.content[0].text == "[claude-haiku-4-5] tool results: Rain, 4C"
+
+
+def test_structured_output_answers_with_the_schema(claude: anthropic.Anthropic) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+        "additionalProperties": False,
+    }
+    message = claude.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=100,
+        messages=USER,
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
+    assert message.content[0].type == "text"
+    assert json.loads(message.content[0].text) == {"name": "example name", "age": 1}
+
+
+_SCHEMA_NO_EXTRA = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+@pytest.mark.parametrize(
+    ("options", "messages", "error"),
+    [
+        (
+            {"tools": [WEATHER_TOOL]},
+            [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x"}]}],
+            "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` blocks:"
+            " toolu_x. Each `tool_result` block must have a corresponding `tool_use` block in"
+            " the previous message.",
+        ),
+        (
+            {"tools": [WEATHER_TOOL]},
+            [
+                *ASK_WEATHER,
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "tool_use", "id": "toolu_y", "name": "get_weather", "input": {}}
+                    ],
+                },
+                {"role": "user", "content": "never mind"},
+            ],
+            "messages.1: `tool_use` ids were found without `tool_result` blocks immediately"
+            " after: toolu_y. Each `tool_use` block must have a corresponding `tool_result`"
+            " block in the next message.",
+        ),
+        (
+            {"tools": [WEATHER_TOOL], "tool_choice": {"type": "tool", "name": "get_time"}},
+            ASK_WEATHER,
+            "tool_choice.tool.name: Tool 'get_time' not found in tools",
+        ),
+        (
+            {"tools": [{**WEATHER_TOOL, "input_schema": {"type": "array"}}]},
+            ASK_WEATHER,
+            "tools.0.custom.input_schema.type: Input should be 'object'",
+        ),
+        (
+            {"tools": [{**WEATHER_TOOL, "input_schema": {"type": "object", "required": "city"}}]},
+            ASK_WEATHER,
+            "tools.0.custom.input_schema: JSON schema is invalid. It must match JSON Schema"
+            " draft 2020-12 (https://json-schema.org/draft/2020-12).",
+        ),
+        (
+            {"tools": [{**WEATHER_TOOL, "name": "get.weather"}]},
+            ASK_WEATHER,
+            "tools.0.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'",
+        ),
+        (
+            {"tools": [WEATHER_TOOL, WEATHER_TOOL]},
+            ASK_WEATHER,
+            "tools: Tool names must be unique.",
+        ),
+        (
+            {"output_config": {"format": {"type": "json_schema", "schema": _SCHEMA_NO_EXTRA}}},
+            USER,
+            "output_config.format.schema: For 'object' type, 'additionalProperties' must be"
+            " explicitly set to false",
+        ),
+        (
+            {
+                "system": [
+                    {"type": "text", "text": f"part {i}", "cache_control": {"type": "ephemeral"}}
+                    for i in range(5)
+                ]
+            },
+            USER,
+            "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+        ),
+        (
+            {},
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": "image/bmp", "data": "Qk0="},
+                        }
+                    ],
+                }
+            ],
+            "messages.0.content.0.image.source.base64.media_type: Input should be 'image/jpeg',"
+            " 'image/png', 'image/gif' or 'image/webp'",
+        ),
+    ],
+    ids=[
+        "orphan-result",
+        "unanswered-call",
+        "unknown-forced-tool",
+        "schema-not-object",
+        "schema-invalid",
+        "tool-name",
+        "duplicate-tools",
+        "structured-additional-properties",
+        "five-breakpoints",
+        "image-media-type",
+    ],
+)
+def test_malformed_tool_and_format_requests_are_400(
+    claude: anthropic.Anthropic,
+    options: dict[str, Any],
+    messages: list[Any],
+    error: str,
+) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=100, messages=messages, **options
+        )
+    assert caught.value.status_code == 400
+    body: Any = caught.value.body
+    assert body["error"] == {"type": "invalid_request_error", "message": error}
+    assert body["request_id"] == caught.value.response.headers["request-id"]
+
+
+LONG = "The operator checks every valve before the morning shift starts. " * 70
+
+
+def _usage(claude: anthropic.Anthropic, **options: Any) -> anthropic.types.Usage:
+    messages = options.pop("messages", [{"role": "user", "content": "Which valve first?"}])
+    return claude.messages.create(
+        model="claude-sonnet-4-6", max_tokens=50, messages=messages, **options
+    ).usage
+
+
+def test_cache_follows_the_breakpoints(claude: anthropic.Anthropic) -> None:
+    # No breakpoint: Anthropic caches nothing, however often the prompt repeats.
+    for _ in range(2):
+        usage = _usage(claude, system=LONG)
+        assert usage.cache_read_input_tokens == usage.cache_creation_input_tokens == 0
+    # A breakpoint on the system prompt: the first call writes it, the next reads it; the
+    # turns after the breakpoint are billed as plain input.
+    system = [{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}]
+    written = _usage(claude, system=system)
+    assert written.cache_creation_input_tokens > 1024 and written.cache_read_input_tokens == 0
+    read = _usage(claude, system=system, messages=[{"role": "user", "content": "And then?"}])
+    assert read.cache_read_input_tokens == written.cache_creation_input_tokens
+    assert read.cache_creation_input_tokens == 0 and read.input_tokens > 0
+    # A top-level cache_control marks the last block: the whole prompt.
+    whole = _usage(claude, system=LONG + " v2", cache_control={"type": "ephemeral"})
+    assert whole.cache_creation_input_tokens > 1024 and whole.input_tokens <= 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pytest
 from google import genai
@@ -152,3 +154,213 @@ def test_count_tokens_and_models(gemini: genai.Client) -> None:
     assert "models/gemini-3-pro-preview" not in names
     model = gemini.models.get(model="gemini-2.5-pro")
     assert model.output_token_limit == 65_536
+
+
+# ---------------------------------------------------------------- function calling
+
+WEATHER = types.FunctionDeclaration(
+    name="get_weather",
+    parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}},
+)
+WEATHER_TOOLS = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[WEATHER])])
+
+
+@pytest.mark.parametrize(
+    ("model", "has_id"), [("gemini-3-flash-preview", True), ("gemini-2.5-flash", False)]
+)
+def test_function_call_parts(gemini: genai.Client, model: str, has_id: bool) -> None:
+    response = gemini.models.generate_content(model=model, contents=PROMPT, config=WEATHER_TOOLS)
+    assert response.candidates is not None
+    assert response.candidates[0].finish_reason == types.FinishReason.STOP  # no tool reason
+    assert response.candidates[0].content is not None
+    (part,) = response.candidates[0].content.parts or []
+    assert part.function_call is not None
+    assert part.function_call.name == "get_weather"
+    assert part.function_call.args == {"city": "example city"}
+    assert bool(part.function_call.id) is has_id  # Gemini 3 always returns an id
+    assert part.thought_signature  # issued on every call
+
+
+def test_streamed_function_calls_come_whole_one_per_chunk(
+    server: FakeProviderServer, gemini: genai.Client
+) -> None:
+    server.queue(
+        Reply(
+            "Checking.",
+            tool_calls=[("get_weather", {"city": "Rome"}), ("get_weather", {"city": "Oslo"})],
+        )
+    )
+    chunks = list(
+        gemini.models.generate_content_stream(
+            model="gemini-2.5-flash", contents=PROMPT, config=WEATHER_TOOLS
+        )
+    )
+    calls = [
+        p.function_call.args
+        for c in chunks
+        for p in (
+            c.candidates[0].content.parts or [] if c.candidates and c.candidates[0].content else []
+        )
+        if p.function_call is not None
+    ]
+    assert calls == [{"city": "Rome"}, {"city": "Oslo"}]
+    assert "".join(c.text or "" for c in chunks if c.text) == "Checking."
+    last = chunks[-1]
+    assert (
+        last.candidates is not None and last.candidates[0].finish_reason == types.FinishReason.STOP
+    )
+    assert last.candidates[0].content is not None
+    assert last.candidates[0].content.parts and last.candidates[0].content.parts[0].function_call
+
+
+def _generate(model: str) -> str:
+    return f"/v1beta/models/{model}:generateContent"
+
+
+def _turns(call_part: Mapping[str, object]) -> list[dict[str, object]]:
+    return [
+        {"role": "user", "parts": [{"text": "Weather in Paris?"}]},
+        {"role": "model", "parts": [call_part]},
+        {
+            "role": "user",
+            "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": "Sun"}}}],
+        },
+    ]
+
+
+def test_gemini3_rejects_a_replayed_call_without_its_signature(
+    server: FakeProviderServer, raw: Callable[..., Any]
+) -> None:
+    headers = {"x-goog-api-key": server.api_key}
+    tools = [{"functionDeclarations": [{"name": "get_weather"}]}]
+    first = raw(
+        "POST",
+        _generate("gemini-3-flash-preview"),
+        {"contents": _turns({})[:1], "tools": tools},
+        headers,
+    )
+    assert first.status == 200
+    issued = first.json()["candidates"][0]["content"]["parts"][0]
+    assert issued["thoughtSignature"] and issued["functionCall"]["id"]
+
+    signed = {"contents": _turns(issued), "tools": tools}
+    answer = raw("POST", _generate("gemini-3-flash-preview"), signed, headers)
+    assert answer.status == 200
+    assert answer.json()["candidates"][0]["content"]["parts"][0]["text"].endswith(
+        "tool results: Sun"
+    )
+
+    unsigned = {"contents": _turns({"functionCall": issued["functionCall"]}), "tools": tools}
+    refused = raw("POST", _generate("gemini-3-flash-preview"), unsigned, headers)
+    assert refused.status == 400
+    error = refused.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["message"].startswith("Function call is missing a thought_signature")
+    # Gemini 2.5 does not enforce it; neither does Gemini 3 for a call it never issued.
+    assert raw("POST", _generate("gemini-2.5-flash"), unsigned, headers).status == 200
+    foreign = {"functionCall": {"name": "get_weather", "args": {"city": "Lyon"}}}
+    assert (
+        raw(
+            "POST",
+            _generate("gemini-3-flash-preview"),
+            {"contents": _turns(foreign), "tools": tools},
+            headers,
+        ).status
+        == 200
+    )
+
+
+_ASK = _turns({})[:1]
+_CALLED = _turns({"functionCall": {"name": "get_weather", "args": {}}})
+_RESULT = {"functionResponse": {"name": "get_weather", "response": {}}}
+
+
+def _declare(**declaration: object) -> list[dict[str, object]]:
+    return [{"functionDeclarations": [{"name": "f", **declaration}]}]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"contents": _turns({"text": "no call here"})},
+            "Please ensure that function response turn comes immediately after a function call"
+            " turn.",
+        ),
+        (
+            {"contents": [*_CALLED[:2], _CALLED[1]]},
+            "Please ensure that function call turn comes immediately after a user turn or after a"
+            " function response turn.",
+        ),
+        (
+            {"contents": [*_CALLED[:2], {"role": "user", "parts": [_RESULT, _RESULT]}]},
+            "Please ensure that the number of function response parts is equal to the number of"
+            " function call parts of the function call turn.",
+        ),
+        (
+            {"contents": _ASK, "toolConfig": {"functionCallingConfig": {"mode": "ANY"}}},
+            "Function calling config is set without function_declarations.",
+        ),
+        (
+            {
+                "contents": _ASK,
+                "tools": _declare(),
+                "toolConfig": {
+                    "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["nope"]}
+                },
+            },
+            "allowed_function_names[0]: 'nope' is not the name of a declared function.",
+        ),
+        (
+            {"contents": _ASK, "tools": _declare(name="9 lives")},
+            "tools[0].function_declarations[0].name: Invalid function name.",
+        ),
+        (
+            {"contents": _ASK, "tools": _declare(parametersJsonSchema={"type": "string"})},
+            "tools[0].function_declarations[0].parameters_json_schema: the schema must describe",
+        ),
+        (
+            {"contents": _ASK, "tools": _declare(parameters={"$schema": "x", "type": "OBJECT"})},
+            'Invalid JSON payload received. Unknown name "$schema" at'
+            " 'tools[0].function_declarations[0].parameters': Cannot find field.",
+        ),
+        (
+            {"contents": _ASK, "generationConfig": {"responseJsonSchema": {"type": "object"}}},
+            "a response schema needs response_mime_type application/json",
+        ),
+        (
+            {"contents": _ASK, "generationConfig": {"responseMimeType": "text/html"}},
+            "allowed mimetypes are `text/plain`, `application/json`",
+        ),
+    ],
+)
+def test_malformed_tool_and_output_requests_are_400(
+    server: FakeProviderServer, raw: Callable[..., Any], body: dict[str, Any], message: str
+) -> None:
+    reply = raw("POST", _generate("gemini-2.5-flash"), body, {"x-goog-api-key": server.api_key})
+    assert reply.status == 400
+    error = reply.json()["error"]
+    assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
+    assert message in error["message"]
+    assert server.requests[-1].model == "gemini-2.5-flash"
+
+
+def test_structured_output_answers_schema_json(gemini: genai.Client) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer"}}}
+    config = types.GenerateContentConfig(
+        response_mime_type="application/json", response_json_schema=schema
+    )
+    response = gemini.models.generate_content(
+        model="gemini-2.5-flash", contents=PROMPT, config=config
+    )
+    assert json.loads(response.text or "") == {"ok": True, "n": 1}
+    legacy = types.GenerateContentConfig(
+        response_mime_type="application/json",
+        response_schema=types.Schema(
+            type=types.Type.OBJECT, properties={"word": types.Schema(type=types.Type.STRING)}
+        ),
+    )
+    response = gemini.models.generate_content(
+        model="gemini-2.5-flash", contents=PROMPT, config=legacy
+    )
+    assert json.loads(response.text or "") == {"word": "example word"}

@@ -1,23 +1,48 @@
 """Google Gemini through the official ``google-genai`` SDK.
 
 google-genai 3.x calls ``/v1`` by default, but preview models are served on ``/v1beta`` only, so
-the API version comes from the catalog entry of each model. One client is kept per API version
-for the adapter's whole life (google-genai closes its HTTP client when the Client object is
-garbage-collected).
+the API version comes from the catalog entry of each model. One sync client is kept per API
+version for the adapter's whole life (google-genai closes its HTTP client when the Client object
+is garbage-collected), and one async client per API version *and event loop*: an async HTTP
+client's pooled connections belong to the loop that opened them.
+
+The request is built once (:func:`build_params`) for sync and async calls alike:
+
+- an assistant turn's tool calls become ``functionCall`` parts (with the call's ``id`` unless
+  orkestra made it up, and its ``thoughtSignature``: Gemini 3 rejects a replayed call without
+  it); tool results become ``functionResponse{name, response: {"result": ...}}`` parts, all the
+  results of one turn in one ``user`` content, as the API counts them against the calls;
+- ``tools`` become ``functionDeclarations`` with ``parametersJsonSchema`` (plain JSON Schema, so
+  no translation to Google's OpenAPI subset), ``tool_choice`` ``toolConfig.functionCallingConfig``
+  (AUTO/NONE/ANY, ``allowedFunctionNames`` for a forced tool);
+- ``response_format`` becomes ``responseMimeType: application/json`` plus ``responseJsonSchema``;
+- images become ``inlineData`` (``data:`` URLs) or ``fileData`` (web URLs with a known image
+  extension: the API needs the MIME type and cannot be asked to guess it);
+- ``session`` sends nothing: Gemini 2.5+ caches repeated prompt prefixes implicitly and reports
+  the hits as ``cachedContentTokenCount``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import json
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from orkestra._types import Usage
-from orkestra.errors import ProviderConnectionError
+from orkestra._types import ToolCall, Usage
+from orkestra.errors import InvalidRequestError, ProviderConnectionError
 from orkestra.providers.base import (
     ChatRequest,
     ClientSettings,
     Finished,
+    ForcedTool,
+    Message,
     StreamEvent,
     TextDelta,
     UsageReport,
@@ -25,8 +50,23 @@ from orkestra.providers.base import (
 
 if TYPE_CHECKING:
     from google import genai
+    from google.genai import types
 
-__all__ = ["GoogleAdapter", "usage_from_google"]
+__all__ = ["GoogleAdapter", "build_params", "usage_from_google"]
+
+# Tool-call ids orkestra makes up for calls Gemini sent without one (Gemini 2.x): stable within
+# an answer, and never sent back to Google as if it had issued them.
+_MADE_UP_ID = re.compile(r"call_\d+")
+
+# The image types Gemini takes, by URL extension (ai.google.dev, "Image understanding").
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+}
 
 
 def _int(obj: Any, name: str) -> int:
@@ -45,13 +85,217 @@ def usage_from_google(meta: Any) -> Usage:
     )
 
 
-def _text(response: Any) -> str:
-    """The answer's text, without thought parts."""
+# ---------------------------------------------------------------- request
+
+
+def _plain_json(value: Any, what: str) -> Any:
+    """``value`` as plain JSON data (Mappings become dicts) for the SDK's ``Any`` fields."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"{what} must be JSON-serialisable") from None
+
+
+def _wire_id(call_id: str | None) -> str | None:
+    """A call id to send back: Google's own (or another provider's), never one made up here."""
+    return None if call_id is None or _MADE_UP_ID.fullmatch(call_id) else call_id
+
+
+def _signature(call: ToolCall) -> bytes | None:
+    """The ``thoughtSignature`` bytes Gemini sent with a call (kept as base64 text)."""
+    if call.signature is None:
+        return None
+    try:
+        return base64.b64decode(call.signature, altchars=b"-_", validate=False)
+    except (binascii.Error, ValueError):
+        raise InvalidRequestError(
+            f"tool call {call.id!r}: its signature is not the base64 text Gemini sent"
+        ) from None
+
+
+def _call_part(call: ToolCall) -> types.Part:
+    from google.genai import types
+
+    try:
+        args = call.args
+    except ValueError:
+        raise InvalidRequestError(
+            f"tool call {call.id!r} ({call.name}): its arguments are not valid JSON"
+        ) from None
+    if not isinstance(args, dict):
+        raise InvalidRequestError(
+            f"tool call {call.id!r} ({call.name}): Gemini takes arguments as a JSON object"
+        )
+    return types.Part(
+        function_call=types.FunctionCall(id=_wire_id(call.id), name=call.name, args=args),
+        thought_signature=_signature(call),
+    )
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # NaN and Infinity: Python's, not JSON's
+
+
+def _result_part(message: Message) -> types.Part:
+    from google.genai import types
+
+    if not message.name:
+        raise InvalidRequestError(
+            f"tool result {message.tool_call_id!r}: Gemini needs the name of the function"
+            " it answers"
+        )
+    try:  # a JSON result travels as JSON, anything else as the text it is
+        result: Any = json.loads(message.content, parse_constant=_not_json)
+    except ValueError:
+        result = message.content
+    return types.Part(
+        function_response=types.FunctionResponse(
+            id=_wire_id(message.tool_call_id), name=message.name, response={"result": result}
+        )
+    )
+
+
+def _image_part(url: str) -> types.Part:
+    from google.genai import types
+
+    if url.startswith("data:"):
+        head, _, data = url[5:].partition(",")
+        media_type = head.partition(";")[0] or "application/octet-stream"
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError("an image data: URL holds invalid base64") from None
+        return types.Part(inline_data=types.Blob(mime_type=media_type, data=raw))
+    path = urlsplit(url).path.lower()
+    web_type = next((t for ext, t in _IMAGE_TYPES.items() if path.endswith(ext)), None)
+    if web_type is None:
+        raise InvalidRequestError(
+            "google takes an image URL only when its extension names the image type"
+            f" ({', '.join(sorted(_IMAGE_TYPES))}); pass this image as a data: URL instead"
+        )
+    return types.Part(file_data=types.FileData(file_uri=url, mime_type=web_type))
+
+
+def _contents(turns: Sequence[Message]) -> list[types.Content]:
+    from google.genai import types
+
+    grouped: list[tuple[str, list[types.Part]]] = []
+    for m in turns:
+        if m.role == "tool":
+            if grouped and grouped[-1][0] == "tool":  # one content for one turn's results
+                grouped[-1][1].append(_result_part(m))
+            else:
+                grouped.append(("tool", [_result_part(m)]))
+        elif m.role == "assistant":
+            parts = [types.Part(text=m.content)] if m.content or not m.tool_calls else []
+            grouped.append(("model", parts + [_call_part(call) for call in m.tool_calls]))
+        else:
+            parts = [_image_part(image.url) for image in m.images]  # images first, as advised
+            if m.content or not parts:
+                parts.append(types.Part(text=m.content))
+            grouped.append(("user", parts))
+    # Function results go back in a user-role content (the API knows no "tool" role).
+    return [
+        types.Content(role="model" if role == "model" else "user", parts=parts)
+        for role, parts in grouped
+    ]
+
+
+def _tool_config(request: ChatRequest) -> types.ToolConfig:
+    from google.genai import types
+
+    choice = request.tool_choice
+    allowed: list[str] | None = None
+    if isinstance(choice, ForcedTool):
+        if choice.name not in {t.name for t in request.tools}:
+            raise InvalidRequestError(f"tool_choice names {choice.name!r}, which is not in tools")
+        mode, allowed = types.FunctionCallingConfigMode.ANY, [choice.name]
+    else:
+        mode = {
+            "auto": types.FunctionCallingConfigMode.AUTO,
+            "none": types.FunctionCallingConfigMode.NONE,
+            "required": types.FunctionCallingConfigMode.ANY,
+        }[choice]
+    return types.ToolConfig(
+        function_calling_config=types.FunctionCallingConfig(
+            mode=mode, allowed_function_names=allowed
+        )
+    )
+
+
+def build_params(request: ChatRequest) -> dict[str, Any]:
+    """The ``generate_content`` keyword arguments for ``request`` (sync and async alike).
+
+    Raises :class:`InvalidRequestError` for what Gemini cannot take, before any call.
+    """
+    from google.genai import types
+
+    config = types.GenerateContentConfig(
+        max_output_tokens=request.max_tokens,
+        temperature=request.temperature,
+        system_instruction=request.system,
+        # The SDK runs Python callables passed as tools; orkestra passes declarations only,
+        # and the caller runs the tools: no SDK-side calling loop.
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    if request.tools:
+        config.tools = [
+            types.Tool(
+                function_declarations=[
+                    types.FunctionDeclaration(
+                        name=tool.name,
+                        description=tool.description,
+                        parameters_json_schema=_plain_json(
+                            tool.parameters, f"the parameters of tool {tool.name!r}"
+                        ),
+                    )
+                    for tool in request.tools
+                ]
+            )
+        ]
+        config.tool_config = _tool_config(request)
+    if request.response_format is not None:
+        config.response_mime_type = "application/json"
+        if request.response_format.schema is not None:
+            config.response_json_schema = _plain_json(
+                request.response_format.schema, "the response_format schema"
+            )
+    return {"model": request.model.id, "contents": _contents(request.turns), "config": config}
+
+
+# ---------------------------------------------------------------- answer
+
+
+def _parts(response: Any) -> list[Any]:
     candidates = getattr(response, "candidates", None) or []
     if not candidates or candidates[0].content is None:
-        return ""
-    parts = candidates[0].content.parts or []
+        return []
+    return list(candidates[0].content.parts or [])
+
+
+def _text(parts: Sequence[Any]) -> str:
+    """The answer's text, without thought parts."""
     return "".join(p.text for p in parts if p.text and not getattr(p, "thought", False))
+
+
+def _tool_calls(parts: Sequence[Any], first: int) -> list[ToolCall]:
+    """The ``functionCall`` parts as tool calls; a call without an id gets ``call_<n>`` (``n``
+    counted over the whole answer from ``first``)."""
+    calls: list[ToolCall] = []
+    for part in parts:
+        call = part.function_call
+        if call is None:
+            continue
+        signature = part.thought_signature
+        calls.append(
+            ToolCall(
+                id=call.id or f"call_{first + len(calls)}",
+                name=call.name or "",
+                arguments=json.dumps(call.args or {}),
+                signature=base64.b64encode(signature).decode() if signature else None,
+            )
+        )
+    return calls
 
 
 def _finish_reason(response: Any) -> str | None:
@@ -60,94 +304,232 @@ def _finish_reason(response: Any) -> str | None:
     return None if reason is None else str(getattr(reason, "value", reason))
 
 
+def _answer(response: Any) -> tuple[str, Finished]:
+    """A non-streaming answer: its text and how it finished (with its tool calls)."""
+    parts = _parts(response)
+    return _text(parts), Finished(
+        usage=usage_from_google(response.usage_metadata),
+        finish_reason=_finish_reason(response),
+        response_id=response.response_id,
+        model_version=response.model_version,
+        tool_calls=tuple(_tool_calls(parts, 0)),
+    )
+
+
+class _Stream:
+    """Turns stream chunks into events, the same for the sync and the async stream.
+
+    Gemini sends each function call whole in some chunk; they are gathered here and handed
+    over with :class:`Finished`. Only the last chunk carries a finish reason: a stream that
+    ends without one was cut (the API ends a stream by closing the connection).
+    """
+
+    def __init__(self, request: ChatRequest) -> None:
+        self._request = request
+        self._calls: list[ToolCall] = []
+        self._finish_reason: str | None = None
+        self._last: Any = None
+
+    def feed(self, chunk: Any) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if chunk.usage_metadata is not None:
+            events.append(UsageReport(usage_from_google(chunk.usage_metadata)))
+        parts = _parts(chunk)
+        text = _text(parts)
+        if text:
+            events.append(TextDelta(text))
+        self._calls += _tool_calls(parts, len(self._calls))
+        self._finish_reason = _finish_reason(chunk) or self._finish_reason
+        self._last = chunk
+        return events
+
+    def finished(self) -> Finished:
+        last = self._last
+        if last is None or self._finish_reason is None:
+            raise ProviderConnectionError(
+                f"google/{self._request.model.id}: the stream ended without a finish reason",
+                provider="google",
+                model=self._request.model.id,
+            )
+        return Finished(
+            usage_from_google(last.usage_metadata),
+            self._finish_reason,
+            last.response_id,
+            last.model_version,
+            tool_calls=tuple(self._calls),
+        )
+
+
+# ---------------------------------------------------------------- clients
+
+
+@dataclass
+class _LoopClients:
+    """The async clients of one event loop (one per API version), and the parked generator
+    that closes them when the loop shuts down."""
+
+    clients: dict[str, genai.Client]
+    closer: AsyncGenerator[None, None]
+
+
+async def _finish(closer: AsyncGenerator[None, None]) -> None:
+    await closer.aclose()
+
+
 class GoogleAdapter:
     name = "google"
 
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
         self._clients: dict[str, genai.Client] = {}
-        self._lock = threading.Lock()  # one client per version, even when threads race
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+        self._lock = threading.Lock()  # one client per version (and loop), even when threads race
 
     def __repr__(self) -> str:
         return f"GoogleAdapter({self._settings!r})"
 
-    def client(self, api_version: str) -> genai.Client:
-        with self._lock:
-            if api_version not in self._clients:
-                from google import genai
-                from google.genai import types
-
-                s = self._settings
-                options = types.HttpOptions(
-                    api_version=api_version,
-                    base_url=s.base_url,
-                    # One timeout for connect and read alike: the SDK takes no split.
-                    timeout=max(1, int(s.timeout * 1000)),
-                    retry_options=(
-                        types.HttpRetryOptions(attempts=s.max_retries + 1)
-                        if s.max_retries
-                        else None
-                    ),
-                )
-                self._clients[api_version] = genai.Client(api_key=s.api_key, http_options=options)
-            return self._clients[api_version]
-
-    def _call(self, request: ChatRequest) -> tuple[Any, dict[str, Any]]:
+    def _new_client(self, api_version: str) -> genai.Client:
+        from google import genai
         from google.genai import types
 
-        client = self.client(request.model.api_version or "v1")
-        contents = [
-            types.Content(
-                role="model" if m.role == "assistant" else "user",
-                parts=[types.Part(text=m.content)],
-            )
-            for m in request.turns
-        ]
-        config = types.GenerateContentConfig(
-            max_output_tokens=request.max_tokens,
-            temperature=request.temperature,
-            system_instruction=request.system,
+        s = self._settings
+        options = types.HttpOptions(
+            api_version=api_version,
+            base_url=s.base_url,
+            # One timeout for connect and read alike: the SDK takes no split.
+            timeout=max(1, int(s.timeout * 1000)),
+            retry_options=(
+                types.HttpRetryOptions(attempts=s.max_retries + 1) if s.max_retries else None
+            ),
         )
-        return client, {"model": request.model.id, "contents": contents, "config": config}
+        return genai.Client(api_key=s.api_key, http_options=options)
+
+    def client(self, api_version: str) -> genai.Client:
+        """The sync client for ``api_version``."""
+        with self._lock:
+            if api_version not in self._clients:
+                self._clients[api_version] = self._new_client(api_version)
+            return self._clients[api_version]
+
+    async def async_client(self, api_version: str) -> genai.Client:
+        """The running loop's client for ``api_version`` (use its ``.aio``), made on first use.
+
+        With each loop's first client starts a generator that stays parked for the loop's life:
+        ``asyncio.run`` closes open async generators (``shutdown_asyncgens``) before it closes
+        the loop, and this one then closes the loop's clients while their connections can still
+        be closed. Clients of loops already closed are forgotten.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for stale in [known for known in self._loops if known.is_closed()]:
+                del self._loops[stale]
+            entry = self._loops.get(loop)
+            fresh = entry is None
+            if entry is None:
+                clients: dict[str, genai.Client] = {}
+                entry = self._loops[loop] = _LoopClients(clients, self._closer(loop, clients))
+            if api_version not in entry.clients:
+                entry.clients[api_version] = self._new_client(api_version)
+            client = entry.clients[api_version]
+        if fresh:
+            await anext(entry.closer)  # started: the loop now knows it and finalises it
+        return client
+
+    async def _closer(
+        self, loop: asyncio.AbstractEventLoop, clients: dict[str, genai.Client]
+    ) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with self._lock:
+                entry = self._loops.get(loop)
+                if entry is not None and entry.clients is clients:
+                    del self._loops[loop]
+                closing = list(clients.values())
+                clients.clear()
+            for client in closing:
+                await client.aio.aclose()
+                client.close()  # its sync half, never used
+
+    # ------------------------------------------------------------ calls
+
+    def _sync(self, request: ChatRequest) -> tuple[genai.Client, dict[str, Any]]:
+        params = build_params(request)  # bad input fails before a client is even made
+        return self.client(request.model.api_version or "v1"), params
+
+    async def _async(self, request: ChatRequest) -> tuple[genai.Client, dict[str, Any]]:
+        params = build_params(request)
+        return await self.async_client(request.model.api_version or "v1"), params
 
     def complete(self, request: ChatRequest) -> tuple[str, Finished]:
-        client, params = self._call(request)
-        response = client.models.generate_content(**params)
-        return _text(response), Finished(
-            usage=usage_from_google(response.usage_metadata),
-            finish_reason=_finish_reason(response),
-            response_id=response.response_id,
-            model_version=response.model_version,
-        )
+        client, params = self._sync(request)
+        return _answer(client.models.generate_content(**params))
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
-        client, params = self._call(request)
-        last: Any = None
-        finish_reason: str | None = None
-        for chunk in client.models.generate_content_stream(**params):
-            if chunk.usage_metadata is not None:
-                yield UsageReport(usage_from_google(chunk.usage_metadata))
-            text = _text(chunk)
-            if text:
-                yield TextDelta(text)
-            finish_reason = _finish_reason(chunk) or finish_reason
-            last = chunk
-        if last is None or finish_reason is None:
-            # The stream ends when the connection closes; only the last chunk says it finished.
-            raise ProviderConnectionError(
-                f"google/{request.model.id}: the stream ended without a finish reason",
-                provider="google",
-                model=request.model.id,
-            )
-        yield Finished(
-            usage_from_google(last.usage_metadata),
-            finish_reason,
-            last.response_id,
-            last.model_version,
-        )
+        client, params = self._sync(request)
+        state = _Stream(request)
+        chunks = client.models.generate_content_stream(**params)
+        try:
+            for chunk in chunks:
+                yield from state.feed(chunk)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:  # a consumer that stops early frees the connection now
+                close()
+        yield state.finished()
+
+    async def acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
+        client, params = await self._async(request)
+        return _answer(await client.aio.models.generate_content(**params))
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        client, params = await self._async(request)
+        state = _Stream(request)
+        chunks = await client.aio.models.generate_content_stream(**params)
+        try:
+            async for chunk in chunks:
+                for event in state.feed(chunk):
+                    yield event
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        yield state.finished()
+
+    # ------------------------------------------------------------ closing
 
     def close(self) -> None:
+        """Close the sync clients, and every async client whose loop can still run its close
+        (a loop already closed took its connections with it)."""
         with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
+            clients, self._clients = list(self._clients.values()), {}
+            loops, self._loops = list(self._loops.items()), {}
+        for client in clients:
+            client.close()
+        for loop, entry in loops:
+            self._close_from_outside(loop, entry.closer)
+
+    async def aclose(self) -> None:
+        """Close the async clients: this loop's here and now, other loops' in their loop."""
+        running = asyncio.get_running_loop()
+        with self._lock:
+            loops, self._loops = list(self._loops.items()), {}
+        for loop, entry in loops:
+            if loop is running:
+                await entry.closer.aclose()
+            else:
+                self._close_from_outside(loop, entry.closer)
+
+    @staticmethod
+    def _close_from_outside(
+        loop: asyncio.AbstractEventLoop, closer: AsyncGenerator[None, None]
+    ) -> None:
+        if loop.is_closed():
+            return  # closed at its shutdown, or past closing: nothing left to await
+        if loop.is_running():  # another thread's loop, or this one if close() is called in it
+            asyncio.run_coroutine_threadsafe(_finish(closer), loop)
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop runs here: drive the idle one to close its clients
+            loop.run_until_complete(_finish(closer))

@@ -1,19 +1,40 @@
-"""OpenAI Chat Completions through the official ``openai`` SDK."""
+"""OpenAI Chat Completions through the official ``openai`` SDK (sync and async clients).
+
+One params builder turns a :class:`ChatRequest` into the ``chat.completions.create`` arguments
+for both clients, and the answer parsing (a whole completion, or a stream's chunks assembled by
+:class:`_StreamAssembler`) is shared too, so sync and async cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orkestra._types import Usage
-from orkestra.errors import ProviderConnectionError
-from orkestra.providers.base import ChatRequest, ClientSettings, Finished, StreamEvent, TextDelta
+from orkestra._types import ToolCall, Usage
+from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers.base import (
+    ChatRequest,
+    ClientSettings,
+    Finished,
+    ForcedTool,
+    Message,
+    ResponseFormat,
+    StreamEvent,
+    TextDelta,
+    Tool,
+)
 
 if TYPE_CHECKING:
     import openai
 
 __all__ = ["OpenAIAdapter", "usage_from_openai"]
+
+# OpenAI's rule for function and response-format names (the API answers 400 otherwise).
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 def usage_from_openai(usage: Any) -> Usage:
@@ -29,16 +50,266 @@ def usage_from_openai(usage: Any) -> Usage:
     )
 
 
+# ---------------------------------------------------------------- request translation
+
+
+def _invalid(request: ChatRequest, problem: str) -> InvalidRequestError:
+    return InvalidRequestError(f"openai/{request.model.id}: {problem}")
+
+
+def _content(request: ChatRequest, message: Message) -> str | list[dict[str, Any]]:
+    """A user turn with images becomes text + ``image_url`` parts (OpenAI takes ``data:`` and
+    http(s) URLs alike); every other turn stays a plain string."""
+    if not message.images:
+        return message.content
+    if message.role != "user":
+        raise _invalid(request, f"images are only allowed in user turns, not {message.role!r}")
+    parts: list[dict[str, Any]] = []
+    if message.content:
+        parts.append({"type": "text", "text": message.content})
+    for image in message.images:
+        try:
+            image.validate()
+        except ValueError as error:
+            raise _invalid(request, str(error)) from None
+        parts.append({"type": "image_url", "image_url": {"url": image.url}})
+    return parts
+
+
+def _message(request: ChatRequest, message: Message) -> dict[str, Any]:
+    """One turn in Chat Completions form: assistant calls as ``tool_calls``, results as
+    ``role: tool`` with the ``tool_call_id`` they answer."""
+    if message.role == "tool":
+        if not message.tool_call_id:
+            raise _invalid(request, "a tool turn needs the tool_call_id of the call it answers")
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    turn: dict[str, Any] = {"role": message.role, "content": _content(request, message)}
+    if message.tool_calls:
+        if message.role != "assistant":
+            raise _invalid(request, "only assistant turns can carry tool calls")
+        turn["tool_calls"] = [call.to_openai() for call in message.tool_calls]
+        turn["content"] = message.content or None  # "required unless tool_calls is given"
+    return turn
+
+
+def _tool(request: ChatRequest, tool: Tool) -> dict[str, Any]:
+    if not _NAME.fullmatch(tool.name):
+        raise _invalid(request, f"tool name {tool.name!r} must be 1-64 letters, digits, '_' or '-'")
+    function: dict[str, Any] = {"name": tool.name, "parameters": dict(tool.parameters)}
+    if tool.description:
+        function["description"] = tool.description
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(request: ChatRequest) -> str | dict[str, Any] | None:
+    """The ``tool_choice`` to send: None for the default ("auto" with tools, nothing without)."""
+    choice = request.tool_choice
+    if not request.tools:
+        if choice in ("auto", "none"):
+            return None
+        raise _invalid(request, f"tool_choice {choice!r} needs tools")
+    if isinstance(choice, ForcedTool):
+        if choice.name not in {t.name for t in request.tools}:
+            raise _invalid(request, f"tool_choice names {choice.name!r}, which is not a tool")
+        return {"type": "function", "function": {"name": choice.name}}
+    return None if choice == "auto" else choice
+
+
+def _response_format(request: ChatRequest, rf: ResponseFormat) -> dict[str, Any]:
+    """A schema: Structured Outputs (``json_schema``); none: JSON mode (``json_object``)."""
+    if rf.schema is None:
+        return {"type": "json_object"}
+    if not _NAME.fullmatch(rf.name):
+        raise _invalid(
+            request, f"response_format name {rf.name!r} must be 1-64 letters, digits, '_' or '-'"
+        )
+    spec = {"name": rf.name, "schema": dict(rf.schema), "strict": rf.strict}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _mentions_json(messages: list[dict[str, Any]]) -> bool:
+    for message in messages:
+        content = message.get("content")
+        texts = [p.get("text", "") for p in content] if isinstance(content, list) else [content]
+        if any(isinstance(t, str) and "json" in t.lower() for t in texts):
+            return True
+    return False
+
+
+def build_params(request: ChatRequest, settings: ClientSettings) -> dict[str, Any]:
+    """The ``chat.completions.create`` arguments for ``request``, checked before any call."""
+    messages = [_message(request, m) for m in request.messages]
+    params: dict[str, Any] = {"model": request.model.id, "messages": messages}
+    # Reasoning models reject max_tokens; the others get the parameter every
+    # OpenAI-compatible server understands.
+    limit_param = "max_completion_tokens" if request.model.reasoning else "max_tokens"
+    params[limit_param] = request.max_tokens
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.tools:
+        params["tools"] = [_tool(request, t) for t in request.tools]
+    choice = _tool_choice(request)
+    if choice is not None:
+        params["tool_choice"] = choice
+    if request.response_format is not None:
+        params["response_format"] = _response_format(request, request.response_format)
+        if request.response_format.schema is None and not _mentions_json(messages):
+            # JSON mode is refused (400) unless some message says "JSON".
+            messages.insert(0, {"role": "system", "content": "Answer with a JSON object."})
+    if request.session and not settings.compatible:
+        # Routes a sticky conversation's requests to the same cache (OpenAI caches by itself);
+        # servers that merely speak OpenAI's protocol may refuse the unknown field.
+        params["prompt_cache_key"] = request.session
+    return params
+
+
+# ---------------------------------------------------------------- answer parsing
+
+
+def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
+    calls = getattr(message, "tool_calls", None) or []
+    return tuple(
+        ToolCall(call.id, call.function.name, call.function.arguments or "{}")
+        for call in calls
+        if getattr(call, "type", "function") == "function"
+    )
+
+
+def parse_completion(completion: Any) -> tuple[str, Finished]:
+    """A whole ``ChatCompletion``: its text, and how it finished (usage, tool calls)."""
+    choice = completion.choices[0] if completion.choices else None
+    message = choice.message if choice else None
+    text = (message.content or "") if message else ""
+    usage = usage_from_openai(completion.usage) if completion.usage else Usage()
+    return text, Finished(
+        usage=usage,
+        finish_reason=choice.finish_reason if choice else None,
+        response_id=completion.id,
+        model_version=completion.model,
+        tool_calls=_tool_calls(message) if message else (),
+    )
+
+
+@dataclass
+class _PartialCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _StreamAssembler:
+    """Collects a chat stream's chunks: text deltas out at once, tool calls assembled by index
+    (id and name arrive first, the arguments in pieces), and usage from the last chunk."""
+
+    request: ChatRequest
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    response_id: str | None = None
+    model_version: str | None = None
+    calls: dict[int, _PartialCall] = field(default_factory=dict)
+
+    def feed(self, chunk: Any) -> Iterator[TextDelta]:
+        self.response_id, self.model_version = chunk.id, chunk.model
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta.content:
+                yield TextDelta(delta.content)
+            for piece in delta.tool_calls or []:
+                call = self.calls.setdefault(piece.index, _PartialCall())
+                call.id = piece.id or call.id
+                if piece.function is not None:
+                    call.name = piece.function.name or call.name
+                    call.arguments.append(piece.function.arguments or "")
+            if choice.finish_reason:
+                self.finish_reason = choice.finish_reason
+        if chunk.usage is not None:
+            self.usage = usage_from_openai(chunk.usage)
+
+    def finished(self) -> Finished:
+        if self.usage is None:
+            # include_usage makes the usage chunk the last one; without it the stream was cut.
+            model = self.request.model.id
+            raise ProviderConnectionError(
+                f"openai/{model}: the stream ended before its final usage chunk",
+                provider="openai",
+                model=model,
+            )
+        calls = tuple(
+            ToolCall(c.id, c.name, "".join(c.arguments) or "{}")
+            for _, c in sorted(self.calls.items())
+        )
+        return Finished(self.usage, self.finish_reason, self.response_id, self.model_version, calls)
+
+
+# ---------------------------------------------------------------- the async client's lifetime
+
+
+async def _closes(client: openai.AsyncOpenAI) -> AsyncGenerator[None, None]:
+    """Suspended for the life of the loop: ``asyncio.run`` closes every open async generator
+    (``loop.shutdown_asyncgens``) before it closes the loop, and this one then closes the
+    client's connections, which cannot be closed once their loop is gone."""
+    try:
+        yield
+    finally:
+        await client.close()
+
+
+@dataclass
+class _LoopClient:
+    """An async client and the loop it is bound to (httpx pools belong to one loop)."""
+
+    loop: asyncio.AbstractEventLoop
+    client: openai.AsyncOpenAI
+    closer: AsyncGenerator[None, None]
+
+    def close_soon(self) -> None:
+        """Close from outside the loop's own code: on the loop if it is open (now if it is
+        idle), nothing if it is closed (its end closed the client through :func:`_closes`)."""
+        if self.loop.is_closed():
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            _background.add(task := self.loop.create_task(self.closer.aclose()))
+            task.add_done_callback(_background.discard)
+        elif self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.closer.aclose(), self.loop)
+        elif running is None:
+            self.loop.run_until_complete(self.closer.aclose())
+        # else: an idle loop cannot be run from inside another one; the loop's end closes it
+
+
+_background: set[asyncio.Task[None]] = set()  # keeps close tasks alive until done
+
+
+# ---------------------------------------------------------------- the adapter
+
+
 class OpenAIAdapter:
     name = "openai"
 
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
         self._client: openai.OpenAI | None = None
+        self._async: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
         self._lock = threading.Lock()  # one client, even when threads race to make it
 
     def __repr__(self) -> str:
         return f"OpenAIAdapter({self._settings!r})"
+
+    def _options(self) -> dict[str, Any]:
+        import openai
+
+        s = self._settings
+        return {
+            "api_key": s.api_key,
+            "base_url": s.base_url,
+            "timeout": openai.Timeout(s.timeout, connect=s.connect_timeout),
+            "max_retries": s.max_retries,
+        }
 
     @property
     def client(self) -> openai.OpenAI:
@@ -46,68 +317,79 @@ class OpenAIAdapter:
             if self._client is None:
                 import openai
 
-                s = self._settings
-                self._client = openai.OpenAI(
-                    api_key=s.api_key,
-                    base_url=s.base_url,
-                    timeout=openai.Timeout(s.timeout, connect=s.connect_timeout),
-                    max_retries=s.max_retries,
-                )
+                self._client = openai.OpenAI(**self._options())
             return self._client
 
+    async def _async_client(self) -> openai.AsyncOpenAI:
+        """The async client of the running loop (a new one for each new loop)."""
+        import openai
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for old in [k for k, v in self._async.items() if k.is_closed()]:
+                del self._async[old]  # closed with its loop
+            entry = self._async.get(loop)
+            if entry is not None:
+                return entry.client
+            client = openai.AsyncOpenAI(**self._options())
+            closer = _closes(client)
+            self._async[loop] = _LoopClient(loop, client, closer)
+        await closer.__anext__()  # start it, so the loop knows to close it
+        return client
+
     def _params(self, request: ChatRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": request.model.id,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        }
-        # Reasoning models reject max_tokens; the others get the parameter every
-        # OpenAI-compatible server understands.
-        limit_param = "max_completion_tokens" if request.model.reasoning else "max_tokens"
-        params[limit_param] = request.max_tokens
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        return params
+        return build_params(request, self._settings)
 
     def complete(self, request: ChatRequest) -> tuple[str, Finished]:
-        completion = self.client.chat.completions.create(**self._params(request))
-        choice = completion.choices[0] if completion.choices else None
-        text = (choice.message.content or "") if choice else ""
-        usage = usage_from_openai(completion.usage) if completion.usage else Usage()
-        return text, Finished(
-            usage=usage,
-            finish_reason=choice.finish_reason if choice else None,
-            response_id=completion.id,
-            model_version=completion.model,
-        )
+        params = self._params(request)
+        return parse_completion(self.client.chat.completions.create(**params))
+
+    async def acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
+        params = self._params(request)
+        client = await self._async_client()
+        return parse_completion(await client.chat.completions.create(**params))
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        params = self._params(request)
         stream = self.client.chat.completions.create(
-            **self._params(request), stream=True, stream_options={"include_usage": True}
+            **params, stream=True, stream_options={"include_usage": True}
         )
-        finish_reason: str | None = None
-        usage: Usage | None = None
-        response_id = model_version = None
+        assembler = _StreamAssembler(request)
         with stream:
             for chunk in stream:
-                response_id, model_version = chunk.id, chunk.model
-                for choice in chunk.choices:
-                    if choice.delta.content:
-                        yield TextDelta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish_reason = choice.finish_reason
-                if chunk.usage is not None:
-                    usage = usage_from_openai(chunk.usage)
-        if usage is None:
-            # include_usage makes the usage chunk the last one; without it the stream was cut.
-            raise ProviderConnectionError(
-                f"openai/{request.model.id}: the stream ended before its final usage chunk",
-                provider="openai",
-                model=request.model.id,
-            )
-        yield Finished(usage, finish_reason, response_id, model_version)
+                yield from assembler.feed(chunk)
+        yield assembler.finished()
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        params = self._params(request)
+        client = await self._async_client()
+        stream = await client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+        assembler = _StreamAssembler(request)
+        async with stream:
+            async for chunk in stream:
+                for event in assembler.feed(chunk):
+                    yield event
+        yield assembler.finished()
 
     def close(self) -> None:
+        """Close the sync client and every async client whose loop is still open."""
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            client, self._client = self._client, None
+            entries, self._async = list(self._async.values()), {}
+        if client is not None:
+            client.close()
+        for entry in entries:
+            entry.close_soon()
+
+    async def aclose(self) -> None:
+        """Close the async clients: the running loop's now, the others as :meth:`close` does."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entries, self._async = self._async, {}
+        mine = entries.pop(loop, None)
+        if mine is not None:
+            await mine.closer.aclose()
+        for entry in entries.values():
+            entry.close_soon()

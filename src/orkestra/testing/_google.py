@@ -1,12 +1,27 @@
-"""Gemini: generateContent, streamGenerateContent (SSE), countTokens and models, v1 and v1beta."""
+"""Gemini: generateContent, streamGenerateContent (SSE), countTokens and models, v1 and v1beta.
+
+Function calling follows the Gemini API: ``tools[].functionDeclarations`` (``parameters`` in
+Google's OpenAPI subset or ``parametersJsonSchema``), ``toolConfig.functionCallingConfig`` (mode
+AUTO/NONE/ANY, ``allowedFunctionNames``), a call as a model ``functionCall`` part (with an ``id``
+on Gemini 3, which always returns one) carrying a ``thoughtSignature``, and its answer as a
+``functionResponse`` part in the next ``user`` content. Gemini 3 rejects a replayed call whose
+signature was dropped, so the fake remembers the signatures it issued and does the same.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
+import json
+import re
+import threading
 from typing import Any
 
 from ._common import (
     ERROR_TYPE_STATUS,
+    FakeTool,
+    FakeToolCall,
     Generation,
     HttpReply,
     Incoming,
@@ -52,6 +67,26 @@ _NO_KEY = (
 )
 _BAD_KEY = "API key not valid. Please pass a valid API key."
 _ROLES = ("user", "model")
+_JSON = "application/json"
+_MIME_TYPES = ("text/plain", _JSON, "application/xml", "application/yaml", "text/x.enum")
+_MODES = {"AUTO": "auto", "VALIDATED": "auto", "NONE": "none", "ANY": "required"}
+_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+_BAD_FUNCTION_NAME = (
+    "Invalid function name. Must start with a letter or an underscore. Must be alphameric"
+    " (a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum"
+    " length of 64."
+)
+_RESPONSE_AFTER_CALL = (
+    "Please ensure that function response turn comes immediately after a function call turn."
+)
+_CALL_AFTER_USER = (
+    "Please ensure that function call turn comes immediately after a user turn or after a"
+    " function response turn."
+)
+_RESPONSE_COUNT = (
+    "Please ensure that the number of function response parts is equal to the number of"
+    " function call parts of the function call turn."
+)
 
 
 def _status_name(status: int) -> str:
@@ -81,7 +116,102 @@ def _get(obj: object, camel: str) -> Any:
 
 
 def _finish(gen: Generation) -> str:
-    return {"stop": "STOP", "length": "MAX_TOKENS"}.get(gen.finish, gen.finish)
+    # Gemini has no "tool calls" finish reason: a turn that calls functions ends with STOP.
+    return {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}.get(
+        gen.finish, gen.finish
+    )
+
+
+def _canonical(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _parts(content: object) -> list[JSONObject]:
+    parts = _get(content, "parts")
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+
+def _calls(content: object) -> list[JSONObject]:
+    """The ``functionCall`` parts of a content (the whole parts, signature included)."""
+    return [p for p in _parts(content) if isinstance(_get(p, "functionCall"), dict)]
+
+
+def _responses(content: object) -> list[JSONObject]:
+    return [r for p in _parts(content) if isinstance(r := _get(p, "functionResponse"), dict)]
+
+
+def _has_text(content: object) -> bool:
+    return any(isinstance(p.get("text"), str) for p in _parts(content))
+
+
+def _part_text(part: JSONObject) -> str:
+    """A part as prompt text: its text, or a function call/response in canonical JSON."""
+    if isinstance(part.get("text"), str):
+        return str(part["text"])
+    if isinstance(call := _get(part, "functionCall"), dict):
+        return f"{call.get('name')}({_canonical(call.get('args') or {})})"
+    if isinstance(response := _get(part, "functionResponse"), dict):
+        return f"{response.get('name')} -> {_canonical(response.get('response'))}"
+    return ""
+
+
+def _content_text(content: object) -> str:
+    return "\n".join(t for t in (_part_text(p) for p in _parts(content)) if t)
+
+
+def _segment(content: object) -> str:
+    """A turn for the prompt cache: its role and parts, media by digest (not by size)."""
+    pieces = [str(_get(content, "role") or "user")]
+    for part in _parts(content):
+        media = _get(part, "inlineData") or _get(part, "fileData")
+        if isinstance(media, dict):
+            source = str(_get(media, "data") or _get(media, "fileUri"))
+            digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+            pieces.append(f"<{_get(media, 'mimeType')} {digest}>")
+        else:
+            pieces.append(_part_text(part))
+    return "\n".join(pieces)
+
+
+def _result_text(response: object) -> str:
+    """A ``functionResponse.response`` as the text a model would quote: the ``result`` (or
+    ``output``) value when that is the only key, else the whole object."""
+    if isinstance(response, dict) and len(response) == 1:
+        value = response.get("result", response.get("output"))
+        if isinstance(value, str):
+            return value
+        if value is not None:
+            return _canonical(value)
+    return _canonical(response)
+
+
+def _declarations(body: JSONObject) -> list[tuple[int, int, JSONObject]]:
+    """``(tool index, declaration index, declaration)`` for every function declaration."""
+    found: list[tuple[int, int, JSONObject]] = []
+    tools = body.get("tools")
+    for i, tool in enumerate(tools if isinstance(tools, list) else []):
+        declarations = _get(tool, "functionDeclarations")
+        for j, declaration in enumerate(declarations if isinstance(declarations, list) else []):
+            if isinstance(declaration, dict):
+                found.append((i, j, declaration))
+    return found
+
+
+def _lower_types(schema: Any) -> Any:
+    """Google's OpenAPI-subset ``responseSchema`` (``"type": "OBJECT"``) as JSON Schema."""
+    if isinstance(schema, list):
+        return [_lower_types(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    lowered = {key: _lower_types(value) for key, value in schema.items()}
+    if isinstance(lowered.get("type"), str):
+        lowered["type"] = lowered["type"].lower()
+    return lowered
+
+
+def _signs_calls(model: str) -> bool:
+    """Gemini 3 models reject a function call replayed without its thought signature."""
+    return model.startswith("gemini-3")
 
 
 def _usage(gen: Generation, *, final: bool) -> JSONObject:
@@ -102,12 +232,52 @@ def _usage(gen: Generation, *, final: bool) -> JSONObject:
     return usage
 
 
+def _check_declaration(where: str, declaration: JSONObject) -> HttpReply | None:
+    """One function declaration: a valid name, and parameters in one form that fits it."""
+    name = declaration.get("name")
+    if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
+        return _error(400, f"* GenerateContentRequest.{where}.name: {_BAD_FUNCTION_NAME}\n")
+    parameters = _get(declaration, "parameters")
+    json_schema = _get(declaration, "parametersJsonSchema")
+    if parameters is not None and json_schema is not None:
+        return _error(
+            400,
+            f"* GenerateContentRequest.{where}.parameters_json_schema:"
+            " parameters_json_schema and parameters are mutually exclusive.\n",
+        )
+    # Google's OpenAPI subset has no JSON Schema keywords like $schema, $ref or const.
+    unknown = (
+        [k for k in parameters if k.startswith("$") or k == "const"]
+        if isinstance(parameters, dict)
+        else []
+    )
+    if unknown:
+        return _error(
+            400,
+            f'Invalid JSON payload received. Unknown name "{unknown[0]}" at'
+            f" '{where}.parameters': Cannot find field.",
+        )
+    if json_schema is not None and (
+        not isinstance(json_schema, dict) or json_schema.get("type", "object") != "object"
+    ):
+        return _error(
+            400,
+            f"* GenerateContentRequest.{where}.parameters_json_schema: the schema must describe"
+            ' an object ("type": "object") whose properties are the function\'s parameters.\n',
+        )
+    return None
+
+
 class GoogleProtocol:
     """The Gemini API (``generativelanguage.googleapis.com``) under ``/v1`` and ``/v1beta``."""
 
     def __init__(self, api_key: str) -> None:
         self._api_key = api_key
         self._ids = itertools.count(1)
+        # The thought signatures issued, by call id and by (name, canonical args): a replayed
+        # call that had one must carry it back (Gemini 3).
+        self._signatures: dict[object, bytes] = {}
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------ validation
 
@@ -180,6 +350,13 @@ class GoogleProtocol:
         budget = _get(_get(config, "thinkingConfig"), "thinkingBudget")
         if budget == 0 and facts.model_id == "gemini-2.5-pro":
             return _error(400, "Budget 0 is invalid. This model only works in thinking mode.")
+        problem = (
+            self._check_tools(body)
+            or self._check_output(config)
+            or self._check_turns(contents, facts.model_id)
+        )
+        if problem is not None:
+            return problem
         tokens = count_tokens(self._prompt_text(body))
         if tokens > facts.context_window:
             return _error(
@@ -189,29 +366,197 @@ class GoogleProtocol:
             )
         return None
 
+    @staticmethod
+    def _check_tools(body: JSONObject) -> HttpReply | None:
+        """Function declarations and ``toolConfig``, the way the API validates them.
+
+        The messages for a bad name, an unknown ``parameters`` field and a config without
+        declarations are the API's; the ones about ``parametersJsonSchema`` and
+        ``allowedFunctionNames`` are the fake's own, in the API's field-path style.
+        """
+        declared: set[str] = set()
+        for i, j, declaration in _declarations(body):
+            problem = _check_declaration(f"tools[{i}].function_declarations[{j}]", declaration)
+            if problem is not None:
+                return problem
+            declared.add(str(declaration["name"]))
+        calling = _get(_get(body, "toolConfig"), "functionCallingConfig")
+        if not isinstance(calling, dict):
+            return None
+        if not declared:
+            return _error(400, "Function calling config is set without function_declarations.")
+        allowed = _get(calling, "allowedFunctionNames")
+        for k, name in enumerate(allowed if isinstance(allowed, list) else []):
+            if name not in declared:
+                return _error(
+                    400,
+                    "* GenerateContentRequest.tool_config.function_calling_config"
+                    f".allowed_function_names[{k}]: {name!r} is not the name of a declared"
+                    " function.\n",
+                )
+        return None
+
+    @staticmethod
+    def _check_output(config: object) -> HttpReply | None:
+        """Structured output: a known ``responseMimeType``, JSON for a response schema."""
+        mime = _get(config, "responseMimeType")
+        if mime is not None and mime not in _MIME_TYPES:
+            return _error(
+                400,
+                "* GenerateContentRequest.generation_config.response_mime_type: allowed"
+                " mimetypes are `text/plain`, `application/json`, `application/xml`,"
+                " `application/yaml` and `text/x.enum`.\n",
+            )
+        schema, json_schema = _get(config, "responseSchema"), _get(config, "responseJsonSchema")
+        if schema is not None and json_schema is not None:
+            return _error(
+                400,
+                "* GenerateContentRequest.generation_config.response_json_schema:"
+                " response_json_schema and response_schema are mutually exclusive.\n",
+            )
+        if (schema is not None or json_schema is not None) and mime != _JSON:
+            return _error(
+                400,
+                "* GenerateContentRequest.generation_config.response_mime_type: a response"
+                " schema needs response_mime_type application/json.\n",
+            )
+        return None
+
+    def _check_turns(self, contents: list[Any], model: str) -> HttpReply | None:
+        """Calls follow a user (or function response) turn, responses answer the turn before
+        them one for one, and on Gemini 3 the calls of the current turn keep their
+        signatures (the current turn starts at the last user content with text)."""
+        current = max((k for k, c in enumerate(contents) if _has_text(c)), default=0)
+        for k, content in enumerate(contents):
+            role = _get(content, "role") or "user"
+            calls = _calls(content)
+            before = contents[k - 1] if k else None
+            if calls and (before is None or (_get(before, "role") or "user") == "model"):
+                return _error(400, _CALL_AFTER_USER)
+            responses = _responses(content)
+            if responses:
+                answered = _calls(before) if (_get(before, "role") or "user") == "model" else []
+                if not answered:
+                    return _error(400, _RESPONSE_AFTER_CALL)
+                if len(responses) != len(answered):
+                    return _error(400, _RESPONSE_COUNT)
+            if role == "model" and k >= current and _signs_calls(model):
+                for part in calls:
+                    call = _get(part, "functionCall")
+                    if self._issued(call) is not None and not _get(part, "thoughtSignature"):
+                        return _error(
+                            400,
+                            "Function call is missing a thought_signature in functionCall"
+                            " parts. This is required for tools to work correctly, and missing"
+                            " thought_signature may lead to degraded model performance."
+                            f" Additional data, function call `{call.get('name')}` , position"
+                            f" {k + 1}. Please refer to"
+                            " https://ai.google.dev/gemini-api/docs/thought-signatures for more"
+                            " details.",
+                        )
+        return None
+
+    # ------------------------------------------------------------ thought signatures
+
+    @staticmethod
+    def _call_keys(call: JSONObject) -> list[object]:
+        keys: list[object] = [("call", call.get("name"), _canonical(call.get("args") or {}))]
+        if isinstance(call.get("id"), str):
+            keys.append(call["id"])
+        return keys
+
+    def _issued(self, call: JSONObject) -> bytes | None:
+        with self._lock:
+            for key in self._call_keys(call):
+                if key in self._signatures:
+                    return self._signatures[key]
+        return None
+
+    def _call_part(self, model: str, call: FakeToolCall) -> JSONObject:
+        """A ``functionCall`` part as the API sends it, with a fresh thought signature."""
+        function_call: JSONObject = {"name": call.name, "args": json.loads(call.arguments)}
+        if _signs_calls(model):  # Gemini 3 always returns an id with each call
+            function_call = {"id": call.id, **function_call}
+        signature = f"orkestra-fake-thought-signature:{call.id}".encode()
+        with self._lock:
+            if len(self._signatures) > 100_000:  # a long-running fake forgets the oldest
+                self._signatures.clear()
+            for key in self._call_keys(function_call):
+                self._signatures[key] = signature
+        return {
+            "functionCall": function_call,
+            "thoughtSignature": base64.b64encode(signature).decode(),
+        }
+
     # ------------------------------------------------------------ prompt
 
     @staticmethod
     def _prompt_text(body: JSONObject) -> str:
+        """System text, the tool declarations and every turn (calls and results as JSON)."""
         parts = [text_of(_get(_get(body, "systemInstruction"), "parts"))]
+        if _declarations(body):
+            parts.append(_canonical(body.get("tools")))
         for content in body.get("contents") or []:
-            parts.append(text_of(_get(content, "parts")))
+            parts.append(_content_text(content))
         return "\n".join(p for p in parts if p)
 
     def prompt(self, route: Route, body: JSONObject) -> Prompt:
+        contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
         last_user = ""
-        for content in body.get("contents") or []:
-            if (_get(content, "role") or "user") == "user":
+        for content in contents:
+            if (_get(content, "role") or "user") == "user" and _has_text(content):
                 last_user = text_of(_get(content, "parts"))
-        cap = _get(_get(body, "generationConfig"), "maxOutputTokens")
-        return Prompt(self._prompt_text(body), last_user, cap if isinstance(cap, int) else None)
+        config = _get(body, "generationConfig") or {}
+        cap = _get(config, "maxOutputTokens")
+        tools = tuple(
+            FakeTool(
+                str(d.get("name")),
+                _lower_types(_get(d, "parametersJsonSchema") or _get(d, "parameters") or {}),
+            )
+            for _, _, d in _declarations(body)
+        )
+        calling = _get(_get(body, "toolConfig"), "functionCallingConfig") or {}
+        mode = _MODES.get(str(_get(calling, "mode") or "AUTO").upper(), "auto")
+        allowed = _get(calling, "allowedFunctionNames")
+        forced = (
+            allowed[0] if mode == "required" and isinstance(allowed, list) and allowed else None
+        )
+        last = contents[-1] if contents else None
+        results = (
+            tuple(_result_text(r.get("response")) for r in _responses(last))
+            if last is not None and not _has_text(last)
+            else ()
+        )
+        schema = _get(config, "responseJsonSchema")
+        if schema is None and _get(config, "responseSchema") is not None:
+            schema = _lower_types(_get(config, "responseSchema"))
+        # Segments are sized like the prompt text, so cached tokens are a part of the prompt's.
+        segments = []
+        if _get(body, "systemInstruction") is not None:
+            segments.append(text_of(_get(_get(body, "systemInstruction"), "parts")))
+        if _declarations(body):
+            segments.append(_canonical(body.get("tools")))
+        segments += [_segment(c) for c in contents]
+        return Prompt(
+            self._prompt_text(body),
+            last_user,
+            cap if isinstance(cap, int) else None,
+            tools=tools,
+            tool_mode=mode,
+            forced_tool=forced,
+            tool_results=results,
+            schema=schema if isinstance(schema, dict) else None,
+            json_mode=schema is None and _get(config, "responseMimeType") == _JSON,
+            segments=tuple(segments),
+            cache_upto=None,  # Gemini 2.5+ caches implicitly: any repeated prefix may hit
+        )
 
     # ------------------------------------------------------------ replies
 
-    def _chunk(self, gen: Generation, text: str, response_id: str, *, final: bool) -> JSONObject:
-        content: JSONObject = (
-            {"parts": [{"text": text}], "role": "model"} if text else {"role": "model"}
-        )
+    def _chunk(
+        self, gen: Generation, parts: list[JSONObject], response_id: str, *, final: bool
+    ) -> JSONObject:
+        content: JSONObject = {"parts": parts, "role": "model"} if parts else {"role": "model"}
         candidate: JSONObject = {"content": content}
         if final:
             candidate["finishReason"] = _finish(gen)
@@ -226,16 +571,22 @@ class GoogleProtocol:
     def _response_id(self) -> str:
         return f"fakeResponse{next(self._ids):012d}"
 
+    def _chunks(self, gen: Generation, response_id: str) -> list[JSONObject]:
+        """A stream's chunks: one per text delta, then one per function call (Gemini sends
+        each call whole, never as argument deltas); the last carries the finish reason."""
+        parts: list[list[JSONObject]] = [[{"text": delta}] for delta in gen.deltas]
+        parts += [[self._call_part(gen.model, call)] for call in gen.tool_calls]
+        parts = parts or [[]]
+        last = len(parts) - 1
+        return [self._chunk(gen, p, response_id, final=i == last) for i, p in enumerate(parts)]
+
     def complete(self, route: Route, body: JSONObject, gen: Generation) -> HttpReply:
-        response = self._chunk(gen, gen.text, self._response_id(), final=True)
+        response_id = self._response_id()
         if route.stream:  # streamGenerateContent without alt=sse: one JSON array
-            response_id = response["responseId"]
-            chunks = [self._chunk(gen, d, response_id, final=False) for d in gen.deltas[:-1]]
-            chunks.append(
-                self._chunk(gen, gen.deltas[-1] if gen.deltas else "", response_id, final=True)
-            )
-            return HttpReply(200, dumps(chunks, indent=2))
-        return json_reply(200, response)
+            return HttpReply(200, dumps(self._chunks(gen, response_id), indent=2))
+        parts: list[JSONObject] = [{"text": gen.text}] if gen.text else []
+        parts += [self._call_part(gen.model, call) for call in gen.tool_calls]
+        return json_reply(200, self._chunk(gen, parts, response_id, final=True))
 
     def stream(
         self, route: Route, body: JSONObject, gen: Generation, plan: StreamPlan
@@ -246,7 +597,8 @@ class GoogleProtocol:
         frames: list[bytes] = []
         if failing:
             for delta in gen.deltas[:sent]:
-                frames.append(sse(self._chunk(gen, delta, response_id, final=False), crlf=True))
+                chunk = self._chunk(gen, [{"text": delta}], response_id, final=False)
+                frames.append(sse(chunk, crlf=True))
             if plan.cut_after is not None:
                 return StreamReply(frames, complete=False)
             status = ERROR_TYPE_STATUS.get(plan.error_type, 500)
@@ -254,10 +606,7 @@ class GoogleProtocol:
             error = {"code": status, "message": plan.error_message, "status": _status_name(status)}
             frames.append(sse({"error": error}, crlf=True))
             return StreamReply(frames)
-        for delta in gen.deltas[:-1]:
-            frames.append(sse(self._chunk(gen, delta, response_id, final=False), crlf=True))
-        last = gen.deltas[-1] if gen.deltas else ""
-        frames.append(sse(self._chunk(gen, last, response_id, final=True), crlf=True))
+        frames += [sse(chunk, crlf=True) for chunk in self._chunks(gen, response_id)]
         return StreamReply(frames)
 
     # ------------------------------------------------------------ errors and other endpoints

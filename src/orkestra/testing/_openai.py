@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from . import _openai_responses as responses
 from ._common import (
     ERROR_TYPE_STATUS,
+    FakeTool,
+    FakeToolCall,
     Generation,
     HttpReply,
     Incoming,
@@ -24,11 +30,17 @@ from ._common import (
     json_reply,
     mask_key,
     retry_headers,
+    split_deltas,
     sse,
     text_of,
 )
 from ._models import ModelFacts, listed, lookup, served
 from ._script import Fault
+
+COMPAT = "compat"
+"""``Route.api_version`` of the OpenAI-compatible local-server mode (``/compat/v1/...``)."""
+COMPAT_MODELS = ("llama3.2:3b",)
+"""What the compatible mode's model list shows (every model id is served anyway)."""
 
 _PARSE_ERROR = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using"
@@ -111,6 +123,403 @@ def _finish(gen: Generation) -> str:
     return {"stop": "stop", "length": "length"}.get(gen.finish, gen.finish)
 
 
+def _compat_facts(model: str) -> ModelFacts:
+    """A local OpenAI-compatible server (Ollama, vLLM) serves whatever it has loaded: any id,
+    one generous context and output limit, none of OpenAI's reasoning-model quirks."""
+    return ModelFacts("openai", model, 128_000, 16_384, model, display_name=model)
+
+
+# ---------------------------------------------------------------- tools and structured output
+# The real API's checks of tool turns, tool declarations, tool_choice and response_format, each
+# answering with the error body OpenAI sends (status 400, type invalid_request_error).
+
+_NAME = re.compile(r"[a-zA-Z0-9_-]+")
+_PART_TYPES = {
+    "user": ("text", "image_url", "input_audio", "file"),
+    "assistant": ("text", "refusal"),
+}
+
+
+def _supported(values: tuple[str, ...]) -> str:
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) == 1:
+        return quoted[0]
+    return ", ".join(quoted[:-1]) + (", and " if len(quoted) > 2 else " and ") + quoted[-1]
+
+
+def _invalid_value(param: str, value: object, supported: tuple[str, ...]) -> HttpReply:
+    message = f"Invalid value: '{value}'. Supported values are: {_supported(supported)}."
+    return _error(400, message, param=param, code="invalid_value")
+
+
+def _missing(param: str) -> HttpReply:
+    return _error(
+        400,
+        f"Missing required parameter: '{param}'.",
+        param=param,
+        code="missing_required_parameter",
+    )
+
+
+def _bad_name(param: str, name: str) -> HttpReply | None:
+    if len(name) > 64:
+        return _error(
+            400,
+            f"Invalid '{param}': string too long. Expected a string with maximum length 64, but"
+            f" got a string with length {len(name)} instead.",
+            param=param,
+            code="string_above_max_length",
+        )
+    if not _NAME.fullmatch(name):
+        return _error(
+            400,
+            f"Invalid '{param}': string does not match pattern. Expected a string that matches"
+            " the pattern '^[a-zA-Z0-9_-]+$'.",
+            param=param,
+            code="invalid_value",
+        )
+    return None
+
+
+def _check_parts(index: int, role: str, content: object) -> HttpReply | None:
+    """Content parts the role may carry (images only in user turns); image URLs well-formed."""
+    if not isinstance(content, list):
+        return None
+    allowed = _PART_TYPES.get(role, ("text",))
+    for j, part in enumerate(content):
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind not in allowed:
+            return _invalid_value(f"messages[{index}].content[{j}].type", kind, allowed)
+        if kind != "image_url":
+            continue
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else None
+        param = f"messages[{index}].content[{j}].image_url.url"
+        if not isinstance(url, str):
+            return _missing(param)
+        if url.startswith("data:"):
+            media_type = url[5:].partition(";")[0].partition(",")[0]
+            if not media_type.startswith("image/"):
+                return _error(
+                    400,
+                    f"Invalid '{param}'. Expected a base64-encoded data URL with an image MIME"
+                    " type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got"
+                    f" unsupported MIME type '{media_type}'.",
+                    param=param,
+                    code="invalid_value",
+                )
+        elif not url.startswith(("http://", "https://")):
+            return _error(
+                400,
+                f"Invalid '{param}'. Expected a valid URL, but got a value with an invalid format.",
+                param=param,
+                code="invalid_value",
+            )
+    return None
+
+
+def _unanswered(index: int, ids: list[str]) -> HttpReply:
+    return _error(
+        400,
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to"
+        " each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+        + ", ".join(ids),
+        param=f"messages.[{index}].role",
+    )
+
+
+def _check_turns(messages: list[Any]) -> HttpReply | None:  # noqa: PLR0911
+    """Tool results answer the calls of the assistant turn just before them, every one of them."""
+    pending: list[str] = []  # call ids of the last assistant turn not answered yet
+    calls_at: int | None = None
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        problem = _check_parts(i, str(role), message.get("content"))
+        if problem is not None:
+            return problem
+        if role == "tool":
+            call_id = message.get("tool_call_id")
+            if not isinstance(call_id, str):
+                return _error(
+                    400,
+                    "Missing parameter 'tool_call_id': messages with role 'tool' must have a"
+                    " 'tool_call_id'.",
+                    param=f"messages.[{i}].tool_call_id",
+                )
+            if calls_at is None:
+                return _error(
+                    400,
+                    "Invalid parameter: messages with role 'tool' must be a response to a"
+                    " preceeding message with 'tool_calls'.",  # sic: the API's own spelling
+                    param=f"messages.[{i}].role",
+                )
+            if call_id not in pending:
+                return _error(
+                    400,
+                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in"
+                    " 'tool_calls' of previous message.",
+                    param=f"messages.[{i}].tool_call_id",
+                )
+            pending.remove(call_id)
+            continue
+        if pending and calls_at is not None:
+            return _unanswered(calls_at, pending)
+        calls = message.get("tool_calls") if role == "assistant" else None
+        if isinstance(calls, list) and calls:
+            pending = [str(c.get("id")) for c in calls if isinstance(c, dict)]
+            calls_at = i
+        else:
+            calls_at = None
+    if pending and calls_at is not None:
+        return _unanswered(calls_at, pending)
+    return None
+
+
+def _strict_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
+    """What strict mode rejects: an object schema that allows extra keys or leaves one optional."""
+    if not isinstance(schema, Mapping):
+        return None
+    if schema.get("type") == "object" or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return (
+                f"In context={context!r}, 'additionalProperties' is required to be supplied and"
+                " to be false."
+            )
+        properties = schema.get("properties") or {}
+        required = schema.get("required") or []
+        missing = [k for k in properties if k not in required]
+        if missing:
+            return (
+                f"In context={context!r}, 'required' is required to be supplied and to be an"
+                f" array including every key in properties. Missing '{missing[0]}'."
+            )
+        for key, sub in properties.items():
+            problem = _strict_problem(sub, (*context, "properties", key))
+            if problem:
+                return problem
+    if "items" in schema:
+        return _strict_problem(schema["items"], (*context, "items"))
+    return None
+
+
+def _schema_problem(schema: Any, *, strict: bool) -> str | None:
+    """Why a tool's or a response format's schema is refused (its top level must be an object)."""
+    if not isinstance(schema, Mapping):
+        return f"{json.dumps(schema)} is not of type 'object', 'boolean'."
+    if schema and schema.get("type") != "object":
+        return (
+            "schema must be a JSON Schema of 'type: \"object\"', got"
+            f" 'type: \"{schema.get('type')}\"'."
+        )
+    return _strict_problem(schema) if strict else None
+
+
+def _check_tools(tools: object) -> HttpReply | None:  # noqa: PLR0911
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        return _error(
+            400,
+            f"Invalid type for 'tools': expected an array, but got {type(tools).__name__} instead.",
+            param="tools",
+            code="invalid_type",
+        )
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") not in ("function", "custom"):
+            return _invalid_value(f"tools[{i}].type", tool.get("type"), ("function", "custom"))
+        if tool.get("type") == "custom":
+            continue
+        function = tool.get("function")
+        if not isinstance(function, dict):
+            return _missing(f"tools[{i}].function")
+        name = function.get("name")
+        if not isinstance(name, str):
+            return _missing(f"tools[{i}].function.name")
+        problem = _bad_name(f"tools[{i}].function.name", name)
+        if problem is not None:
+            return problem
+        if "parameters" in function:
+            reason = _schema_problem(function["parameters"], strict=function.get("strict") is True)
+            if reason is not None:
+                return _error(
+                    400,
+                    f"Invalid schema for function '{name}': {reason}",
+                    param=f"tools[{i}].function.parameters",
+                    code="invalid_function_parameters",
+                )
+    return None
+
+
+def _function_names(body: JSONObject) -> list[str]:
+    names = []
+    for tool in body.get("tools") or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            names.append(function["name"])
+    return names
+
+
+def _check_tool_choice(body: JSONObject) -> HttpReply | None:
+    choice = body.get("tool_choice")
+    if choice is None:
+        return None
+    modes = ("none", "auto", "required")
+    if isinstance(choice, str) and choice not in modes:
+        return _invalid_value("tool_choice", choice, modes)
+    if not body.get("tools") and choice != "none":
+        return _error(
+            400,
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are"
+            " specified.",
+            param="tool_choice",
+        )
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str):
+            return _missing("tool_choice.function.name")
+        if name not in _function_names(body):
+            return _error(
+                400, "Tool choice 'function' not found in 'tools' parameter.", param="tool_choice"
+            )
+    return None
+
+
+def _check_format(rf: object, messages: list[Any]) -> HttpReply | None:  # noqa: PLR0911
+    """``response_format``: a known type; JSON mode needs the word "json" in the messages; a
+    schema needs a valid name and an object at its top (strict: closed, every key required)."""
+    if rf is None:
+        return None
+    kinds = ("text", "json_object", "json_schema")
+    kind = rf.get("type") if isinstance(rf, dict) else None
+    if not isinstance(rf, dict) or kind not in kinds:
+        return _invalid_value("response_format.type", kind, kinds)
+    if kind == "json_object":
+        texts = (text_of(m.get("content")) for m in messages if isinstance(m, dict))
+        if not any("json" in t.lower() for t in texts):
+            return _error(
+                400,
+                "'messages' must contain the word 'json' in some form, to use 'response_format'"
+                " of type 'json_object'.",
+                param="messages",
+            )
+    if kind != "json_schema":
+        return None
+    spec = rf.get("json_schema")
+    if not isinstance(spec, dict):
+        return _missing("response_format.json_schema")
+    name = spec.get("name")
+    if not isinstance(name, str):
+        return _missing("response_format.json_schema.name")
+    problem = _bad_name("response_format.json_schema.name", name)
+    if problem is not None:
+        return problem
+    reason = _schema_problem(spec.get("schema", {}), strict=spec.get("strict") is True)
+    if reason is None:
+        return None
+    return _error(
+        400,
+        f"Invalid schema for response_format '{name}': {reason}",
+        param="response_format",
+        code="invalid_json_schema",
+    )
+
+
+def _canonical_turn(message: JSONObject) -> str:
+    """One turn as the prompt cache sees it: role, text, tool calls, the call answered, and a
+    digest for each image (so a large data: URL weighs what its turn's text weighs)."""
+    parts = [str(message.get("role")), text_of(message.get("content"))]
+    content = message.get("content")
+    for part in content if isinstance(content, list) else []:
+        image = part.get("image_url") if isinstance(part, dict) else None
+        if isinstance(image, dict):
+            digest = hashlib.sha256(str(image.get("url")).encode()).hexdigest()[:16]
+            parts.append(f"[image {digest}]")
+    for call in message.get("tool_calls") or []:
+        parts.append(json.dumps(call, sort_keys=True))
+    if message.get("tool_call_id") is not None:
+        parts.append(str(message.get("tool_call_id")))
+    return "\x1f".join(parts)
+
+
+def _tool_mode(choice: object) -> tuple[str, str | None]:
+    """``(tool_mode, forced tool)`` from a chat ``tool_choice``."""
+    if isinstance(choice, str):
+        return choice, None
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        if choice.get("type") == "function" and isinstance(function, dict):
+            return "required", str(function.get("name"))
+        allowed = choice.get("allowed_tools")  # {"type": "allowed_tools", "allowed_tools": {...}}
+        if isinstance(allowed, dict) and isinstance(allowed.get("mode"), str):
+            return str(allowed["mode"]), None
+    return "auto", None
+
+
+def _chat_prompt(body: JSONObject, text: str, cap: int | None) -> Prompt:
+    """A chat request's tools, tool choice, trailing tool results, output format and segments."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    last_user = next(
+        (text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    tools = []
+    for tool in body.get("tools") or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict):
+            parameters = function.get("parameters")
+            declared = parameters if isinstance(parameters, dict) else {}
+            tools.append(FakeTool(str(function.get("name")), declared))
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, text_of(message.get("content")))
+    tool_mode, forced = _tool_mode(body.get("tool_choice"))
+    response_format = body.get("response_format")
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    spec = response_format.get("json_schema") if isinstance(response_format, dict) else None
+    schema = spec.get("schema", {}) if kind == "json_schema" and isinstance(spec, dict) else None
+    # Segments: the leading system turns, the declared tools and output format, then each turn.
+    first_turn = next(
+        (i for i, m in enumerate(messages) if m.get("role") not in ("system", "developer")),
+        len(messages),
+    )
+    segments = []
+    if first_turn:
+        segments.append("\n".join(text_of(m.get("content")) for m in messages[:first_turn]))
+    header = {k: body[k] for k in ("tools", "response_format") if body.get(k)}
+    if header:
+        segments.append(json.dumps(header, sort_keys=True))
+    segments += [_canonical_turn(m) for m in messages[first_turn:]]
+    return Prompt(
+        text,
+        last_user,
+        cap,
+        tools=tuple(tools),
+        tool_mode=tool_mode,
+        forced_tool=forced,
+        tool_results=tuple(results),
+        schema=schema if isinstance(schema, dict) else None,
+        json_mode=kind == "json_object",
+        segments=tuple(segments),
+        cache_upto=None,  # OpenAI caches every prompt automatically
+    )
+
+
+def _tool_call(call: FakeToolCall) -> JSONObject:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
 class OpenAIProtocol:
     """The OpenAI API at ``/v1``."""
 
@@ -123,13 +532,14 @@ class OpenAIProtocol:
     def check(self, incoming: Incoming, route: Route) -> HttpReply | None:  # noqa: PLR0911 (one return per API rule)
         if route.endpoint == "unknown":
             return None
+        compat = route.api_version == COMPAT
         key = bearer(incoming.headers)
-        if not key:
+        if not compat and not key:  # a local compatible server takes any key, or none
             return _error(401, _NO_KEY, headers=self._headers())
-        if key != self._api_key:
+        if not compat and key != self._api_key:
             message = (
-                f"Incorrect API key provided: {mask_key(key)}. You can find your API key at"
-                " https://platform.openai.com/account/api-keys."
+                f"Incorrect API key provided: {mask_key(key or '')}. You can find your API key"
+                " at https://platform.openai.com/account/api-keys."
             )
             return _error(401, message, code="invalid_api_key", headers=self._headers())
         if not route.generates:
@@ -140,14 +550,14 @@ class OpenAIProtocol:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             return _error(400, "you must provide a model parameter")
-        facts = served("openai", model)
+        facts = _compat_facts(model) if compat else served("openai", model)
         if facts is None:
             return self._not_found(model)
         if route.endpoint == "chat":
             return self._check_chat(body, facts)
         return self._check_responses(body, facts)
 
-    def _check_chat(self, body: JSONObject, facts: ModelFacts) -> HttpReply | None:
+    def _check_chat(self, body: JSONObject, facts: ModelFacts) -> HttpReply | None:  # noqa: PLR0911
         messages = body.get("messages")
         if messages is None:
             return _error(
@@ -185,6 +595,14 @@ class OpenAIProtocol:
             problem = self._check_cap(body, name, facts, minimum=1)
             if problem is not None:
                 return problem
+        problem = (
+            _check_turns(messages)
+            or _check_tools(body.get("tools"))
+            or _check_tool_choice(body)
+            or _check_format(body.get("response_format"), messages)
+        )
+        if problem is not None:
+            return problem
         return self._check_context(self.prompt_text(body), facts, "messages")
 
     def _check_responses(self, body: JSONObject, facts: ModelFacts) -> HttpReply | None:
@@ -278,22 +696,28 @@ class OpenAIProtocol:
         for message in body.get("messages") or []:
             if isinstance(message, dict):
                 parts.append(text_of(message.get("content")))
+                # The calls an assistant turn made are prompt tokens of the next request too.
+                for call in message.get("tool_calls") or []:
+                    function = call.get("function") if isinstance(call, dict) else None
+                    if isinstance(function, dict):
+                        parts.append(f"{function.get('name')}({function.get('arguments')})")
+        if body.get("tools"):  # tool declarations are billed as prompt tokens
+            parts.append(json.dumps(body["tools"], sort_keys=True))
         return "\n".join(p for p in parts if p)
 
     def prompt(self, route: Route, body: JSONObject) -> Prompt:
+        if route.endpoint == "chat":
+            cap = int_field(body, "max_completion_tokens") or int_field(body, "max_tokens")
+            return _chat_prompt(body, self.prompt_text(body), cap)
         last_user = ""
-        items = body.get("messages") if route.endpoint == "chat" else body.get("input")
+        items = body.get("input")
         if isinstance(items, str):
             last_user = items
         elif isinstance(items, list):
             for item in items:
                 if isinstance(item, dict) and item.get("role") == "user":
                     last_user = text_of(item.get("content"))
-        if route.endpoint == "chat":
-            cap = int_field(body, "max_completion_tokens") or int_field(body, "max_tokens")
-        else:
-            cap = int_field(body, "max_output_tokens")
-        return Prompt(self.prompt_text(body), last_user, cap)
+        return Prompt(self.prompt_text(body), last_user, int_field(body, "max_output_tokens"))
 
     # ------------------------------------------------------------ replies
 
@@ -304,28 +728,33 @@ class OpenAIProtocol:
             ("openai-processing-ms", "1"),
         ]
 
-    def _served_as(self, model: str) -> str:
-        facts = lookup("openai", model)
+    def _served_as(self, route: Route, model: str) -> str:
+        facts = None if route.api_version == COMPAT else lookup("openai", model)
         return facts.served_as if facts else model
 
     def complete(self, route: Route, body: JSONObject, gen: Generation) -> HttpReply:
         if route.endpoint == "responses":
-            response = responses.response_object(body, gen, **self._responses_args(gen), final=True)
+            args = self._responses_args(route, gen)
+            response = responses.response_object(body, gen, **args, final=True)
             return json_reply(200, response, self._headers())
+        message: JSONObject = {
+            "role": "assistant",
+            # A turn that only calls tools has null content, as the real API sends it.
+            "content": gen.text if gen.text or not gen.tool_calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if gen.tool_calls:
+            message["tool_calls"] = [_tool_call(c) for c in gen.tool_calls]
         reply = {
             "id": f"chatcmpl-fake{next(self._ids):06d}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": self._served_as(gen.model),
+            "model": self._served_as(route, gen.model),
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": gen.text,
-                        "refusal": None,
-                        "annotations": [],
-                    },
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": _finish(gen),
                 }
@@ -340,12 +769,12 @@ class OpenAIProtocol:
         self, route: Route, body: JSONObject, gen: Generation, plan: StreamPlan
     ) -> StreamReply:
         if route.endpoint == "responses":
-            return self._stream_responses(body, gen, plan)
+            return self._stream_responses(route, body, gen, plan)
         base = {
             "id": f"chatcmpl-fake{next(self._ids):06d}",
             "object": "chat.completion.chunk",
             "created": int(time.time()),
-            "model": self._served_as(gen.model),
+            "model": self._served_as(route, gen.model),
             "system_fingerprint": "fp_fake",
             "service_tier": "default",
         }
@@ -354,9 +783,22 @@ class OpenAIProtocol:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             return sse({**base, "choices": [choice], "usage": None})
 
-        frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
-        sent = plan.stop_at(len(gen.deltas))
-        frames += [chunk({"content": d}) for d in gen.deltas[:sent]]
+        # The real stream: a role chunk, the text deltas, then per tool call a chunk with its
+        # index, id, type and name (arguments "") and chunks with pieces of its arguments.
+        first: JSONObject = {"role": "assistant", "content": "", "refusal": None}
+        deltas: list[JSONObject] = [{"content": d} for d in gen.deltas]
+        for index, call in enumerate(gen.tool_calls):
+            head = {**_tool_call(call), "function": {"name": call.name, "arguments": ""}}
+            deltas.append({"tool_calls": [{"index": index, **head}]})
+            deltas += [
+                {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
+                for piece in split_deltas(call.arguments)
+            ]
+        if gen.tool_calls and not gen.deltas:
+            first = {**first, "content": None, **deltas.pop(0)}  # the first call rides along
+        frames = [chunk(first)]
+        sent = plan.stop_at(len(deltas))
+        frames += [chunk(d) for d in deltas[:sent]]
         if plan.cut_after is not None:
             return StreamReply(frames, self._headers(), complete=False)
         if plan.error_after is not None:
@@ -371,18 +813,21 @@ class OpenAIProtocol:
         frames.append(sse("[DONE]"))
         return StreamReply(frames, self._headers())
 
-    def _responses_args(self, gen: Generation) -> dict[str, Any]:
-        facts = lookup("openai", gen.model)
+    def _responses_args(self, route: Route, gen: Generation) -> dict[str, Any]:
+        facts = None if route.api_version == COMPAT else lookup("openai", gen.model)
         return {
             "response_id": f"resp_fake{next(self._ids):024d}",
-            "model": self._served_as(gen.model),
+            "model": self._served_as(route, gen.model),
             "reasoning": facts is not None and facts.reasoning,
         }
 
-    def _stream_responses(self, body: JSONObject, gen: Generation, plan: StreamPlan) -> StreamReply:
+    def _stream_responses(
+        self, route: Route, body: JSONObject, gen: Generation, plan: StreamPlan
+    ) -> StreamReply:
         _, code, _ = self._status_info(plan.error_type)
+        args = self._responses_args(route, gen)
         frames, complete = responses.stream_frames(
-            body, gen, plan, **self._responses_args(gen), error_code=code or plan.error_type
+            body, gen, plan, **args, error_code=code or plan.error_type
         )
         return StreamReply(frames, self._headers(), complete=complete)
 
@@ -421,11 +866,13 @@ class OpenAIProtocol:
         return _error(status, message, type_=type_, code=code, headers=headers)
 
     def other(self, incoming: Incoming, route: Route) -> HttpReply:
+        compat = route.api_version == COMPAT
         if route.endpoint == "models":
-            data = [self._model_entry(m) for m in listed("openai")]
+            models = [_compat_facts(m) for m in COMPAT_MODELS] if compat else listed("openai")
+            data = [self._model_entry(m) for m in models]
             return json_reply(200, {"object": "list", "data": data}, self._headers())
         if route.endpoint == "model" and route.model is not None:
-            facts = served("openai", route.model)
+            facts = _compat_facts(route.model) if compat else served("openai", route.model)
             if facts is None:
                 return self._not_found(route.model)
             return json_reply(200, self._model_entry(facts), self._headers())

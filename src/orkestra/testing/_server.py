@@ -29,7 +29,7 @@ from ._common import (
 )
 from ._google import GoogleProtocol
 from ._models import ProviderName
-from ._openai import OpenAIProtocol
+from ._openai import COMPAT, OpenAIProtocol
 from ._script import Fault, Reply
 
 logger = logging.getLogger("orkestra.testing")
@@ -38,6 +38,8 @@ PROVIDERS: tuple[ProviderName, ...] = ("openai", "anthropic", "google")
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key"})
 _GEMINI_CALL = re.compile(r"/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)")
 _MODELS = re.compile(r"/(v1|v1beta)/models(?:/([^/:]+))?")
+_COMPAT_PREFIX = "/compat"
+_COMPAT_MODELS = re.compile(r"/v1/models(?:/([^/]+))?")  # local ids have colons: llama3.2:3b
 
 
 @dataclass(frozen=True, repr=False)
@@ -79,12 +81,27 @@ def _guess_provider(path: str, headers: dict[str, str], query: dict[str, str]) -
     return "openai"
 
 
+def _compat_route(path: str, method: str, model: str | None, stream: bool) -> Route:
+    """``/compat/v1/...``: the OpenAI protocol as a local compatible server (Ollama, vLLM)
+    speaks it: any model id, any key or none (``api_version`` tells the handler)."""
+    posted = {"/v1/chat/completions": "chat", "/v1/responses": "responses"}
+    if method == "POST" and path in posted:
+        return Route("openai", posted[path], model, stream, api_version=COMPAT)
+    listing = _COMPAT_MODELS.fullmatch(path)
+    if listing and method == "GET":
+        model_id = listing.group(1)
+        return Route("openai", "model" if model_id else "models", model_id, api_version=COMPAT)
+    return Route("openai", "unknown", api_version=COMPAT)
+
+
 def route_request(incoming: Incoming) -> Route:
     """Decide which provider and endpoint a request is for."""
     path, method, body = incoming.path, incoming.method, incoming.body
     fields = body if isinstance(body, dict) else {}
     model = fields.get("model") if isinstance(fields.get("model"), str) else None
     stream = fields.get("stream") is True
+    if path.startswith(_COMPAT_PREFIX + "/"):
+        return _compat_route(path.removeprefix(_COMPAT_PREFIX), method, model, stream)
     posted: dict[str, tuple[ProviderName, str]] = {
         "/v1/chat/completions": ("openai", "chat"),
         "/v1/responses": ("openai", "responses"),
@@ -401,6 +418,12 @@ class FakeProviderServer:
     @property
     def openai_base_url(self) -> str:
         return self.url + "/v1"
+
+    @property
+    def compat_base_url(self) -> str:
+        """An OpenAI-compatible local server (like Ollama's or vLLM's ``/v1``): the OpenAI
+        protocol, any model id, any API key or none. Requests are recorded as ``openai``."""
+        return f"{self.url}/compat/v1"
 
     @property
     def anthropic_base_url(self) -> str:
