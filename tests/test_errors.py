@@ -62,7 +62,7 @@ def test_invalid_requests_fail_before_the_network(
 
 def test_unknown_names_are_typed_errors(fake: FakeProviderServer) -> None:
     with pytest.raises(o.UnknownProviderError, match="'mistral'"):
-        o.Provider("mistral")
+        o.Provider("cohere")
     with pytest.raises(o.UnknownModelError):
         o.Provider("openai", fake.api_key).chat("hi", model="gpt-9")
     multi = o.MultiProvider([o.Provider("openai", fake.api_key)])

@@ -148,15 +148,32 @@ def chat(
         typer.secho(stream.response.summary(), err=True, dim=True)
 
 
+CatalogProviderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--provider", "-p", help="Provider(s) or preset(s) (default: every one). Repeatable."
+    ),
+]
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.3f}"
+
+
+def _per_mtok(value: float) -> str:
+    """Cents, or tenths of a cent where the price has them ($0.075)."""
+    return f"${value:.2f}" if round(value, 2) == value else f"${value:.3f}"
+
+
 @app.command()
-def prices(provider: ProviderOpt = None, as_json: JsonOpt = False) -> None:
-    """Prices (USD per 1M tokens) of every catalog model, from genai-prices, offline."""
+def prices(provider: CatalogProviderOpt = None, as_json: JsonOpt = False) -> None:
+    """Prices (USD per 1M tokens) of every catalog model: its own, else genai-prices'. Offline."""
     from orkestra.catalog import default_catalog, price_of
 
-    catalog = default_catalog()
     rows: list[dict[str, Any]] = []
     try:
-        for name in provider or ALL_PROVIDERS:
+        catalog = default_catalog()
+        for name in provider or list(catalog.providers):
             for m in catalog.provider_models(name):
                 p = price_of(m)
                 rows.append(
@@ -167,6 +184,7 @@ def prices(provider: ProviderOpt = None, as_json: JsonOpt = False) -> None:
                         "cached_input": p.cached_input,
                         "cache_write": p.cache_write,
                         "output": p.output,
+                        "source": "catalog" if m.price is not None else "genai-prices",
                     }
                 )
     except OrkestraError as e:
@@ -174,29 +192,32 @@ def prices(provider: ProviderOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-
-    def money(value: float | None) -> str:
-        return "-" if value is None else f"${value:.3f}"
-
+    wp = max([len("provider"), *(len(r["provider"]) for r in rows)])
+    wm = max([len("model"), *(len(r["model"]) for r in rows)])
     typer.echo(
-        f"{'provider':<10} {'model':<26} {'input':>8} {'cached':>8} {'write':>8} {'output':>8}"
+        f"{'provider':<{wp}} {'model':<{wm}} {'input':>8} {'cached':>8} {'write':>8} "
+        f"{'output':>8}  source"
     )
     for r in rows:
         typer.echo(
-            f"{r['provider']:<10} {r['model']:<26} {money(r['input']):>8} "
-            f"{money(r['cached_input']):>8} {money(r['cache_write']):>8} {money(r['output']):>8}"
+            f"{r['provider']:<{wp}} {r['model']:<{wm}} {_money(r['input']):>8} "
+            f"{_money(r['cached_input']):>8} {_money(r['cache_write']):>8} "
+            f"{_money(r['output']):>8}  {r['source']}"
         )
 
 
 @app.command()
-def models(provider: ProviderOpt = None, as_json: JsonOpt = False) -> None:
-    """The catalog: every model, its tier, prices, limits and retirement date."""
+def models(provider: CatalogProviderOpt = None, as_json: JsonOpt = False) -> None:
+    """The catalog: the providers and OpenAI-compatible presets, then every model with its
+    tier, capabilities, prices, limits and retirement date. Offline."""
     from orkestra.catalog import default_catalog, price_of, today
 
-    catalog = default_catalog()
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
-        for name in provider or ALL_PROVIDERS:
+        catalog = default_catalog()
+        names = provider or list(catalog.providers)
+        presets = [catalog.provider(name) for name in names]
+        for name in names:
             for m in catalog.provider_models(name):
                 price = price_of(m)
                 rows.append(
@@ -204,10 +225,19 @@ def models(provider: ProviderOpt = None, as_json: JsonOpt = False) -> None:
                         "provider": name,
                         "model": m.id,
                         "tier": catalog.tier_of(name, m.id),
+                        "tiers": [
+                            t
+                            for t in catalog.provider(name).tiers
+                            if catalog.tier_model(name, t).id == m.id
+                        ],
+                        "capabilities": sorted(m.capabilities),
                         "input_per_mtok": price.input,
+                        "cached_input_per_mtok": price.cached_input,
                         "output_per_mtok": price.output,
+                        "price_source": "catalog" if m.price is not None else "genai-prices",
                         "context_window": m.context_window,
                         "max_output_tokens": m.max_output_tokens,
+                        "reasoning": m.reasoning,
                         "retires": m.retires.isoformat() if m.retires else None,
                         "successor": m.successor,
                         "retired": m.retired_on(today()),
@@ -218,14 +248,37 @@ def models(provider: ProviderOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    keys = {
+        p.name: (" or ".join(p.env_keys) or "none")
+        + (" (optional)" if p.env_keys and not p.requires_key else "")
+        for p in presets
+    }
+    wp = max(len("provider"), *(len(p.name) for p in presets))
+    wk = max(len("key"), *(len(k) for k in keys.values()))
+    typer.echo(f"{'provider':<{wp}} {'adapter':<9} {'key':<{wk}} base URL")
+    for p in presets:
+        url = p.base_url or ("required: base_url=..." if p.compatible else "SDK default")
+        typer.echo(
+            f"{p.name:<{wp}} {p.adapter:<9} {keys[p.name]:<{wk}} {url} (or ${p.env_base_url})"
+        )
+    untiered = [p.name for p in presets if not p.tiers]
+    if untiered:
+        typer.echo(f"no models until you name them (models={{...}}): {', '.join(untiered)}")
+    if not rows:
+        return
+    typer.echo()
+    wm = max(len(r["model"]) for r in rows)
+    wt = max(len(",".join(r["tiers"])) for r in rows)
     for r in rows:
         status = ""
         if r["retires"]:
             verb = "retired" if r["retired"] else "retires"
-            status = f"{verb} {r['retires']} → {r['successor']}"
+            status = f"  {verb} {r['retires']} → {r['successor']}"
+        caps = ",".join(r["capabilities"]) or "-"
         typer.echo(
-            f"{r['provider']:<10} {r['model']:<26} {r['tier'] or '':<9} "
-            f"${r['input_per_mtok']:.2f}/${r['output_per_mtok']:.2f}  {status}"
+            f"{r['provider']:<{wp}} {r['model']:<{wm}} {','.join(r['tiers']):<{wt}} {caps:<17} "
+            f"{_per_mtok(r['input_per_mtok']):>7}/{_per_mtok(r['output_per_mtok']):<7} "
+            f"{r['context_window']:>9,} ctx{status}"
         )
 
 

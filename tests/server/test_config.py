@@ -153,7 +153,7 @@ def test_a_file_without_providers_uses_the_environment(tmp_path: Path) -> None:
         ("[providers.openai]\napi_key_env = 'NOT_SET_ANYWHERE'", "providers.openai"),
         ("[providers.openai]\nbudget_usd = -1", "providers.openai.budget_usd"),
         ("[providers.openai]\nbase_url_env = 'NOT_SET_ANYWHERE'", "providers.openai.base_url_env"),
-        ("[providers.mistral]", "providers.mistral"),
+        ("[providers.cohere]", "providers.cohere"),
         ("providers = {}", "providers"),
         ("[[keys]]\nsha256 = 'ab'", "keys[0].name"),
         ("[[keys]]\nname = 'a'", "keys[0].sha256"),

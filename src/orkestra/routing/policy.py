@@ -134,7 +134,8 @@ def choose(
     )
     best = max(c.predicted_quality for c in candidates)
     good = [c for c in candidates if good_enough(c.predicted_quality, best, knob, rule)]
-    chosen = min(good, key=lambda c: (c.expected_cost, -c.predicted_quality))
+    # Equal cost (local models at $0, two tiers on one model): the lower tier, the smaller model.
+    chosen = min(good, key=lambda c: (c.expected_cost, TIERS.index(c.tier)))
     slack = f"{1 - knob:.2f} of" if rule == "margin" else f"{knob:.0%} of"
     if len(good) == 1:
         reason = f"only {chosen.tier} is predicted within {slack} the best quality"
