@@ -277,9 +277,15 @@ def test_a_model_of_a_provider_not_served_says_so(app_client: AppClient) -> None
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
-        ({"tool_choice": "auto"}, "tool_choice"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "parallel_tool_calls": False,
+            },
+            "parallel_tool_calls",
+        ),
+        ({"functions": [{"name": "f"}]}, "functions"),
+        ({"response_format": {"type": "grammar", "grammar": "x"}}, "response_format.type"),
         ({"top_p": 0.5}, "top_p"),
         ({"stop": ["\n"]}, "stop"),
         ({"n": 2}, "n"),

@@ -151,9 +151,9 @@ def test_unsupported_parameters_are_bad_requests(client: openai.OpenAI) -> None:
         client.chat.completions.create(
             model="orkestra/auto",
             messages=QUESTION,
-            tools=[{"type": "function", "function": {"name": "get_weather"}}],
+            logprobs=True,
         )
-    assert caught.value.param == "tools"
+    assert caught.value.param == "logprobs"
 
 
 def test_models_list(client: openai.OpenAI) -> None:

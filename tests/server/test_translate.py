@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from orkestra import Usage
+from orkestra.providers.base import Message
 from orkestra.server.errors import ProxyError
 from orkestra.server.translate import ChatParams, finish_reason, parse_chat_request, usage_json
 
@@ -48,11 +49,11 @@ def test_a_conversation_keeps_its_turns_with_developer_as_system() -> None:
     )
     assert params.conversation() == {
         "messages": [
-            {"role": "system", "content": "s"},
-            {"role": "user", "content": "ab"},
-            {"role": "assistant", "content": "c"},
-            {"role": "system", "content": "d"},
-            {"role": "user", "content": "e"},
+            Message("system", "s"),
+            Message("user", "ab"),
+            Message("assistant", "c"),
+            Message("system", "d"),
+            Message("user", "e"),
         ]
     }
     assert params.last_user_text == "e"
@@ -89,6 +90,9 @@ def test_stream_options_and_user() -> None:
         {"logprobs": False},
         {"tools": []},
         {"tool_choice": "none"},
+        {"tool_choice": "auto"},
+        {"parallel_tool_calls": True},
+        {"parallel_tool_calls": False},  # no tools: nothing to call in parallel
         {"response_format": {"type": "text"}},
         {"store": False},
         {"service_tier": "auto"},
@@ -103,10 +107,10 @@ def test_defaults_of_unsupported_parameters_are_accepted(fields: dict[str, Any])
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"tools": [{"type": "function"}]}, "tools"),
-        ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": [{"type": "custom", "custom": {"name": "f"}}]}, "tools[0].type"),
         ({"functions": [{"name": "f"}]}, "functions"),
-        ({"response_format": {"type": "json_schema"}}, "response_format"),
+        ({"function_call": "auto"}, "function_call"),
+        ({"response_format": {"type": "grammar"}}, "response_format.type"),
         ({"top_p": 0.9}, "top_p"),
         ({"stop": "END"}, "stop"),
         ({"n": 3}, "n"),
@@ -116,15 +120,15 @@ def test_defaults_of_unsupported_parameters_are_accepted(fields: dict[str, Any])
         ({"logit_bias": {"50256": -100}}, "logit_bias"),
         ({"reasoning_effort": "low"}, "reasoning_effort"),
         ({"audio": {"voice": "alloy"}}, "audio"),
-        ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "messages[0].role"),
+        ({"messages": [{"role": "function", "content": "x", "name": "f"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": "x", "name": "bob"}]}, "messages[0].name"),
         (
-            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            {"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]},
             "messages[0].content[0].type",
         ),
         (
-            {"messages": [*USER, {"role": "assistant", "content": "x", "tool_calls": [{}]}]},
-            "messages[1].tool_calls",
+            {"messages": [*USER, {"role": "assistant", "content": "x", "refusal": "no"}]},
+            "messages[1].refusal",
         ),
     ],
 )

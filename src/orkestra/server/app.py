@@ -7,8 +7,11 @@ Endpoints: ``POST /v1/chat/completions`` (streaming or not), ``GET /v1/models``,
 ``GET /v1/models/{id}`` and ``GET /healthz`` (no key needed). Every answered completion carries
 ``x-orkestra-provider``, ``x-orkestra-model``, ``x-orkestra-tier``, ``x-orkestra-cost-usd`` and
 ``x-orkestra-savings-usd`` (a stream: the first three up front, cost and savings in its last
-chunks' ``orkestra`` object). Every error is OpenAI-shaped JSON (:mod:`orkestra.server.errors`);
-a bug answers a 500 with a request id and is logged with its traceback, never sent.
+chunks' ``orkestra`` object). Every error is OpenAI-shaped JSON (:mod:`orkestra.server.errors`,
+and :func:`~orkestra.server.translate.proxy_error` for a request no model can serve and an
+answer that failed its ``response_format``: that one was billed, so it carries the routing and
+cost headers of a success and is logged with its cost); a bug answers a 500 with a request id
+and is logged with its traceback, never sent.
 """
 
 from __future__ import annotations
@@ -31,14 +34,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from orkestra._types import Response, RoutingDecision
-from orkestra.errors import OrkestraError
+from orkestra.catalog import Catalog
+from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.resilience.breaker import CircuitBreaker
 from orkestra.resilience.budget import Budget
 from orkestra.server.auth import Client, KeyStore
 from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
 from orkestra.server.dispatch import Destination, Dispatcher
-from orkestra.server.errors import ProxyError, bad_request, error_json, from_library_error
+from orkestra.server.errors import ProxyError, bad_request, error_json
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
 from orkestra.server.translate import (
     ChatParams,
@@ -46,6 +50,7 @@ from orkestra.server.translate import (
     completion_json,
     dumps,
     parse_chat_request,
+    proxy_error,
 )
 from orkestra.usage import UsageLog, UsageRecord, open_usage_log
 
@@ -151,6 +156,10 @@ class _Call:
             logger.exception("usage log: recording %s failed", self.request_id)
 
     def failed(self, error: BaseException, routing: RoutingDecision | None) -> None:
+        answer = _invalid_answer(error)
+        if answer is not None:  # made and billed, but not what response_format asked for
+            self._invalid_output(error, answer)
+            return
         attempts = getattr(error, "attempts", ())
         cost = sum(a.cost for a in attempts)
         single = self.destination.providers[0] if len(self.destination.providers) == 1 else None
@@ -174,6 +183,33 @@ class _Call:
             log.record(dataclasses.replace(record, id=self.request_id))
         except Exception:
             logger.exception("usage log: recording %s failed", self.request_id)
+
+    def _invalid_output(self, error: BaseException, response: Response) -> None:
+        """An answer that failed its ``response_format``: logged with everything a success
+        has (model, tokens, cost), its status the error's name."""
+        status = type(error).__name__
+        self._log_line(status, f"{response.provider}/{response.model}", response.total_cost)
+        log = self.proxy.log
+        if log is None:
+            return
+        try:
+            record = UsageRecord.from_response(
+                response,
+                status=status,
+                key_id=self.client.key_id,
+                prompt=self._prompt(),
+                source="proxy",
+            )
+            log.record(dataclasses.replace(record, id=self.request_id, error=str(error)))
+        except Exception:
+            logger.exception("usage log: recording %s failed", self.request_id)
+
+
+def _invalid_answer(error: BaseException) -> Response | None:
+    """The billed answer of a :class:`StructuredOutputError`, if the error carries it."""
+    if isinstance(error, StructuredOutputError) and isinstance(error.response, Response):
+        return error.response
+    return None
 
 
 class _Proxy:
@@ -290,7 +326,7 @@ class _Proxy:
             )
         except OrkestraError as error:
             call.failed(error, None)
-            raise _with_where(from_library_error(error), error) from None
+            raise _with_where(proxy_error(error), error, call.request_id) from None
         call.succeeded(response)
         ignored = call.ignored_params(response)
         body = completion_json(
@@ -311,7 +347,7 @@ class _Proxy:
             )
         except OrkestraError as error:  # routing or planning failed: nothing was called
             call.failed(error, None)
-            raise _with_where(from_library_error(error), error) from None
+            raise _with_where(proxy_error(error), error, call.request_id) from None
         routing = stream.routing
         formatter = ChunkFormatter(
             f"chatcmpl-{call.request_id}",
@@ -323,7 +359,7 @@ class _Proxy:
         try:
             await session.start()
         except OrkestraError as error:  # recorded by the session
-            raise _with_where(from_library_error(error), error) from None
+            raise _with_where(proxy_error(error), error, call.request_id) from None
         headers = {
             "x-orkestra-provider": routing.provider,
             "x-orkestra-model": routing.model,
@@ -376,8 +412,13 @@ def _too_large(cap: int) -> ProxyError:
     )
 
 
-def _with_where(error: ProxyError, source: OrkestraError) -> ProxyError:
-    """The error with the provider and model it concerns, and what failed attempts cost."""
+def _with_where(error: ProxyError, source: OrkestraError, request_id: str) -> ProxyError:
+    """The error with the provider and model it concerns, and what failed attempts cost (an
+    answer that failed its ``response_format``: every routing header, as for a success)."""
+    answer = _invalid_answer(source)
+    if answer is not None:
+        for name, value in routing_headers(answer, request_id).items():
+            error.headers.setdefault(name, value)
     provider = getattr(source, "provider", None)
     model = getattr(source, "model", None)
     if provider:
@@ -408,15 +449,22 @@ def create_app(
     usage_log: UsageLog | None = None,
     environ: Mapping[str, str] | None = None,
     circuit_breaker: CircuitBreaker | None = None,
+    catalog: Catalog | None = None,
 ) -> Starlette:
     """The proxy app for ``config``.
 
     Provider keys are read from the environment (``environ``, default ``os.environ``) now: a
     missing one raises :class:`~orkestra.ConfigurationError`. ``usage_log``: record calls in this
     log (default: the one the config names, opened here and closed with the app). The app's
-    circuit breaker is its own (``circuit_breaker`` to share one).
+    circuit breaker is its own (``circuit_breaker`` to share one). ``catalog``: the models
+    and their capabilities to route among (default: :func:`~orkestra.catalog.default_catalog`).
     """
-    dispatcher = Dispatcher(config, breaker=circuit_breaker or CircuitBreaker(), environ=environ)
+    dispatcher = Dispatcher(
+        config,
+        breaker=circuit_breaker or CircuitBreaker(),
+        environ=environ,
+        catalog=catalog,
+    )
     log = usage_log
     owns_log = False
     if log is None and config.usage_log:

@@ -21,6 +21,7 @@ them, made once per provider set and key budget.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -28,11 +29,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from orkestra._conversation import prompt_text
 from orkestra._multi import MultiProvider
 from orkestra._provider import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, Provider, ResponseStream
 from orkestra._types import Response
 from orkestra.catalog import Catalog, default_catalog, price_of, today
-from orkestra.errors import OrkestraError, UnknownModelError, UnknownProviderError
+from orkestra.errors import (
+    OrkestraError,
+    StructuredOutputError,
+    UnknownModelError,
+    UnknownProviderError,
+)
 from orkestra.resilience.breaker import CircuitBreaker
 from orkestra.resilience.budget import Budget, Reservation, as_budget
 from orkestra.resilience.retry import RetryPolicy, Timeouts
@@ -42,9 +49,17 @@ from orkestra.server.errors import model_not_found
 from orkestra.server.translate import ChatParams
 from orkestra.strategies import STRATEGIES
 
-__all__ = ["Destination", "Dispatcher"]
+__all__ = ["Destination", "Dispatcher", "billed"]
 
 PREFIX = "orkestra/"
+
+
+def billed(error: OrkestraError) -> float:
+    """What a failed request cost: its attempts, or, for an answer that failed its
+    ``response_format``, the whole (billed) answer."""
+    if isinstance(error, StructuredOutputError) and isinstance(error.response, Response):
+        return error.response.total_cost
+    return sum(a.cost for a in error.attempts)
 
 
 @dataclass(frozen=True)
@@ -176,12 +191,13 @@ class Dispatcher:
 
     def ignored_params(self, params: ChatParams, response: Response) -> tuple[str, ...]:
         """What the answering model could not take, so the library did not send it: reported
-        in ``x-orkestra-ignored-params`` rather than dropped silently."""
+        in ``x-orkestra-ignored-params`` rather than dropped silently; then what no provider
+        takes (a tool's ``strict``, an image's ``detail``: :attr:`ChatParams.ignored`)."""
         if params.temperature is None or params.temperature == DEFAULT_TEMPERATURE:
-            return ()
+            return params.ignored
         model = self.catalog.resolve(response.provider, response.model).model
         takes = self.catalog.provider(response.provider).supports_temperature
-        return () if takes and not model.reasoning else ("temperature",)
+        return params.ignored if takes and not model.reasoning else ("temperature", *params.ignored)
 
     # -- calls (blocking: run them in a worker thread) -----------------------------------
 
@@ -211,12 +227,13 @@ class Dispatcher:
         if budget is None or destination.model is None:
             return None
         model = self.catalog.model(destination.providers[0], destination.model)
-        text = "".join(m["content"] for m in params.messages)
+        text = prompt_text(params.messages) + "".join(json.dumps(t) for t in params.tools)
         output = min(params.max_tokens or DEFAULT_MAX_TOKENS, DEFAULT_OUTPUT_TOKENS)
         return budget.reserve(price_of(model).estimate(estimate_input_tokens(text), output))
 
     def chat(self, destination: Destination, params: ChatParams, budget: Budget | None) -> Response:
-        """The whole answer."""
+        """The whole answer (tools, tool choice and response format passed on as the client
+        gave them: see :meth:`ChatParams.options`)."""
         kwargs = {**params.conversation(), **params.options()}
         if destination.model is None:
             multi = self._multi(destination.providers, budget)
@@ -227,7 +244,7 @@ class Dispatcher:
             response = provider.chat(model=destination.model, **kwargs)
         except OrkestraError as error:
             if reservation is not None:
-                reservation.settle(sum(a.cost for a in error.attempts))
+                reservation.settle(billed(error))
             raise
         except BaseException:
             if reservation is not None:

@@ -7,10 +7,12 @@ error status; a failure after text has been sent arrives as an OpenAI-shaped ``d
 {"error": …}`` event, after which the stream ends without ``[DONE]`` (the ``openai`` client
 raises ``APIError``).
 
-The event order is OpenAI's: a chunk with the role, content chunks, a chunk with
-``finish_reason``, a usage chunk (``choices: []``) when ``stream_options.include_usage`` is set,
-then ``data: [DONE]``. Cost and savings are only known at the end, so they travel in the
-``orkestra`` object of the finish and usage chunks rather than in headers.
+The event order is OpenAI's: a chunk with the role (``content: null`` when the answer is only
+tool calls), content chunks, one ``delta.tool_calls`` chunk per tool call (the library hands
+them over whole, at the end of the stream), a chunk with ``finish_reason``, a usage chunk
+(``choices: []``) when ``stream_options.include_usage`` is set, then ``data: [DONE]``. Cost
+and savings are only known at the end, so they travel in the ``orkestra`` object of the
+finish and usage chunks rather than in headers.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from starlette.types import Receive, Scope, Send
 
 from orkestra._provider import ResponseStream
 from orkestra._types import Response, RoutingDecision
-from orkestra.errors import OrkestraError
+from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.resilience.budget import Reservation
-from orkestra.server.errors import from_library_error
-from orkestra.server.translate import DONE, ChunkFormatter, sse
+from orkestra.server.dispatch import billed
+from orkestra.server.translate import DONE, ChunkFormatter, proxy_error, sse
 
 __all__ = ["SSEResponse", "StreamSession", "Threads"]
 
@@ -110,8 +112,10 @@ class StreamSession:
         if self.reservation is not None:
             if response is not None:
                 self.reservation.settle(response.total_cost)
-            elif isinstance(error, OrkestraError) and error.attempts:
-                self.reservation.settle(sum(a.cost for a in error.attempts))
+            elif isinstance(error, OrkestraError) and (
+                error.attempts or isinstance(error, StructuredOutputError)
+            ):
+                self.reservation.settle(billed(error))
             else:  # cut off: what it billed is unknown, so the whole hold counts
                 self.reservation.settle(self.reservation.amount)
         if response is not None:
@@ -125,20 +129,24 @@ class StreamSession:
 
     async def _generate(self) -> AsyncGenerator[bytes, None]:
         fmt = self.formatter
-        yield fmt.role()
         chunk = self._first
+        answered = self.stream.response
+        only_calls = chunk is None and answered is not None and bool(answered.tool_calls)
+        yield fmt.role(None if only_calls else "")
         try:
             while chunk is not None:
                 yield fmt.text(chunk)
                 chunk = await self.threads.run(next_chunk, self._chunks)
         except OrkestraError as error:
             self._end(error=error)
-            yield sse(from_library_error(error).body())
+            yield sse(proxy_error(error).body())
             return
         response = self.stream.response
         assert response is not None  # a stream that ends normally has its response
         self._end(response=response)
         ignored = self.outcome.ignored_params(response)
+        for event in fmt.tool_calls(response):
+            yield event
         yield fmt.finish(response, ignored)
         if fmt.include_usage:
             yield fmt.usage(response, ignored)
