@@ -820,3 +820,36 @@ def test_a_streamed_answer_of_only_tool_calls_has_openais_event_shapes(
     assert call["choices"][0]["finish_reason"] is None
     assert finish["choices"][0]["finish_reason"] == "tool_calls"  # Gemini said STOP
     assert usage["choices"] == [] and usage["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.slow
+def test_prompt_cache_key_keeps_a_conversation_on_its_model(
+    client: openai.OpenAI, upstream: FakeProviderServer
+) -> None:
+    turns: list[Any] = [{"role": "system", "content": "You are a careful travel agent. " * 160}]
+
+    def say(text: str) -> tuple[str, Any]:
+        turns.extend(ask(text))
+        raw = client.chat.completions.with_raw_response.create(
+            model="orkestra/openai", messages=turns, prompt_cache_key="conv-1"
+        )
+        completion = raw.parse()
+        turns.append({"role": "assistant", "content": completion.choices[0].message.content})
+        assert upstream.requests[-1].body["prompt_cache_key"] == "conv-1"
+        return raw.headers["x-orkestra-tier"], completion.usage
+
+    assert say("What is the capital of Japan?")[0] == "budget"
+    tier, usage = say("What is the capital of France?")
+    assert tier == "budget"
+    assert usage.prompt_tokens_details.cached_tokens > 0  # same model: the cache is warm
+    assert say("Explain how a hash table handles collisions")[0] == "premium"  # escalated
+    assert say("Thanks! And which city is the capital of Italy?")[0] == "premium"  # never down
+
+
+def test_prompt_cache_key_becomes_the_session() -> None:
+    params = parse_chat_request(
+        {"model": "orkestra/openai", "messages": ask(), "prompt_cache_key": "abc"}
+    )
+    assert params.options()["session_id"] == "abc"
+    with pytest.raises(ProxyError, match="prompt_cache_key"):
+        parse_chat_request({"model": "orkestra/openai", "messages": ask(), "prompt_cache_key": 3})

@@ -72,6 +72,9 @@ class ChatParams:
     tools: tuple[Mapping[str, Any], ...] = ()
     tool_choice: str | Mapping[str, Any] | None = None
     response_format: Mapping[str, Any] | None = None
+    session_id: str | None = None
+    """``prompt_cache_key``: the conversation's sticky session (its model stays put, so the
+    provider's prompt cache stays warm; see docs/conversations.md)."""
     ignored: tuple[str, ...] = field(default=())
 
     @property
@@ -109,6 +112,8 @@ class ChatParams:
             out["tool_choice"] = self.tool_choice
         if self.response_format is not None:
             out["response_format"] = dict(self.response_format)
+        if self.session_id is not None:
+            out["session_id"] = self.session_id
         return out
 
 
@@ -231,7 +236,6 @@ _NEUTRAL: dict[str, tuple[Callable[[object], bool], str]] = {
     "reasoning_effort": (_never, "reasoning_effort"),
     "verbosity": (_never, "verbosity"),
     "web_search_options": (_never, "web search"),
-    "prompt_cache_key": (_never, "prompt_cache_key"),
 }
 
 _HANDLED = frozenset(
@@ -249,6 +253,7 @@ _HANDLED = frozenset(
         "tool_choice",
         "parallel_tool_calls",
         "response_format",
+        "prompt_cache_key",
     }
 )
 
@@ -301,6 +306,11 @@ def parse_chat_request(body: object) -> ChatParams:
     safety = body.get("safety_identifier")
     if safety is not None:
         safety = _text("safety_identifier", safety)
+    session = body.get("prompt_cache_key")
+    if session is not None:
+        session = _text("prompt_cache_key", session)
+        if not session.strip():
+            raise _invalid("prompt_cache_key", "it must not be empty.")
     return ChatParams(
         model=model,
         messages=messages,
@@ -312,6 +322,7 @@ def parse_chat_request(body: object) -> ChatParams:
         tools=tools,
         tool_choice=tool_choice,
         response_format=response_format,
+        session_id=session,
         ignored=tuple(dict.fromkeys(ignored)),
     )
 
