@@ -3,6 +3,7 @@ MultiProvider, against the fake server with the real SDKs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib import resources
 from typing import Any
@@ -249,3 +250,72 @@ def test_conversation_tool_results(fake: FakeProviderServer) -> None:
     answered = chat.chat()
     assert "celsius" in answered.text
     assert answered.model == asked.model
+
+
+# -- an OpenAI-compatible server in the pool --------------------------------------------------
+
+
+def test_a_local_openai_compatible_server_joins_the_pool(fake: FakeProviderServer) -> None:
+    local = o.Provider("ollama", base_url=fake.compat_base_url)
+    assert "not needed" in repr(local)
+    cloud = o.Provider("openai", fake.api_key)
+    multi = o.MultiProvider([cloud, local], strategy="cheapest")
+    response = multi.chat(EASY)
+    assert (response.provider, response.cost) == ("ollama", 0.0)
+    assert response.model == "llama3.2:3b"
+    assert fake.requests[-1].path.startswith("/compat/v1/")
+    assert "prompt_cache_key" not in fake.requests[-1].body
+
+    # tools: the local models declare them; a tool call comes back in the common shape
+    asked = multi.chat("What's the weather in Paris right now?", tools=[WEATHER])
+    assert asked.provider == "ollama" and asked.tool_calls[0].name == "get_weather"
+
+    # vision: no local model has it, so the request goes to the cloud
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    seen = multi.chat(
+        messages=[{"role": "user", "content": [{"type": "text", "text": EASY}, image]}]
+    )
+    assert seen.provider == "openai"
+
+
+def test_a_failing_local_server_falls_back_to_the_cloud(fake: FakeProviderServer) -> None:
+    local = o.Provider("ollama", base_url=fake.compat_base_url, max_retries=0)
+    multi = o.MultiProvider([local, o.Provider("anthropic", fake.api_key)], strategy="cheapest")
+    fake.queue(Fault.status(503), provider="openai", times=3)  # the compat route is "openai"
+    response = multi.chat(EASY)
+    assert response.provider == "anthropic"
+    assert next(a.provider for a in response.attempts if not a.ok) == "ollama"
+
+
+def test_openai_compatible_needs_its_address_and_models(fake: FakeProviderServer) -> None:
+    with pytest.raises(o.ConfigurationError, match="base_url"):
+        o.Provider("openai-compatible")
+    with pytest.raises(o.ConfigurationError, match="models="):
+        o.Provider("openai-compatible", base_url=fake.compat_base_url)
+    mine = o.Provider(
+        "openai-compatible",
+        base_url=fake.compat_base_url,
+        models={
+            "budget": "my-small",
+            "premium": {"id": "my-big", "input_price": 1.0, "output_price": 2.0},
+        },
+    )
+    assert mine.chat(EASY, quality=0.0).model == "my-small"
+    big = mine.chat(EASY, model="my-big")
+    assert big.cost == pytest.approx((big.input_tokens * 1.0 + big.output_tokens * 2.0) / 1e6)
+
+
+def test_an_async_conversation_keeps_its_model(fake: FakeProviderServer) -> None:
+    async def talk() -> tuple[o.Response, o.Response, str]:
+        async with o.Provider("anthropic", fake.api_key) as provider:
+            chat = o.Conversation(provider, system=LONG_SYSTEM)
+            first = await chat.achat(EASY, quality=0.0)
+            second = await chat.achat("What is the capital of France?", quality=0.0)
+            streamed = "".join([c async for c in chat.astream_text("And of Italy?", quality=0.0)])
+            assert chat.responses[-1].model == first.model
+            return first, second, streamed
+
+    first, second, streamed = asyncio.run(talk())
+    assert second.model == first.model
+    assert second.usage.cache_read_tokens > 0 and second.cache_savings > 0
+    assert streamed

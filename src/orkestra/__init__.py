@@ -60,9 +60,11 @@ from orkestra.resilience import (
     process_budget,
     set_process_budget,
 )
+from orkestra.resilience.call import AsyncResponseStream
 
 __all__ = [
     "TIERS",
+    "AsyncResponseStream",
     "Attempt",
     "AuthenticationError",
     "BadRequestError",

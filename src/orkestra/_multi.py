@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
@@ -29,7 +29,7 @@ from orkestra.hooks import (
 )
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
 from orkestra.resilience.budget import Budget, as_budget
-from orkestra.resilience.call import Call
+from orkestra.resilience.call import AsyncResponseStream, Call
 from orkestra.resilience.executor import Target
 from orkestra.resilience.fallback import resolve_fallback
 from orkestra.resilience.plan import plan_targets
@@ -276,6 +276,67 @@ class MultiProvider(HookedCalls):
         """Stream the answer's text chunks (``str``) from the chosen model."""
         return iter(self._hooked_stream(self._call_data(locals())))
 
+    async def achat(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Messages | None = None,
+        strategy: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
+    ) -> Response:
+        """:meth:`chat` for async code: ``response = await multi.achat(...)``. The same
+        routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
+        return await self._hooked_achat(self._call_data(locals()))
+
+    async def astream(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Messages | None = None,
+        strategy: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
+    ) -> AsyncResponseStream:
+        """:meth:`stream` for async code: ``stream = await multi.astream(...)`` runs the
+        middleware and routes (errors in the request raise here, as with ``stream()``); then
+        ``async for chunk in stream``, and ``stream.response`` when it ends. For the chunks
+        alone in one line: ``async for chunk in multi.astream_text(...)``."""
+        return await self._hooked_astream(self._call_data(locals()))
+
+    async def astream_text(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Messages | None = None,
+        strategy: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[str]:
+        """:meth:`stream_text` for async code: ``async for chunk in multi.astream_text(...)``
+        (the stream is closed when the loop stops early)."""
+        stream = await self._hooked_astream(self._call_data(locals()))
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await stream.aclose()
+
     def _call_data(self, args: dict[str, Any]) -> CallData:
         data = {k: v for k, v in args.items() if k in CALL_KEYS}
         data.update(provider=None, model=None, stream=False)
@@ -310,6 +371,27 @@ class MultiProvider(HookedCalls):
     def _by_name(self, name: str) -> Provider:
         return next(p for p in self.providers if p.name == name)
 
+    def _cold_routers(self) -> list[Callable[[], object]]:
+        return [load for p in self.providers for load in p._cold_routers()]
+
     def close(self) -> None:
+        """Close every provider's SDK clients (they reopen on the next call)."""
         for p in self.providers:
             p.close()
+
+    async def aclose(self) -> None:
+        """Close every provider's SDK clients, the async ones included."""
+        for p in self.providers:
+            await p.aclose()
+
+    def __enter__(self) -> MultiProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> MultiProvider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

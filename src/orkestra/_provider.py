@@ -9,7 +9,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
@@ -19,6 +19,7 @@ from orkestra._session import Sessions
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
 from orkestra.catalog import Catalog, ModelInfo, default_catalog
 from orkestra.errors import (
+    ConfigurationError,
     InvalidRequestError,
     MissingAPIKeyError,
     OrkestraWarning,
@@ -40,7 +41,7 @@ from orkestra.providers.base import (
 )
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
 from orkestra.resilience.budget import Budget, as_budget
-from orkestra.resilience.call import Call, ResponseStream
+from orkestra.resilience.call import AsyncResponseStream, Call, ResponseStream
 from orkestra.resilience.executor import Target
 from orkestra.resilience.fallback import resolve_fallback
 from orkestra.resilience.plan import plan_targets
@@ -51,6 +52,8 @@ from orkestra.routing.policy import Router, TierPrediction, choose, estimate_inp
 __all__ = ["Provider", "ResponseStream"]
 
 DEFAULT_MAX_TOKENS = 8192
+NO_KEY = "no-key"
+"""What is sent as the key to a local server that needs none (the SDKs require one)."""
 DEFAULT_TEMPERATURE = 1.0
 
 CALL_KEYS = (
@@ -119,7 +122,10 @@ class Provider(HookedCalls):
     with backoff, fallback to the adjacent tiers, a circuit breaker per model, budgets.
 
     Args:
-        name: the provider.
+        name: the provider: ``"google"``, ``"anthropic"``, ``"openai"``, an OpenAI-compatible
+            preset (``"deepseek"``, ``"groq"``, ``"mistral"``, ``"together"``, ``"ollama"``,
+            ``"vllm"``) or ``"openai-compatible"`` (any such server: give ``base_url`` and
+            ``models``); see docs/providers.md.
         api_key: its API key; default: the provider's usual environment variable.
         base_url: the API's base URL; default: the SDK's own variable (``OPENAI_BASE_URL``,
             ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``) or the provider's address.
@@ -142,6 +148,12 @@ class Provider(HookedCalls):
             falls back.
         budget: a spend cap in dollars for this provider's calls, or a shared :class:`Budget`.
         circuit_breaker: default: the process-wide one (:func:`default_breaker`).
+        catalog: the model catalog (default: the bundled one with your overrides).
+        models: this provider's models per tier, e.g. ``{"budget": "llama3.2:3b", "premium":
+            "llama3.3:70b"}``; a value may be a dict with ``id``, ``input_price``,
+            ``output_price``, ``context_window``, ``capabilities``... (a fine-tuned model, a
+            negotiated price). A missing tier uses the nearest given one.
+        record_usage: write every call to the usage log.
     """
 
     def __init__(
@@ -161,16 +173,25 @@ class Provider(HookedCalls):
         budget: Budget | float | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         catalog: Catalog | None = None,
+        models: Mapping[str, str | Mapping[str, Any]] | None = None,
         record_usage: bool = True,
     ) -> None:
-        self.catalog = catalog or default_catalog()
+        catalog = catalog or default_catalog()
+        self.catalog = catalog if models is None else catalog.with_models(name, models)
         info = self.catalog.provider(name)
         self.name = name
         self._key_envs = info.env_keys
-        self._api_key = api_key or next(
-            (os.environ[v] for v in info.env_keys if os.environ.get(v)), None
-        )
-        self.base_url = base_url or os.environ.get(info.env_base_url) or None
+        key = api_key or next((os.environ[v] for v in info.env_keys if os.environ.get(v)), None)
+        self._key_given = key is not None
+        # A local server needs no key, but the SDK needs one: send a placeholder.
+        self._api_key = key if key or info.requires_key else NO_KEY
+        self.base_url = base_url or os.environ.get(info.env_base_url) or info.base_url
+        if self.base_url is None and info.compatible:
+            raise ConfigurationError(
+                f"{name} needs the server's address: pass base_url=... "
+                f"(e.g. 'http://localhost:8000/v1') or set {info.env_base_url}"
+            )
+        self.tier_models()  # no tiers (vllm, openai-compatible): the models= hint, now
         self.smart_routing = smart_routing
         self.default_model = (
             self.catalog.model(name, default_model).id if default_model is not None else None
@@ -188,7 +209,9 @@ class Provider(HookedCalls):
         """Write every call to the usage log (``ORKESTRA_USAGE_LOG=off`` turns it off for all)."""
         # What the usage log stores for the key (orkestra.usage.key_id_for): never the key.
         self.key_id = (
-            hashlib.sha256(self._api_key.encode()).hexdigest()[:12] if self._api_key else None
+            hashlib.sha256(self._api_key.encode()).hexdigest()[:12]
+            if self._api_key and self._key_given
+            else None
         )
         self._adapter: Adapter | None = None
         self._adapter_lock = threading.Lock()
@@ -196,13 +219,18 @@ class Provider(HookedCalls):
         """Sticky sessions of this provider's calls with ``session_id=``."""
 
     def __repr__(self) -> str:
-        key = "set" if self._api_key else "missing"
+        key = "set" if self._key_given else "missing" if self._api_key is None else "not needed"
         return (
             f"Provider({self.name!r}, api_key=<{key}>, base_url={self.base_url!r}, "
             f"smart_routing={self.smart_routing!r})"
         )
 
     # -- models and routing --------------------------------------------------------------
+
+    def _cold_routers(self) -> list[Callable[[], object]]:
+        if self.smart_routing and self._router is None:
+            return [lambda: self.router]
+        return []
 
     @property
     def router(self) -> Router:
@@ -402,6 +430,67 @@ class Provider(HookedCalls):
         data = self._call_data(locals())
         return iter(self._hooked_stream(data))
 
+    async def achat(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Messages | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        model: str | None = None,
+        quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
+    ) -> Response:
+        """:meth:`chat` for async code: ``response = await provider.achat(...)``. The same
+        routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
+        return await self._hooked_achat(self._call_data(locals()))
+
+    async def astream(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Messages | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        model: str | None = None,
+        quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
+    ) -> AsyncResponseStream:
+        """:meth:`stream` for async code: ``stream = await provider.astream(...)`` runs the
+        middleware and routes (errors in the request raise here, as with ``stream()``); then
+        ``async for chunk in stream``, and ``stream.response`` when it ends. For the chunks
+        alone in one line: ``async for chunk in provider.astream_text(...)``."""
+        return await self._hooked_astream(self._call_data(locals()))
+
+    async def astream_text(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Messages | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        temperature: float = DEFAULT_TEMPERATURE,
+        model: str | None = None,
+        quality: float | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[str]:
+        """:meth:`stream_text` for async code: ``async for chunk in provider.astream_text(...)``
+        (the stream is closed when the loop stops early)."""
+        stream = await self._hooked_astream(self._call_data(locals()))
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await stream.aclose()
+
     def _call_data(self, args: dict[str, Any]) -> CallData:
         data = {k: v for k, v in args.items() if k in CALL_KEYS}
         data["provider"] = self.name
@@ -515,14 +604,16 @@ class Provider(HookedCalls):
             with self._adapter_lock:
                 if self._adapter is None:
                     t = self.timeouts
+                    info = self.catalog.provider(self.name)
                     settings = ClientSettings(
                         self._api_key,
                         self.base_url,
                         t.read,
                         max_retries=0,
                         connect_timeout=t.connect,
+                        compatible=info.compatible,
                     )
-                    self._adapter = make_adapter(self.name, settings)
+                    self._adapter = make_adapter(info, settings)
         return self._adapter
 
     def request(
@@ -584,6 +675,33 @@ class Provider(HookedCalls):
                 e, provider=self.name, model=request.model.id, api_key=self._api_key
             ) from e
 
+    async def acomplete_once(self, request: ChatRequest) -> tuple[str, Finished]:
+        """:meth:`complete_once` on the SDK's async client."""
+        try:
+            return await self.adapter.acomplete(request)
+        except Exception as e:
+            raise map_error(
+                e, provider=self.name, model=request.model.id, api_key=self._api_key
+            ) from e
+
+    async def astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """:meth:`stream_once` on the SDK's async client."""
+        try:
+            async for event in self.adapter.astream(request):
+                yield event
+        except Exception as e:
+            raise map_error(
+                e, provider=self.name, model=request.model.id, api_key=self._api_key
+            ) from e
+
+    async def aclose(self) -> None:
+        """Close the SDK clients, sync and async (they are reopened on the next call). The
+        async ones first: this loop's client is closed here, awaited, not scheduled."""
+        adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            await adapter.aclose()
+            adapter.close()
+
     def close(self) -> None:
         """Close the SDK client (it is reopened on the next call)."""
         if self._adapter is not None:
@@ -595,3 +713,9 @@ class Provider(HookedCalls):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    async def __aenter__(self) -> Provider:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

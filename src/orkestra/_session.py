@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,6 +244,19 @@ class Conversation:
             del self._messages[mark:]
             raise
         return self._answered(response)
+
+    async def astream_text(self, content: Any = None, **kwargs: Any) -> AsyncIterator[str]:
+        """:meth:`stream_text` for asyncio."""
+        mark, args = self._turn(content, kwargs)
+        try:
+            stream = await self.router.astream(**args)
+            async for chunk in stream:
+                yield chunk
+        except BaseException:
+            del self._messages[mark:]
+            raise
+        if stream.response is not None:
+            self._answered(stream.response)
 
     def reset(self) -> None:
         """Forget the history (the system prompt stays) and start a new session."""

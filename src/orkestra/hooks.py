@@ -10,7 +10,8 @@ Middleware wraps a call::
 
 ``data`` is a dict with ``prompt``, ``model`` (None: let the router choose), ``provider``,
 ``max_tokens``, ``temperature``, ``quality``, ``stream`` (bool) and, for a multi-provider call,
-``strategy``. For a streaming call ``next`` returns the :class:`~orkestra.ResponseStream`.
+``strategy``. For a streaming call ``next`` returns the :class:`~orkestra.ResponseStream`
+(:class:`~orkestra.resilience.call.AsyncResponseStream` in an async call).
 
 Events are notifications; a handler that raises is logged and never breaks the call::
 
@@ -24,14 +25,32 @@ non-streaming call starts), ``on_stream`` (a stream starts), ``on_chunk`` (each 
 ``on_error`` (a call failed), ``on_fallback`` (the call moved to another model).
 
 Global hooks run for every provider, outside (before) the provider's own.
+
+Async calls (``achat``/``astream``/``astream_text``) run the same middleware and events, in the
+same order with the same payloads, so one set of hooks serves both kinds of call:
+
+- A handler may be a plain function or ``async def``. In an async call a coroutine handler is
+  awaited. In a sync call it is run to completion with :func:`asyncio.run`; if the sync call is
+  made from a thread whose event loop is running (blocking code inside async code), it cannot
+  be, so it is skipped with a warning in the log.
+- Middleware may be ``fn(data, next)`` or ``async def fn(data, next)`` (``await next(data)``).
+  In an async call a sync middleware runs in a worker thread (:func:`asyncio.to_thread`) and
+  its ``next(data)`` blocks that thread, not the event loop, until the inner call is done: the
+  same middleware works unchanged for both kinds of call. In a sync call an async middleware
+  runs with :func:`asyncio.run`, its ``next`` running the rest of the call in a worker thread;
+  made from a thread whose loop is running, the call raises :class:`ConfigurationError`.
+- With no hooks registered anywhere a call runs with none of this: no threads, no wrapping.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import inspect
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from orkestra.errors import ConfigurationError
@@ -60,8 +79,11 @@ EVENTS = (
 
 CallData = dict[str, Any]
 Next = Callable[[CallData], Any]
+AsyncNext = Callable[[CallData], Awaitable[Any]]
 Middleware = Callable[[CallData, Next], Any]
+"""``fn(data, next)``, or ``async def fn(data, next)`` whose ``next`` is an :data:`AsyncNext`."""
 Handler = Callable[[dict[str, Any]], object]
+"""``fn(event)``; it may return an awaitable (an ``async def`` handler), which is awaited."""
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -130,38 +152,206 @@ def register_event(name: str) -> Callable[[F], F]:
     return decorate
 
 
+# -- sync or async user code -----------------------------------------------------------------
+
+
+def _loop_running() -> bool:
+    """Whether this thread is inside a running event loop (``asyncio.run`` would fail)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _is_async(fn: object) -> bool:
+    """An ``async def`` function (or object whose ``__call__`` is one): it must be awaited, so
+    which kind a middleware is has to be known before it is called."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    """A coroutine for any awaitable (``asyncio.run`` and ``run_coroutine_threadsafe`` take
+    only coroutines)."""
+    return await awaitable
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def _logged(name: str, handler: Handler) -> None:
+    log.exception("orkestra: the %s handler %r raised; the call goes on", name, handler)
+
+
 def emit(layers: Iterable[Hooks], name: str, **event: Any) -> None:
-    """Call every handler of ``name`` (global first); a failing handler is logged, not raised."""
+    """Call every handler of ``name`` (global first); a failing handler is logged, not raised.
+
+    An async handler's coroutine is run with :func:`asyncio.run`; if this thread's loop is
+    running that is impossible, so it is skipped with a warning instead of blocking the loop.
+    """
     event["event"] = name
     for hooks in layers:
         for handler in hooks.handlers(name):
             try:
-                handler(event)
+                result = handler(event)
+                if inspect.isawaitable(result):
+                    if _loop_running():
+                        if inspect.iscoroutine(result):
+                            result.close()  # never awaited on purpose: no RuntimeWarning
+                        log.warning(
+                            "orkestra: the async %s handler %r was skipped: this sync call runs "
+                            "inside a running event loop (use achat/astream there)",
+                            name,
+                            handler,
+                        )
+                        continue
+                    asyncio.run(_awaited(result))
             except Exception:
-                log.exception("orkestra: the %s handler %r raised; the call goes on", name, handler)
+                _logged(name, handler)
+
+
+async def aemit(layers: Iterable[Hooks], name: str, **event: Any) -> None:
+    """:func:`emit` in an async call: a handler's awaitable result is awaited."""
+    event["event"] = name
+    for hooks in layers:
+        for handler in hooks.handlers(name):
+            try:
+                result = handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                _logged(name, handler)
+
+
+# -- middleware ------------------------------------------------------------------------------
+
+_Step = Callable[[CallData], Coroutine[Any, Any, Any]]
+"""An async ``next``: calling it gives the coroutine of the rest of the call."""
+
+
+def _chain(layers: Iterable[Hooks]) -> list[tuple[bool, list[Middleware]]]:
+    """The middleware of ``layers`` (global outermost) in runs of one kind: (async?, fns).
+
+    A run of sync middleware shares one worker thread in an async call (and a run of async
+    middleware one ``asyncio.run`` in a sync call): fewer hops, and a call holds one thread
+    of the default executor per run, not one per middleware.
+    """
+    fns = [fn for hooks in layers for fn in hooks.middleware()]
+    return [(kind, list(run)) for kind, run in itertools.groupby(fns, key=_is_async)]
+
+
+def _compose(fns: list[Middleware], inner: Next) -> Next:
+    """Sync middleware around ``inner``, the first outermost."""
+    step = inner
+    for fn in reversed(fns):
+        step = _bind(fn, step)
+    return step
+
+
+def _bind(fn: Middleware, inner: Next) -> Next:
+    return lambda d: fn(d, inner)
+
+
+def _acompose(fns: list[Middleware], inner: AsyncNext) -> _Step:
+    """Async middleware around ``inner``, the first outermost."""
+    step: AsyncNext = inner
+    for fn in reversed(fns):
+        step = _abind(fn, step)
+    return lambda d: _awaited(step(d))
+
+
+def _abind(fn: Middleware, inner: AsyncNext) -> AsyncNext:
+    async def next_(d: CallData) -> Any:
+        return await fn(d, inner)
+
+    return next_
 
 
 def run_middleware(layers: Iterable[Hooks], data: CallData, call: Next) -> Any:
-    """Run ``call(data)`` inside every middleware (global outermost)."""
-    chain = [fn for hooks in layers for fn in hooks.middleware()]
+    """Run ``call(data)`` inside every middleware (global outermost), in a sync call.
 
-    def step(index: int) -> Next:
-        if index == len(chain):
+    A run of async middleware is run with :func:`asyncio.run`; its ``next`` runs the rest of
+    the call in a worker thread (which may itself hold async middleware needing its own loop).
+    """
+    runs = _chain(layers)
+    if _loop_running():
+        asynchronous = [fn for kind, fns in runs if kind for fn in fns]
+        if asynchronous:
+            raise ConfigurationError(
+                f"the async middleware {asynchronous[0]!r} cannot run in a sync call made "
+                "inside a running event loop: use achat/astream there, or make the "
+                "middleware a plain function"
+            )
+
+    def build(index: int) -> Next:
+        if index == len(runs):
             return call
+        is_async, fns = runs[index]
+        inner = build(index + 1)
+        if not is_async:
+            return _compose(fns, inner)
 
-        def next_(d: CallData) -> Any:
-            return chain[index](d, step(index + 1))
+        def in_thread(d: CallData) -> Awaitable[Any]:
+            return asyncio.to_thread(inner, d)
 
-        return next_
+        outer = _acompose(fns, in_thread)
+        return lambda d: asyncio.run(outer(d))
 
-    return step(0)(data)
+    return build(0)(data)
 
+
+async def arun_middleware(layers: Iterable[Hooks], data: CallData, call: _Step) -> Any:
+    """Run ``await call(data)`` inside every middleware (global outermost), in an async call.
+
+    A run of sync middleware is run in a worker thread; its ``next(data)`` hands the rest of
+    the call back to this loop and blocks the worker (not the loop) until it is done. A thread
+    cannot be cancelled, but the call it is waiting for can: cancelling the async call cancels
+    that (so nothing goes on being sent or billed), and the middleware's ``next`` raises.
+    """
+    runs = _chain(layers)
+    loop = asyncio.get_running_loop()
+
+    def build(index: int) -> _Step:
+        if index == len(runs):
+            return call
+        is_async, fns = runs[index]
+        inner = build(index + 1)
+        if is_async:
+            return _acompose(fns, inner)
+
+        async def in_thread(d: CallData) -> Any:
+            waiting: list[concurrent.futures.Future[Any]] = []
+
+            def blocking(d2: CallData) -> Any:
+                waiting.append(asyncio.run_coroutine_threadsafe(inner(d2), loop))
+                return waiting[-1].result()
+
+            try:
+                return await asyncio.to_thread(_compose(fns, blocking), d)
+            except asyncio.CancelledError:
+                for future in waiting:
+                    future.cancel()
+                raise
+
+        return in_thread
+
+    return await build(0)(data)
+
+
+# -- a call in its hooks ---------------------------------------------------------------------
 
 Notify = Callable[..., None]
+AsyncNotify = Callable[..., Awaitable[None]]
 
 
 def _silent(name: str, **event: Any) -> None:
     """The notifier when no handler is registered anywhere."""
+
+
+async def asilent(name: str, **event: Any) -> None:
+    """The async notifier when no handler is registered anywhere (compare with ``is``)."""
 
 
 def hooked(
@@ -196,6 +386,40 @@ def hooked(
         return result
 
     return run_middleware(chain, data, call)
+
+
+async def ahooked(
+    layers: Iterable[Hooks],
+    data: CallData,
+    run: Callable[[CallData, AsyncNotify], Awaitable[Any]],
+    *,
+    streaming: bool = False,
+) -> Any:
+    """:func:`hooked` for an async call: the same events in the same order, awaited.
+
+    ``run(data, notify)`` is awaited; with no hooks anywhere it gets :func:`asilent` and
+    nothing else happens (no thread, no wrapping).
+    """
+    chain = tuple(layers)
+    if not any(chain):
+        return await run(data, asilent)
+
+    async def notify(name: str, **event: Any) -> None:
+        await aemit(chain, name, **event)
+
+    await notify("on_request", request=dict(data))
+
+    async def call(d: CallData) -> Any:
+        try:
+            result = await run(d, notify)
+        except Exception as error:
+            await notify("on_error", error=error, request=dict(d))
+            raise
+        if not streaming:
+            await notify("on_response", response=result)
+        return result
+
+    return await arun_middleware(chain, data, call)
 
 
 def fallbacks(response: Any) -> list[dict[str, Any]]:

@@ -3,21 +3,32 @@
 ``Provider.chat``/``stream`` and ``MultiProvider.chat``/``stream`` all build a :class:`Call` (the
 request's arguments, the providers its attempts may reach, the retry policy and breaker), plan
 the :class:`~orkestra.resilience.executor.Target` list, and run it here; only the thin drivers
-differ between a plain call and a stream.
+differ between a plain call and a stream, and between sync and async (``achat``/``astream``):
+what happens around the attempts (the response, the usage log, structured-output validation,
+sticky sessions, a stream's events) is written once for all four.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Protocol
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Sequence,
+)
+from typing import Any, Protocol
 
 from orkestra._conversation import Prompt, prompt_text
 from orkestra._options import RequestOptions, structured
 from orkestra._types import Response, RoutingDecision, Usage
 from orkestra.catalog import ModelInfo, cost_of
 from orkestra.errors import OrkestraError, StructuredOutputError
+from orkestra.hooks import fallbacks
 from orkestra.providers.base import ChatRequest, Finished, StreamEvent
 from orkestra.resilience import drivers
 from orkestra.resilience.breaker import CircuitBreaker
@@ -25,7 +36,7 @@ from orkestra.resilience.drivers import Result
 from orkestra.resilience.executor import Flow, Target
 from orkestra.resilience.retry import RetryPolicy
 
-__all__ = ["Call", "Endpoint", "ResponseStream", "respond"]
+__all__ = ["AsyncResponseStream", "Call", "Endpoint", "ResponseStream", "respond"]
 
 
 class Endpoint(Protocol):
@@ -48,6 +59,10 @@ class Endpoint(Protocol):
     def complete_once(self, request: ChatRequest) -> tuple[str, Finished]: ...
 
     def stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]: ...
+
+    async def acomplete_once(self, request: ChatRequest) -> tuple[str, Finished]: ...
+
+    def astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
 
 
 class Call:
@@ -91,6 +106,16 @@ class Call:
         provider, request = self._request(target)
         return provider.stream_once(request)
 
+    async def acomplete(self, target: Target) -> tuple[str, Finished]:
+        """One non-streaming attempt on ``target``, on the SDK's async client."""
+        provider, request = self._request(target)
+        return await provider.acomplete_once(request)
+
+    def aopen(self, target: Target) -> AsyncIterator[StreamEvent]:
+        """One streaming attempt on ``target``, on the SDK's async client."""
+        provider, request = self._request(target)
+        return provider.astream_once(request)
+
     def flow(self, targets: Sequence[Target]) -> Flow:
         return Flow(targets, self.policy, self.breaker)
 
@@ -101,6 +126,21 @@ class Call:
         except OrkestraError as error:
             self.record_failure(targets, error, started)
             raise
+        return self.answer(result, started)
+
+    async def achat(self, targets: Sequence[Target]) -> Response:
+        """:meth:`chat` on the async clients: the same flow, its sleeps ``asyncio.sleep``."""
+        started = time.perf_counter()
+        try:
+            result = await drivers.acomplete(self.flow(targets), self.acomplete)
+        except OrkestraError as error:
+            self.record_failure(targets, error, started)
+            raise
+        return self.answer(result, started)
+
+    def answer(self, result: Result, started: float) -> Response:
+        """The response of a successful call: recorded, then its structured output validated
+        (recorded first: a :class:`StructuredOutputError` answer was still made and billed)."""
         response = respond(self.provider(result.target), result, started)
         self.record(response)
         return self.parsed(response)
@@ -156,6 +196,9 @@ class Call:
     def stream(self, targets: Sequence[Target], routing: RoutingDecision) -> ResponseStream:
         return ResponseStream(self, targets, routing)
 
+    def astream(self, targets: Sequence[Target], routing: RoutingDecision) -> AsyncResponseStream:
+        return AsyncResponseStream(self, targets, routing)
+
 
 def respond(provider: Endpoint, result: Result, started: float) -> Response:
     """The :class:`Response` for the attempt that answered, with every attempt made for it."""
@@ -191,26 +234,22 @@ def respond(provider: Endpoint, result: Result, started: float) -> Response:
     )
 
 
-class ResponseStream:
-    """A streaming answer: iterate it for text chunks; ``.response`` is set when it ends.
+Event = tuple[str, dict[str, Any]]
+"""An event a stream emits: its name and payload (see :mod:`orkestra.hooks`)."""
 
-    A stream that fails before its first chunk is retried or falls back like any call. If it
-    breaks after text has arrived, iteration raises
-    :class:`~orkestra.errors.StreamInterruptedError` carrying the partial text (it is never
-    retried: that text is already yours).
-    """
+
+class _Stream:
+    """What a sync and an async stream share: the text so far, the response at the end, and
+    the bookkeeping around the attempts (the usage log, structured output, the events to emit).
+    Only the iteration differs between the two."""
 
     def __init__(self, call: Call, targets: Sequence[Target], routing: RoutingDecision) -> None:
-        self._call = call
+        self._call, self._targets = call, targets
         self.routing = routing
         self.response: Response | None = None
-        self.notify: Callable[..., None] | None = None
-        """Set by the caller to emit on_chunk / on_stream_complete / on_response / on_error."""
         self._chunks: list[str] = []
-        self._iterator = self._run(targets)
-
-    def __iter__(self) -> Iterator[str]:
-        return self._iterator
+        self._started = time.perf_counter()
+        self._recorded = False
 
     @property
     def text(self) -> str:
@@ -221,35 +260,114 @@ class ResponseStream:
     def usage(self) -> Usage | None:
         return self.response.usage if self.response else None
 
+    def _take(self, item: str | Result) -> str | None:
+        """A driver's item: the chunk to hand out, or None for the final result."""
+        if isinstance(item, str):
+            self._chunks.append(item)
+            return item
+        self.response = respond(self._call.provider(item.target), item, self._started)
+        self.routing = self.response.routing
+        return None
+
+    def _finish(self) -> list[Event]:
+        """Record the finished stream, validate its structured output (raising
+        :class:`StructuredOutputError`), and return the events that end it."""
+        if self.response is None:
+            return []
+        self._call.record(self.response)
+        self._recorded = True
+        self.response = self._call.parsed(self.response)
+        return [
+            *(("on_fallback", move) for move in fallbacks(self.response)),
+            ("on_stream_complete", {"response": self.response}),
+            ("on_response", {"response": self.response}),
+        ]
+
+    def _failed(self, error: OrkestraError) -> Event:
+        """Record a failed stream (unless it was answered and recorded, and only its
+        structured output was invalid); return the ``on_error`` event."""
+        if not self._recorded:
+            self._call.record_failure(self._targets, error, self._started)
+        return "on_error", {"error": error, "partial_text": self.text}
+
+
+class ResponseStream(_Stream):
+    """A streaming answer: iterate it for text chunks; ``.response`` is set when it ends.
+
+    A stream that fails before its first chunk is retried or falls back like any call. If it
+    breaks after text has arrived, iteration raises
+    :class:`~orkestra.errors.StreamInterruptedError` carrying the partial text (it is never
+    retried: that text is already yours).
+    """
+
+    def __init__(self, call: Call, targets: Sequence[Target], routing: RoutingDecision) -> None:
+        super().__init__(call, targets, routing)
+        self.notify: Callable[..., None] | None = None
+        """Set by the caller to emit on_chunk / on_stream_complete / on_response / on_error."""
+        self._iterator = self._run()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._iterator
+
     def close(self) -> None:
         """Stop reading: the connection is closed and the call's budget reservation settled."""
         self._iterator.close()
 
-    def _run(self, targets: Sequence[Target]) -> Generator[str, None, None]:
-        started = time.perf_counter()
+    def _emit(self, name: str, event: dict[str, Any]) -> None:
+        if self.notify is not None:
+            self.notify(name, **event)
+
+    def _run(self) -> Generator[str, None, None]:
+        self._started = time.perf_counter()
         try:
-            for item in drivers.stream(self._call.flow(targets), self._call.open):
-                if isinstance(item, str):
-                    self._chunks.append(item)
-                    if self.notify is not None:
-                        self.notify("on_chunk", chunk=item)
-                    yield item
-                else:
-                    self.response = respond(self._call.provider(item.target), item, started)
-                    self.routing = self.response.routing
+            for item in drivers.stream(self._call.flow(self._targets), self._call.open):
+                if (chunk := self._take(item)) is not None:
+                    self._emit("on_chunk", {"chunk": chunk})
+                    yield chunk
+            events = self._finish()
         except OrkestraError as error:
-            self._call.record_failure(targets, error, started)
-            if self.notify is not None:
-                self.notify("on_error", error=error, partial_text=self.text)
+            self._emit(*self._failed(error))
             raise
-        if self.response is not None:
-            self._call.record(self.response)
-            try:
-                self.response = self._call.parsed(self.response)
-            except StructuredOutputError as error:
-                if self.notify is not None:
-                    self.notify("on_error", error=error, partial_text=self.text)
-                raise
-            if self.notify is not None:
-                self.notify("on_stream_complete", response=self.response)
-                self.notify("on_response", response=self.response)
+        for name, event in events:
+            self._emit(name, event)
+
+
+class AsyncResponseStream(_Stream):
+    """:class:`ResponseStream` for async code: ``async for chunk in stream``; ``.response`` is
+    set when it ends. Retries, fallbacks and interruptions behave the same; ``aclose()`` stops
+    reading early (the connection is closed and the budget reservation settled).
+    """
+
+    def __init__(self, call: Call, targets: Sequence[Target], routing: RoutingDecision) -> None:
+        super().__init__(call, targets, routing)
+        self.notify: Callable[..., Awaitable[None]] | None = None
+        """Set by the caller to emit on_chunk / on_stream_complete / on_response / on_error."""
+        self._iterator = self._run()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading: the connection is closed and the call's budget reservation settled."""
+        await self._iterator.aclose()
+
+    async def _emit(self, name: str, event: dict[str, Any]) -> None:
+        if self.notify is not None:
+            await self.notify(name, **event)
+
+    async def _run(self) -> AsyncGenerator[str, None]:
+        self._started = time.perf_counter()
+        try:
+            async for item in drivers.astream(self._call.flow(self._targets), self._call.aopen):
+                if (chunk := self._take(item)) is not None:
+                    await self._emit("on_chunk", {"chunk": chunk})
+                    yield chunk
+            events = self._finish()
+        except OrkestraError as error:
+            await self._emit(*self._failed(error))
+            raise
+        for name, event in events:
+            await self._emit(name, event)

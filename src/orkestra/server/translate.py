@@ -300,17 +300,11 @@ def parse_chat_request(body: object) -> ChatParams:
     _parallel_tool_calls(body.get("parallel_tool_calls"), tools)
     response_format = _response_format(body.get("response_format"), ignored)
 
-    user = body.get("user")
-    if user is not None:
-        user = _text("user", user)
-    safety = body.get("safety_identifier")
-    if safety is not None:
-        safety = _text("safety_identifier", safety)
-    session = body.get("prompt_cache_key")
-    if session is not None:
-        session = _text("prompt_cache_key", session)
-        if not session.strip():
-            raise _invalid("prompt_cache_key", "it must not be empty.")
+    user = _optional_text(body, "user")
+    safety = _optional_text(body, "safety_identifier")
+    session = _optional_text(body, "prompt_cache_key")
+    if session is not None and not session.strip():
+        raise _invalid("prompt_cache_key", "it must not be empty.")
     return ChatParams(
         model=model,
         messages=messages,
@@ -325,6 +319,11 @@ def parse_chat_request(body: object) -> ChatParams:
         session_id=session,
         ignored=tuple(dict.fromkeys(ignored)),
     )
+
+
+def _optional_text(body: Mapping[str, object], param: str) -> str | None:
+    value = body.get(param)
+    return None if value is None else _text(param, value)
 
 
 def _max_tokens(body: Mapping[str, object]) -> int | None:
