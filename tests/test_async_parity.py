@@ -364,6 +364,33 @@ def structured_output(run: Run) -> dict[str, Any]:
     }
 
 
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+@scenario
+def tool_round_trip_on_every_provider(run: Run) -> dict[str, Any]:
+    outcome: dict[str, Any] = {}
+    for name in ("openai", "anthropic", "google"):
+        provider = run.provider(name)
+        messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris now?"}]
+        asked = run.mode.chat(provider, messages=messages, tools=[WEATHER], max_tokens=64)
+        assert [c.name for c in asked.tool_calls] == ["get_weather"]
+        messages += [asked.message()]
+        messages += [
+            {"role": "tool", "tool_call_id": c.id, "content": "sunny"} for c in asked.tool_calls
+        ]
+        answered = run.mode.stream(provider, messages=messages, tools=[WEATHER], max_tokens=64)
+        assert answered.response is not None and "sunny" in answered.response.text
+        outcome[name] = [response_outcome(asked), asked.tool_calls, answered.chunks]
+    return outcome
+
+
 @scenario
 def sticky_session(run: Run) -> dict[str, Any]:
     provider = run.provider("google")
