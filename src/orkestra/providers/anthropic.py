@@ -23,16 +23,15 @@ How our provider-neutral request maps onto the Messages API (field names as in t
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers._loops import LoopClients
 from orkestra.providers.base import (
     ChatRequest,
     ClientSettings,
@@ -465,19 +464,6 @@ def _collected(events: Iterable[StreamEvent]) -> tuple[str, Finished]:
 # ---------------------------------------------------------------- the adapter
 
 
-@dataclass
-class _LoopClient:
-    """An async client and the generator that closes it when its event loop shuts down."""
-
-    client: anthropic.AsyncAnthropic
-    closer: AsyncGenerator[None, None]
-
-
-async def _run_out(closer: AsyncGenerator[None, None]) -> None:
-    """Finish a client's closer generator (its ``finally`` closes the client)."""
-    await closer.aclose()
-
-
 class AnthropicAdapter:
     """One sync ``anthropic.Anthropic`` client, and one ``AsyncAnthropic`` per event loop.
 
@@ -492,8 +478,9 @@ class AnthropicAdapter:
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
         self._client: anthropic.Anthropic | None = None
-        self._async: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
-        self._closing: set[concurrent.futures.Future[None]] = set()
+        self._async: LoopClients[None, anthropic.AsyncAnthropic] = LoopClients(
+            lambda client: client.close()
+        )
         self._lock = threading.Lock()  # one client, even when threads race to make it
 
     def __repr__(self) -> str:
@@ -521,32 +508,11 @@ class AnthropicAdapter:
 
     async def async_client(self) -> anthropic.AsyncAnthropic:
         """The running loop's async client (made on first use in that loop)."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            for stale in [other for other in self._async if other.is_closed()]:
-                del self._async[stale]  # closed with its loop (or past closing)
-            entry = self._async.get(loop)
-            if entry is not None:
-                return entry.client
-            import anthropic
+        import anthropic
 
-            client = anthropic.AsyncAnthropic(**self._client_options())
-            closer = self._closer(loop, client)
-            self._async[loop] = _LoopClient(client, closer)
-        await closer.__anext__()  # now the loop knows it and finalises it at shutdown
-        return client
-
-    async def _closer(
-        self, loop: asyncio.AbstractEventLoop, client: anthropic.AsyncAnthropic
-    ) -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            with self._lock:
-                entry = self._async.get(loop)
-                if entry is not None and entry.client is client:
-                    del self._async[loop]
-            await client.close()
+        return await self._async.get(
+            None, lambda: anthropic.AsyncAnthropic(**self._client_options())
+        )
 
     # ------------------------------------------------------------ sync
 
@@ -593,35 +559,10 @@ class AnthropicAdapter:
         """Close the sync client and every async client whose loop can still run its close."""
         with self._lock:
             client, self._client = self._client, None
-            entries = list(self._async.items())
-            self._async.clear()
         if client is not None:
             client.close()
-        for loop, entry in entries:
-            self._close_in(loop, entry)
+        self._async.close()
 
     async def aclose(self) -> None:
         """Close the async clients: this loop's here, the others' in their own loops."""
-        running = asyncio.get_running_loop()
-        with self._lock:
-            entries = list(self._async.items())
-            self._async.clear()
-        for loop, entry in entries:
-            if loop is running:
-                await _run_out(entry.closer)
-            else:
-                self._close_in(loop, entry)
-
-    def _close_in(self, loop: asyncio.AbstractEventLoop, entry: _LoopClient) -> None:
-        """Close an async client from outside its loop, where that is possible at all."""
-        if loop.is_closed():
-            return  # closed when the loop shut down; its sockets went with the loop otherwise
-        if loop.is_running():  # another thread's loop, or ours while close() is called in it
-            future = asyncio.run_coroutine_threadsafe(_run_out(entry.closer), loop)
-            self._closing.add(future)
-            future.add_done_callback(self._closing.discard)
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            loop.run_until_complete(_run_out(entry.closer))
+        await self._async.aclose()

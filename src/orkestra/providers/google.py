@@ -24,19 +24,18 @@ The request is built once (:func:`build_params`) for sync and async calls alike:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
 import re
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers._loops import LoopClients
 from orkestra.providers.base import (
     ChatRequest,
     ClientSettings,
@@ -363,17 +362,10 @@ class _Stream:
 # ---------------------------------------------------------------- clients
 
 
-@dataclass
-class _LoopClients:
-    """The async clients of one event loop (one per API version), and the parked generator
-    that closes them when the loop shuts down."""
-
-    clients: dict[str, genai.Client]
-    closer: AsyncGenerator[None, None]
-
-
-async def _finish(closer: AsyncGenerator[None, None]) -> None:
-    await closer.aclose()
+async def _close_async(client: genai.Client) -> None:
+    """Close an async client: its ``.aio`` half owns the loop's connections."""
+    await client.aio.aclose()
+    client.close()  # its sync half, never used
 
 
 class GoogleAdapter:
@@ -382,8 +374,8 @@ class GoogleAdapter:
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
         self._clients: dict[str, genai.Client] = {}
-        self._loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
-        self._lock = threading.Lock()  # one client per version (and loop), even when threads race
+        self._loops: LoopClients[str, genai.Client] = LoopClients(_close_async)
+        self._lock = threading.Lock()  # one sync client per version, even when threads race
 
     def __repr__(self) -> str:
         return f"GoogleAdapter({self._settings!r})"
@@ -412,44 +404,9 @@ class GoogleAdapter:
             return self._clients[api_version]
 
     async def async_client(self, api_version: str) -> genai.Client:
-        """The running loop's client for ``api_version`` (use its ``.aio``), made on first use.
-
-        With each loop's first client starts a generator that stays parked for the loop's life:
-        ``asyncio.run`` closes open async generators (``shutdown_asyncgens``) before it closes
-        the loop, and this one then closes the loop's clients while their connections can still
-        be closed. Clients of loops already closed are forgotten.
-        """
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            for stale in [known for known in self._loops if known.is_closed()]:
-                del self._loops[stale]
-            entry = self._loops.get(loop)
-            fresh = entry is None
-            if entry is None:
-                clients: dict[str, genai.Client] = {}
-                entry = self._loops[loop] = _LoopClients(clients, self._closer(loop, clients))
-            if api_version not in entry.clients:
-                entry.clients[api_version] = self._new_client(api_version)
-            client = entry.clients[api_version]
-        if fresh:
-            await anext(entry.closer)  # started: the loop now knows it and finalises it
-        return client
-
-    async def _closer(
-        self, loop: asyncio.AbstractEventLoop, clients: dict[str, genai.Client]
-    ) -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            with self._lock:
-                entry = self._loops.get(loop)
-                if entry is not None and entry.clients is clients:
-                    del self._loops[loop]
-                closing = list(clients.values())
-                clients.clear()
-            for client in closing:
-                await client.aio.aclose()
-                client.close()  # its sync half, never used
+        """The running loop's client for ``api_version`` (use its ``.aio``), made on first use
+        and closed when the loop shuts down (see :mod:`orkestra.providers._loops`)."""
+        return await self._loops.get(api_version, lambda: self._new_client(api_version))
 
     # ------------------------------------------------------------ calls
 
@@ -503,33 +460,10 @@ class GoogleAdapter:
         (a loop already closed took its connections with it)."""
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
-            loops, self._loops = list(self._loops.items()), {}
         for client in clients:
             client.close()
-        for loop, entry in loops:
-            self._close_from_outside(loop, entry.closer)
+        self._loops.close()
 
     async def aclose(self) -> None:
         """Close the async clients: this loop's here and now, other loops' in their loop."""
-        running = asyncio.get_running_loop()
-        with self._lock:
-            loops, self._loops = list(self._loops.items()), {}
-        for loop, entry in loops:
-            if loop is running:
-                await entry.closer.aclose()
-            else:
-                self._close_from_outside(loop, entry.closer)
-
-    @staticmethod
-    def _close_from_outside(
-        loop: asyncio.AbstractEventLoop, closer: AsyncGenerator[None, None]
-    ) -> None:
-        if loop.is_closed():
-            return  # closed at its shutdown, or past closing: nothing left to await
-        if loop.is_running():  # another thread's loop, or this one if close() is called in it
-            asyncio.run_coroutine_threadsafe(_finish(closer), loop)
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # no loop runs here: drive the idle one to close its clients
-            loop.run_until_complete(_finish(closer))
+        await self._loops.aclose()

@@ -7,15 +7,15 @@ for both clients, and the answer parsing (a whole completion, or a stream's chun
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers._loops import LoopClients
 from orkestra.providers.base import (
     ChatRequest,
     ClientSettings,
@@ -242,49 +242,6 @@ class _StreamAssembler:
         return Finished(self.usage, self.finish_reason, self.response_id, self.model_version, calls)
 
 
-# ---------------------------------------------------------------- the async client's lifetime
-
-
-async def _closes(client: openai.AsyncOpenAI) -> AsyncGenerator[None, None]:
-    """Suspended for the life of the loop: ``asyncio.run`` closes every open async generator
-    (``loop.shutdown_asyncgens``) before it closes the loop, and this one then closes the
-    client's connections, which cannot be closed once their loop is gone."""
-    try:
-        yield
-    finally:
-        await client.close()
-
-
-@dataclass
-class _LoopClient:
-    """An async client and the loop it is bound to (httpx pools belong to one loop)."""
-
-    loop: asyncio.AbstractEventLoop
-    client: openai.AsyncOpenAI
-    closer: AsyncGenerator[None, None]
-
-    def close_soon(self) -> None:
-        """Close from outside the loop's own code: on the loop if it is open (now if it is
-        idle), nothing if it is closed (its end closed the client through :func:`_closes`)."""
-        if self.loop.is_closed():
-            return
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self.loop:
-            _background.add(task := self.loop.create_task(self.closer.aclose()))
-            task.add_done_callback(_background.discard)
-        elif self.loop.is_running():
-            asyncio.run_coroutine_threadsafe(self.closer.aclose(), self.loop)
-        elif running is None:
-            self.loop.run_until_complete(self.closer.aclose())
-        # else: an idle loop cannot be run from inside another one; the loop's end closes it
-
-
-_background: set[asyncio.Task[None]] = set()  # keeps close tasks alive until done
-
-
 # ---------------------------------------------------------------- the adapter
 
 
@@ -294,7 +251,8 @@ class OpenAIAdapter:
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
         self._client: openai.OpenAI | None = None
-        self._async: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+        # One async client per event loop, closed when that loop shuts down.
+        self._async: LoopClients[None, openai.AsyncOpenAI] = LoopClients(lambda c: c.close())
         self._lock = threading.Lock()  # one client, even when threads race to make it
 
     def __repr__(self) -> str:
@@ -324,18 +282,7 @@ class OpenAIAdapter:
         """The async client of the running loop (a new one for each new loop)."""
         import openai
 
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            for old in [k for k, v in self._async.items() if k.is_closed()]:
-                del self._async[old]  # closed with its loop
-            entry = self._async.get(loop)
-            if entry is not None:
-                return entry.client
-            client = openai.AsyncOpenAI(**self._options())
-            closer = _closes(client)
-            self._async[loop] = _LoopClient(loop, client, closer)
-        await closer.__anext__()  # start it, so the loop knows to close it
-        return client
+        return await self._async.get(None, lambda: openai.AsyncOpenAI(**self._options()))
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         return build_params(request, self._settings)
@@ -377,19 +324,10 @@ class OpenAIAdapter:
         """Close the sync client and every async client whose loop is still open."""
         with self._lock:
             client, self._client = self._client, None
-            entries, self._async = list(self._async.values()), {}
         if client is not None:
             client.close()
-        for entry in entries:
-            entry.close_soon()
+        self._async.close()
 
     async def aclose(self) -> None:
         """Close the async clients: the running loop's now, the others as :meth:`close` does."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            entries, self._async = self._async, {}
-        mine = entries.pop(loop, None)
-        if mine is not None:
-            await mine.closer.aclose()
-        for entry in entries.values():
-            entry.close_soon()
+        await self._async.aclose()
