@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import orkestra as o
@@ -154,3 +156,13 @@ def test_anthropic_cache_write_tokens_are_priced(fake: FakeProviderServer) -> No
     response = provider.chat("hello")
     assert response.usage.cache_write_tokens == 1_000_000
     assert response.input_cost == pytest.approx(1.25)
+
+
+def test_a_dropped_provider_closes_its_sdk_client(fake: FakeProviderServer) -> None:
+    provider = o.Provider("openai", fake.api_key, smart_routing=False)
+    provider.chat("hello there")
+    client = provider.adapter.client  # type: ignore[attr-defined]
+    assert not client.is_closed()
+    del provider
+    gc.collect()
+    assert client.is_closed()

@@ -9,6 +9,7 @@ import os
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -614,6 +615,9 @@ class Provider(HookedCalls):
                         compatible=info.compatible,
                     )
                     self._adapter = make_adapter(info, settings)
+                    # A provider dropped without close() still closes its connections (the
+                    # SDK clients sit in reference cycles, freed only whenever gc runs).
+                    weakref.finalize(self, self._adapter.close)
         return self._adapter
 
     def request(
