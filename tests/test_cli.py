@@ -78,12 +78,16 @@ def test_models_lists_retirements() -> None:
 def test_demo_runs_the_whole_pipeline_offline() -> None:
     out = io.StringIO()
     responses = run_demo(Console(file=out, width=160), stream_out=out.write)
-    assert len(responses) == len(DEMO_PROMPTS) * 3 + 6 + 1
+    assert len(responses) == len(DEMO_PROMPTS) * 3 + 6 + 1 + 3
     assert {r.provider for r in responses} == {"google", "anthropic", "openai"}
     assert {r.tier for r in responses} >= {"budget", "premium"}
     assert all(r.cost > 0 and r.base_cost >= r.cost for r in responses)
+    conversation = responses[-3:]
+    assert conversation[0].tool_calls and len({r.model for r in conversation}) == 1
+    assert conversation[-1].usage.cache_read_tokens > 0 and conversation[-1].cache_savings > 0
     text = out.getvalue()
-    assert "Summary: 25 calls" in text
+    assert "Summary: 28 calls" in text
+    assert "tool call: get_weather(" in text
     assert "[gemini-3-flash-preview]" in text or "[gemini-" in text
 
 

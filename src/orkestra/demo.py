@@ -2,7 +2,8 @@
 
 It starts the built-in fake providers (:mod:`orkestra.testing`) on 127.0.0.1, points the real
 SDKs at them, routes and calls a handful of varied prompts through every provider and through a
-``MultiProvider``, streams one answer, and prints the routing table and the cost/savings summary.
+``MultiProvider``, streams one answer, holds a short conversation with a tool call on one model
+(its prompt cache warm), and prints the routing table and the cost/savings summary.
 The answers are the fake server's (deterministic echoes); routing, token accounting, prices and
 savings are the real code paths.
 """
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from orkestra._multi import MultiProvider
 from orkestra._provider import Provider
+from orkestra._session import Conversation
 from orkestra._types import Response
 
 __all__ = ["DEMO_PROMPTS", "run_demo"]
@@ -31,6 +33,47 @@ DEMO_PROMPTS: tuple[str, ...] = (
     "Prove that there are infinitely many primes.",
 )
 PROVIDERS = ("google", "anthropic", "openai")
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+AGENT_BRIEF = (
+    "You are the assistant of a small travel agency. Answer precisely, name your sources, and "
+    "ask before booking anything. "
+) * 40  # long enough (~1,200 tokens) for the providers' prompt caches
+
+
+def _conversation(console: Console, provider: Provider) -> list[Response]:
+    """A sticky conversation with a tool call: the same model every turn, the cache warm."""
+    console.print(f"\n[bold]Conversation[/] ({provider.name}, a long system prompt, one tool):")
+    chat = Conversation(provider, system=AGENT_BRIEF, tools=[WEATHER_TOOL], max_tokens=512)
+    turns = [chat.chat("What is the weather in Lisbon today?")]
+    for call in turns[-1].tool_calls:
+        console.print(f"  tool call: {call.name}({call.arguments})")
+        chat.add_tool_result(call.id, {"city": "Lisbon", "celsius": 21, "sky": "clear"})
+    turns.append(chat.chat())
+    turns.append(chat.chat("Good. What is the capital of Portugal, by the way?"))
+    for number, r in enumerate(turns, 1):
+        cache = f"{r.usage.cache_read_tokens} read from the cache"
+        if r.usage.cache_write_tokens:
+            cache += f", {r.usage.cache_write_tokens} written to it"
+        console.print(
+            f"  turn {number}: {r.model} ({r.tier}) · {r.input_tokens} in ({cache}) · "
+            f"${r.cost:.6f}, caching saved ${r.cache_savings:.6f}"
+        )
+    console.print(
+        f"  [dim]{len(turns)} turns on one model; the prompt cache saved "
+        f"${chat.cache_savings:.6f} of ${chat.cost + chat.cache_savings:.6f}[/]"
+    )
+    return turns
 
 
 def run_demo(
@@ -96,6 +139,8 @@ def run_demo(
         if stream.response is not None:
             responses.append(stream.response)
             console.print(f"  [dim]{stream.response.summary()}[/]")
+
+        responses += _conversation(console, providers[1])
 
     total = sum(r.cost for r in responses)
     base = sum(r.base_cost for r in responses)
