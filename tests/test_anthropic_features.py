@@ -4,7 +4,6 @@ the session prompt-cache hint and async calls, all through the real ``anthropic`
 from __future__ import annotations
 
 import asyncio
-import base64
 import http.server
 import json
 import threading
@@ -14,6 +13,7 @@ from typing import Any
 import anthropic
 import jsonschema
 import pytest
+from samples import PNG, TIME, WEATHER
 
 from orkestra._types import ToolCall
 from orkestra.catalog import ModelInfo, default_catalog
@@ -37,13 +37,6 @@ from orkestra.providers.base import (
 from orkestra.testing import FakeProviderServer, Fault, Reply
 
 MODEL: ModelInfo = default_catalog().tier_model("anthropic", "budget")
-WEATHER = Tool(
-    "get_weather",
-    "The current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-TIME = Tool("get_time", None, {"type": "object", "properties": {"zone": {"type": "string"}}})
-PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
 PERSON = {
     "type": "object",
     "properties": {

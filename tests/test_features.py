@@ -10,24 +10,13 @@ from typing import Any
 
 import pydantic
 import pytest
+from samples import WEATHER_TOOL as WEATHER
 
 import orkestra as o
 from orkestra.catalog import Catalog
 from orkestra.testing import FakeProviderServer, Fault, Reply
 
 PROVIDERS = ("openai", "anthropic", "google")
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"enum": ["C", "F"]}},
-            "required": ["city"],
-        },
-    },
-}
 EASY = "What is the capital of Japan?"
 HARD = "Explain how a hash table handles collisions"
 LONG_SYSTEM = "You are a meticulous assistant for a travel agency. " * 100  # ~1,300 fake tokens

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 from google.genai import errors as genai_errors
+from samples import WEATHER
 
 from orkestra._types import ToolCall
 from orkestra.catalog import ModelInfo, default_catalog
@@ -43,11 +44,6 @@ from orkestra.providers.base import (
 )
 from orkestra.testing import FakeProviderServer, Fault, Reply
 
-WEATHER = Tool(
-    "get_weather",
-    "The current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 LOOKUP = Tool(
     "lookup",
     "Look a word up.",

@@ -4,7 +4,6 @@ cache hint, async calls, and the OpenAI-compatible local-server mode."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import gc
 import json
 import socket
@@ -17,6 +16,7 @@ from typing import Any
 import jsonschema
 import openai
 import pytest
+from samples import PNG, TIME, WEATHER
 
 from orkestra._types import ToolCall
 from orkestra.catalog import ModelInfo, default_catalog
@@ -40,13 +40,6 @@ from orkestra.providers.base import (
 from orkestra.testing import FakeProviderServer, Fault, Reply
 
 MODEL: ModelInfo = default_catalog().tier_model("openai", "budget")
-WEATHER = Tool(
-    "get_weather",
-    "The current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-TIME = Tool("get_time", None, {"type": "object", "properties": {"zone": {"type": "string"}}})
-PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
 
 
 @pytest.fixture
