@@ -8,9 +8,10 @@ Middleware wraps a call::
         response = next(data)                        # the call (and any inner middleware)
         return response                              # read or replace the response after it
 
-``data`` is a dict with ``prompt``, ``model`` (None: let the router choose), ``provider``,
-``max_tokens``, ``temperature``, ``quality``, ``stream`` (bool) and, for a multi-provider call,
-``strategy``. For a streaming call ``next`` returns the :class:`~orkestra.ResponseStream`
+``data`` is a dict with ``prompt``, ``messages``, ``model`` (None: let the router choose),
+``provider``, ``max_tokens``, ``temperature``, ``quality``, ``tools``, ``tool_choice``,
+``response_format``, ``session_id``, ``stream`` (bool) and, for a multi-provider call,
+``strategy`` — the call's arguments as given. For a streaming call ``next`` returns the :class:`~orkestra.ResponseStream`
 (:class:`~orkestra.resilience.call.AsyncResponseStream` in an async call).
 
 Events are notifications; a handler that raises is logged and never breaks the call::
