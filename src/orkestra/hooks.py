@@ -11,8 +11,9 @@ Middleware wraps a call::
 ``data`` is a dict with ``prompt``, ``messages``, ``model`` (None: let the router choose),
 ``provider``, ``max_tokens``, ``temperature``, ``quality``, ``tools``, ``tool_choice``,
 ``response_format``, ``session_id``, ``stream`` (bool) and, for a multi-provider call,
-``strategy`` — the call's arguments as given. For a streaming call ``next`` returns the :class:`~orkestra.ResponseStream`
-(:class:`~orkestra.resilience.call.AsyncResponseStream` in an async call).
+``strategy`` — the call's arguments as given. For a streaming call ``next`` returns the
+:class:`~orkestra.ResponseStream` (:class:`~orkestra.resilience.call.AsyncResponseStream` in an
+async call).
 
 Events are notifications; a handler that raises is logged and never breaks the call::
 
