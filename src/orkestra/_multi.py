@@ -7,15 +7,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
+from orkestra._conversation import Messages, Prompt
 from orkestra._hooked import HookedCalls
-from orkestra._options import RequestOptions, can_serve, parse_options, refusal
+from orkestra._options import RequestOptions, can_serve, refusal
 from orkestra._provider import (
     CALL_KEYS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_TEMPERATURE,
     Provider,
     ResponseStream,
+    read_call,
+    read_input,
     validate_knob,
     validate_request,
 )
@@ -153,10 +155,8 @@ class MultiProvider(HookedCalls):
         """The provider and model ``prompt`` (or the last user turn of ``messages``) would go
         to, and why; no model is called. With ``tools``/``response_format`` (or images) only
         models that support them are considered."""
-        text, conversation = resolve_input(prompt, messages)
-        request = parse_options(tools, None, response_format)
-        tokens = estimate_input_tokens(prompt_text(conversation or text))
-        return self._route(text, strategy, quality, request.needs(conversation), tokens)
+        given = read_input(prompt, messages, tools=tools, response_format=response_format)
+        return self._route(given.text, strategy, quality, given.needs, given.input_tokens)
 
     def _route(
         self,
@@ -343,29 +343,20 @@ class MultiProvider(HookedCalls):
         return data
 
     def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
-        text, conversation = resolve_input(d["prompt"], d["messages"])
-        validate_request(text, d["max_tokens"], d["temperature"])
-        options = parse_options(
-            d.get("tools"), d.get("tool_choice"), d.get("response_format"), d.get("session_id")
-        )
-        prompt = conversation or text
-        needs = options.needs(conversation)
-        tokens = estimate_input_tokens(prompt_text(prompt))
-        decision = self._route(text, d.get("strategy"), d["quality"], needs, tokens)
-        moved = False
-        if options.session is not None:
-            pin = self.sessions.get(options.session)
-            serves = pin is None or can_serve(
+        given = read_call(d)
+        needs, tokens = given.needs, given.input_tokens
+        decision = self._route(given.text, d.get("strategy"), d["quality"], needs, tokens)
+        decision, settle = self.sessions.turn(
+            given.options.session,
+            decision,
+            lambda pin: can_serve(
                 self._by_name(pin.provider).catalog.model(pin.provider, pin.model), needs, tokens
-            )
-            moved = not serves
-            decision = self.sessions.steer(options.session, decision, serves)
+            ),
+        )
         notify("on_route", decision=decision)
-        call = self._call(prompt, d["max_tokens"], d["temperature"], options)
-        if options.session is not None:
-            session = options.session
-            call.on_response = lambda r: self.sessions.settle(session, r, moved=moved)
-        targets = self.plan(decision, prompt_text(prompt), max_tokens=d["max_tokens"], needs=needs)
+        call = self._call(given.prompt, d["max_tokens"], d["temperature"], given.options)
+        call.on_response = settle
+        targets = self.plan(decision, given.all_text, max_tokens=d["max_tokens"], needs=needs)
         return call, targets, decision
 
     def _by_name(self, name: str) -> Provider:

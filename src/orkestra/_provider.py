@@ -11,6 +11,7 @@ import time
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
@@ -91,6 +92,57 @@ def validate_request(prompt: object, max_tokens: object, temperature: object) ->
     ):
         raise InvalidRequestError(f"temperature must be a number in [0, 2], not {temperature!r}")
     return prompt
+
+
+@dataclass(frozen=True)
+class CallInput:
+    """A call's input, checked before anything is sent: the text the router reads, what is
+    sent, the options, what capabilities they need and the prompt's estimated size."""
+
+    text: str
+    conversation: tuple[Message, ...] | None
+    options: RequestOptions
+    needs: frozenset[str]
+    all_text: str
+    input_tokens: int
+
+    @property
+    def prompt(self) -> Prompt:
+        return self.conversation or self.text
+
+
+def read_input(
+    prompt: object,
+    messages: Messages | None,
+    *,
+    max_tokens: object = DEFAULT_MAX_TOKENS,
+    temperature: object = DEFAULT_TEMPERATURE,
+    tools: Sequence[Any] | None = None,
+    tool_choice: Any = None,
+    response_format: Any = None,
+    session_id: str | None = None,
+) -> CallInput:
+    """Check everything a call (or a ``route``) was given; raises before any network call."""
+    text, conversation = resolve_input(prompt, messages)
+    validate_request(text, max_tokens, temperature)
+    options = parse_options(tools, tool_choice, response_format, session_id)
+    all_text = prompt_text(conversation or text)
+    needs = options.needs(conversation)
+    return CallInput(text, conversation, options, needs, all_text, estimate_input_tokens(all_text))
+
+
+def read_call(d: CallData) -> CallInput:
+    """:func:`read_input` for a call's (possibly middleware-changed) ``data``."""
+    return read_input(
+        d["prompt"],
+        d["messages"],
+        max_tokens=d["max_tokens"],
+        temperature=d["temperature"],
+        tools=d.get("tools"),
+        tool_choice=d.get("tool_choice"),
+        response_format=d.get("response_format"),
+        session_id=d.get("session_id"),
+    )
 
 
 def validate_knob(quality: object) -> float:
@@ -264,12 +316,8 @@ class Provider(HookedCalls):
         """The model ``prompt`` (or the last user turn of ``messages``) would go to, and why;
         no model is called. With ``tools``/``response_format`` (or images in ``messages``) only
         models that support them are considered."""
-        text, conversation = resolve_input(prompt, messages)
-        validate_request(text, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE)
-        options = parse_options(tools, None, response_format)
-        needs = options.needs(conversation)
-        input_tokens = estimate_input_tokens(prompt_text(conversation or text))
-        return self._route(text, quality, needs, input_tokens)
+        given = read_input(prompt, messages, tools=tools, response_format=response_format)
+        return self._route(given.text, quality, given.needs, given.input_tokens)
 
     def _route(
         self, text: str, quality: float | None, needs: frozenset[str], input_tokens: int
@@ -287,9 +335,14 @@ class Provider(HookedCalls):
             input_tokens=input_tokens,
         )
 
-    def serving_tiers(self, needs: frozenset[str], input_tokens: int) -> list[Tier]:
+    def serving_tiers(
+        self,
+        needs: frozenset[str],
+        input_tokens: int,
+        models: Mapping[Tier, ModelInfo] | None = None,
+    ) -> list[Tier]:
         """The tiers whose model can serve a request with these needs and prompt size."""
-        models = self.tier_models()
+        models = models or self.tier_models()
         return [tier for tier in TIERS if can_serve(models[tier], needs, input_tokens)]
 
     def decide(
@@ -307,12 +360,14 @@ class Provider(HookedCalls):
         tokens = estimate_input_tokens(prompt) if input_tokens is None else input_tokens
         if not self.smart_routing:
             return self._fixed_decision(started, needs, tokens)
-        allowed = self.serving_tiers(needs, tokens)
+        models = self.tier_models()
+        allowed = self.serving_tiers(needs, tokens, models)
         if not allowed:
-            raise refusal(f"{self.name} ({', '.join(self._tier_ids())})", needs, tokens)
+            ids = ", ".join(dict.fromkeys(m.id for m in models.values()))
+            raise refusal(f"{self.name} ({ids})", needs, tokens)
         return choose(
             self.name,
-            self.tier_models(),
+            models,
             prediction,
             knob=self.knob(quality),
             input_tokens=tokens,
@@ -320,9 +375,6 @@ class Provider(HookedCalls):
             allowed=allowed,
             rule=getattr(self.router, "rule", "margin"),
         )
-
-    def _tier_ids(self) -> list[str]:
-        return list(dict.fromkeys(m.id for m in self.tier_models().values()))
 
     def _fixed_decision(
         self,
@@ -499,34 +551,23 @@ class Provider(HookedCalls):
         return data
 
     def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
-        text, conversation = resolve_input(d["prompt"], d["messages"])
-        validate_request(text, d["max_tokens"], d["temperature"])
-        options = parse_options(
-            d.get("tools"), d.get("tool_choice"), d.get("response_format"), d.get("session_id")
+        given = read_call(d)
+        needs, tokens = given.needs, given.input_tokens
+        decision = self._decision_for(given.text, d["model"], d["quality"], needs, tokens)
+        session = given.options.session if d["model"] is None else None
+        decision, settle = self.sessions.turn(
+            session,
+            decision,
+            lambda pin: can_serve(self.catalog.model(self.name, pin.model), needs, tokens),
         )
-        prompt = conversation or text
-        needs = options.needs(conversation)
-        input_tokens = estimate_input_tokens(prompt_text(prompt))
-        decision = self._decision_for(text, d["model"], d["quality"], needs, input_tokens)
-        moved = False
-        if options.session is not None and d["model"] is None:
-            pin = self.sessions.get(options.session)
-            serves = pin is None or can_serve(
-                self.catalog.model(self.name, pin.model), needs, input_tokens
-            )
-            moved = not serves
-            decision = self.sessions.steer(options.session, decision, serves)
         notify("on_route", decision=decision)
-        fallback = "none" if d["model"] is not None else None
-        call = self._call(prompt, d["max_tokens"], d["temperature"], options)
-        if options.session is not None:
-            session = options.session
-            call.on_response = lambda r: self.sessions.settle(session, r, moved=moved)
+        call = self._call(given.prompt, d["max_tokens"], d["temperature"], given.options)
+        call.on_response = settle
         targets = self.plan(
             decision,
-            prompt_text(prompt),
+            given.all_text,
             max_tokens=d["max_tokens"],
-            fallback=fallback,
+            fallback="none" if d["model"] is not None else None,
             needs=needs,
         )
         return call, targets, decision

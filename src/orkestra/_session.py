@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,34 @@ class Pin:
 
 def _rank(tier: Tier) -> int:
     return TIERS.index(tier)
+
+
+def _steer(pin: Pin, routed: RoutingDecision, movable: bool) -> RoutingDecision:
+    """The session's model, unless the router wants a higher tier (escalation) or the session's
+    model can't serve this turn (``movable``)."""
+    if (pin.provider, pin.model) == (routed.provider, routed.model):
+        return routed
+    if _rank(routed.tier) > _rank(pin.tier):
+        return dataclasses.replace(
+            routed,
+            reason=f"session escalated from {pin.provider}/{pin.model} ({pin.tier}): "
+            f"{routed.reason}",
+        )
+    if movable:
+        return dataclasses.replace(
+            routed,
+            reason=f"session moved: {pin.provider}/{pin.model} cannot serve this turn; "
+            f"{routed.reason}",
+        )
+    return dataclasses.replace(
+        routed,
+        provider=pin.provider,
+        model=pin.model,
+        tier=pin.tier,
+        reason=f"sticky session: stays on {pin.provider}/{pin.model} ({pin.tier}) to keep "
+        f"its prompt cache; the router alone would pick {routed.provider}/{routed.model} "
+        f"({routed.tier}): {routed.reason}",
+    )
 
 
 class Sessions:
@@ -63,36 +91,18 @@ class Sessions:
             self._pins.move_to_end(session)
             return pin
 
-    def steer(self, session: str, routed: RoutingDecision, serves: bool = True) -> RoutingDecision:
-        """The decision for this turn of ``session``: the session's model, unless the router
-        wants a higher tier (escalation) or the session's model can't serve this turn
-        (``serves`` False: it lacks a capability the turn needs)."""
+    def turn(
+        self, session: str | None, routed: RoutingDecision, serves: Callable[[Pin], bool]
+    ) -> tuple[RoutingDecision, Callable[[Response], None] | None]:
+        """This turn's decision for ``session`` (None: no session, ``routed`` as it is) and
+        what to call with its response. ``serves(pin)``: whether the session's model can serve
+        this turn (it may lack a capability the turn needs)."""
+        if session is None:
+            return routed, None
         pin = self.get(session)
-        if pin is None:
-            return routed
-        if (pin.provider, pin.model) == (routed.provider, routed.model):
-            return routed
-        if _rank(routed.tier) > _rank(pin.tier):
-            return dataclasses.replace(
-                routed,
-                reason=f"session escalated from {pin.provider}/{pin.model} ({pin.tier}): "
-                f"{routed.reason}",
-            )
-        if not serves:
-            return dataclasses.replace(
-                routed,
-                reason=f"session moved: {pin.provider}/{pin.model} cannot serve this turn; "
-                f"{routed.reason}",
-            )
-        return dataclasses.replace(
-            routed,
-            provider=pin.provider,
-            model=pin.model,
-            tier=pin.tier,
-            reason=f"sticky session: stays on {pin.provider}/{pin.model} ({pin.tier}) to keep "
-            f"its prompt cache; the router alone would pick {routed.provider}/{routed.model} "
-            f"({routed.tier}): {routed.reason}",
-        )
+        movable = pin is not None and not serves(pin)
+        decision = routed if pin is None else _steer(pin, routed, movable)
+        return decision, lambda response: self.settle(session, response, moved=movable)
 
     def settle(self, session: str, response: Response, *, moved: bool = False) -> None:
         """Record where a session's turn was answered: the session moves there if that is the
