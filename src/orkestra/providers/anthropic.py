@@ -24,14 +24,13 @@ How our provider-neutral request maps onto the Messages API (field names as in t
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
-from orkestra.providers._loops import LoopClients
+from orkestra.providers._stainless import StainlessClients
 from orkestra.providers.base import (
     ChatRequest,
     ClientSettings,
@@ -477,42 +476,20 @@ class AnthropicAdapter:
 
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
-        self._client: anthropic.Anthropic | None = None
-        self._async: LoopClients[None, anthropic.AsyncAnthropic] = LoopClients(
-            lambda client: client.close()
+        self._clients: StainlessClients[anthropic.Anthropic, anthropic.AsyncAnthropic] = (
+            StainlessClients(settings, "anthropic", "Anthropic", "AsyncAnthropic")
         )
-        self._lock = threading.Lock()  # one client, even when threads race to make it
 
     def __repr__(self) -> str:
-        return f"AnthropicAdapter({self._settings!r})"
-
-    def _client_options(self) -> dict[str, Any]:
-        import anthropic
-
-        s = self._settings
-        return {
-            "api_key": s.api_key,
-            "base_url": s.base_url,
-            "timeout": anthropic.Timeout(s.timeout, connect=s.connect_timeout),
-            "max_retries": s.max_retries,
-        }
+        return f"{type(self).__name__}({self._settings!r})"
 
     @property
     def client(self) -> anthropic.Anthropic:
-        with self._lock:
-            if self._client is None:
-                import anthropic
-
-                self._client = anthropic.Anthropic(**self._client_options())
-            return self._client
+        return self._clients.sync
 
     async def async_client(self) -> anthropic.AsyncAnthropic:
         """The running loop's async client (made on first use in that loop)."""
-        import anthropic
-
-        return await self._async.get(
-            None, lambda: anthropic.AsyncAnthropic(**self._client_options())
-        )
+        return await self._clients.async_()
 
     # ------------------------------------------------------------ sync
 
@@ -557,12 +534,8 @@ class AnthropicAdapter:
 
     def close(self) -> None:
         """Close the sync client and every async client whose loop can still run its close."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-        self._async.close()
+        self._clients.close()
 
     async def aclose(self) -> None:
-        """Close the async clients: this loop's here, the others' in their own loops."""
-        await self._async.aclose()
+        """Close the async clients: this loop's now, the others' in their own loops."""
+        await self._clients.aclose()

@@ -8,14 +8,13 @@ for both clients, and the answer parsing (a whole completion, or a stream's chun
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
-from orkestra.providers._loops import LoopClients
+from orkestra.providers._stainless import StainlessClients
 from orkestra.providers.base import (
     ChatRequest,
     ClientSettings,
@@ -250,39 +249,20 @@ class OpenAIAdapter:
 
     def __init__(self, settings: ClientSettings) -> None:
         self._settings = settings
-        self._client: openai.OpenAI | None = None
-        # One async client per event loop, closed when that loop shuts down.
-        self._async: LoopClients[None, openai.AsyncOpenAI] = LoopClients(lambda c: c.close())
-        self._lock = threading.Lock()  # one client, even when threads race to make it
+        self._clients: StainlessClients[openai.OpenAI, openai.AsyncOpenAI] = StainlessClients(
+            settings, "openai", "OpenAI", "AsyncOpenAI"
+        )
 
     def __repr__(self) -> str:
-        return f"OpenAIAdapter({self._settings!r})"
-
-    def _options(self) -> dict[str, Any]:
-        import openai
-
-        s = self._settings
-        return {
-            "api_key": s.api_key,
-            "base_url": s.base_url,
-            "timeout": openai.Timeout(s.timeout, connect=s.connect_timeout),
-            "max_retries": s.max_retries,
-        }
+        return f"{type(self).__name__}({self._settings!r})"
 
     @property
     def client(self) -> openai.OpenAI:
-        with self._lock:
-            if self._client is None:
-                import openai
-
-                self._client = openai.OpenAI(**self._options())
-            return self._client
+        return self._clients.sync
 
     async def _async_client(self) -> openai.AsyncOpenAI:
-        """The async client of the running loop (a new one for each new loop)."""
-        import openai
-
-        return await self._async.get(None, lambda: openai.AsyncOpenAI(**self._options()))
+        """The running loop's async client (made on first use in that loop)."""
+        return await self._clients.async_()
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         return build_params(request, self._settings)
@@ -321,13 +301,9 @@ class OpenAIAdapter:
         yield assembler.finished()
 
     def close(self) -> None:
-        """Close the sync client and every async client whose loop is still open."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-        self._async.close()
+        """Close the sync client and every async client whose loop can still run its close."""
+        self._clients.close()
 
     async def aclose(self) -> None:
-        """Close the async clients: the running loop's now, the others as :meth:`close` does."""
-        await self._async.aclose()
+        """Close the async clients: this loop's now, the others' in their own loops."""
+        await self._clients.aclose()
