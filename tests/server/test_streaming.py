@@ -11,8 +11,8 @@ import pytest
 
 from orkestra import Response, RoutingDecision, StreamInterruptedError, Usage
 from orkestra.resilience.budget import Budget
+from orkestra.server.response import ChunkFormatter
 from orkestra.server.streaming import ClientDisconnected, StreamSession, Threads
-from orkestra.server.translate import ChunkFormatter
 
 DECISION = RoutingDecision("openai", "gpt-4o-mini", "budget", {}, None, "test", 0.1)
 

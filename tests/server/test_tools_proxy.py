@@ -24,14 +24,10 @@ from orkestra._types import ToolCall
 from orkestra.catalog import Catalog, default_catalog
 from orkestra.providers.base import Image, Message
 from orkestra.server import ProviderConfig, create_app
+from orkestra.server.call_ids import parse_call_id, wire_call_id
 from orkestra.server.errors import ProxyError
-from orkestra.server.translate import (
-    ChatParams,
-    finish_reason,
-    parse_call_id,
-    parse_chat_request,
-    wire_call_id,
-)
+from orkestra.server.request import ChatParams, parse_chat_request
+from orkestra.server.response import finish_reason
 from orkestra.testing import FakeProviderServer, Reply
 
 PROVIDERS = ("openai", "anthropic", "google")

@@ -8,7 +8,7 @@ Endpoints: ``POST /v1/chat/completions`` (streaming or not), ``GET /v1/models``,
 ``x-orkestra-provider``, ``x-orkestra-model``, ``x-orkestra-tier``, ``x-orkestra-cost-usd`` and
 ``x-orkestra-savings-usd`` (a stream: the first three up front, cost and savings in its last
 chunks' ``orkestra`` object). Every error is OpenAI-shaped JSON (:mod:`orkestra.server.errors`,
-and :func:`~orkestra.server.translate.proxy_error` for a request no model can serve and an
+and :func:`~orkestra.server.response.proxy_error` for a request no model can serve and an
 answer that failed its ``response_format``: that one was billed, so it carries the routing and
 cost headers of a success and is logged with its cost); a bug answers a 500 with a request id
 and is logged with its traceback, never sent.
@@ -43,15 +43,9 @@ from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
 from orkestra.server.dispatch import Destination, Dispatcher
 from orkestra.server.errors import ProxyError, bad_request, error_json
+from orkestra.server.request import ChatParams, parse_chat_request
+from orkestra.server.response import ChunkFormatter, completion_json, dumps, proxy_error
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
-from orkestra.server.translate import (
-    ChatParams,
-    ChunkFormatter,
-    completion_json,
-    dumps,
-    parse_chat_request,
-    proxy_error,
-)
 from orkestra.usage import UsageLog, UsageRecord, open_usage_log
 
 __all__ = ["create_app"]

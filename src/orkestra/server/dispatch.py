@@ -46,7 +46,7 @@ from orkestra.resilience.retry import RetryPolicy, Timeouts
 from orkestra.routing.policy import DEFAULT_OUTPUT_TOKENS, estimate_input_tokens
 from orkestra.server.config import ServerConfig
 from orkestra.server.errors import model_not_found
-from orkestra.server.translate import ChatParams
+from orkestra.server.request import ChatParams
 from orkestra.strategies import STRATEGIES
 
 __all__ = ["Destination", "Dispatcher", "billed"]

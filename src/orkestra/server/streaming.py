@@ -33,7 +33,7 @@ from orkestra._types import Response, RoutingDecision
 from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.resilience.budget import Reservation
 from orkestra.server.dispatch import billed
-from orkestra.server.translate import DONE, ChunkFormatter, proxy_error, sse
+from orkestra.server.response import DONE, ChunkFormatter, proxy_error, sse
 
 __all__ = ["SSEResponse", "StreamSession", "Threads"]
 

@@ -10,7 +10,8 @@ import pytest
 from orkestra import Usage
 from orkestra.providers.base import Message
 from orkestra.server.errors import ProxyError
-from orkestra.server.translate import ChatParams, finish_reason, parse_chat_request, usage_json
+from orkestra.server.request import ChatParams, parse_chat_request
+from orkestra.server.response import finish_reason, usage_json
 
 USER = [{"role": "user", "content": "hi"}]
 

@@ -1,0 +1,434 @@
+"""A Chat Completions request body, checked and translated into :class:`ChatParams`.
+
+Every field a client may send has a rule: translated (``messages`` with tool calls, tool results
+and images: :mod:`.messages`; ``tools``, ``tool_choice``, ``response_format``, ``max_tokens`` /
+``max_completion_tokens``, ``temperature``, ``stream``, ``stream_options``), recorded (``user``,
+``safety_identifier``), accepted only at its default (``n=1``, ``top_p=1``, ``stop=[]``,
+``parallel_tool_calls=true``...), or refused with a 400 naming it (``seed``, ``logprobs``...).
+Nothing is dropped silently: what is accepted but not honoured by any provider (a tool's
+``strict``, an image's ``detail``) is named in ``x-orkestra-ignored-params``. A field OpenAI
+does not define is refused as OpenAI refuses it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from orkestra.providers.base import Message
+from orkestra.server.errors import bad_request, unsupported
+from orkestra.server.fields import (
+    invalid,
+    is_int,
+    is_number,
+    kind_of,
+    missing,
+    name_field,
+    object_field,
+    only_known,
+    text_field,
+    unknown,
+    wrong_type,
+)
+from orkestra.server.messages import parse_messages
+
+__all__ = ["MAX_TOOLS", "ChatParams", "parse_chat_request"]
+
+MAX_TOOLS = 128  # OpenAI's limit
+
+
+@dataclass(frozen=True)
+class ChatParams:
+    """A checked chat request, in the library's terms.
+
+    ``tools``, ``tool_choice`` and ``response_format`` stay in OpenAI's form (the library's
+    own input format), cleaned of what no provider takes; ``ignored`` names those fields.
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    stream: bool = False
+    include_usage: bool = False
+    user: str | None = None
+    tools: tuple[Mapping[str, Any], ...] = ()
+    tool_choice: str | Mapping[str, Any] | None = None
+    response_format: Mapping[str, Any] | None = None
+    session_id: str | None = None
+    """``prompt_cache_key``: the conversation's sticky session (its model stays put, so the
+    provider's prompt cache stays warm; see docs/conversations.md)."""
+    ignored: tuple[str, ...] = field(default=())
+
+    @property
+    def prompt(self) -> str | None:
+        """The text when the conversation is a single plain user turn."""
+        if len(self.messages) == 1:
+            only = self.messages[0]
+            if only.role == "user" and not only.images:
+                return only.content
+        return None
+
+    @property
+    def last_user_text(self) -> str:
+        return next(m.content for m in reversed(self.messages) if m.role == "user")
+
+    def conversation(self) -> dict[str, Any]:
+        """``prompt=`` for a single user turn, else ``messages=`` (the library's
+        :class:`~orkestra.providers.base.Message` turns, tool-call signatures decoded)."""
+        prompt = self.prompt
+        if prompt is not None:
+            return {"prompt": prompt}
+        return {"messages": list(self.messages)}
+
+    def options(self) -> dict[str, Any]:
+        """``max_tokens``, ``temperature``, ``tools``, ``tool_choice`` and ``response_format``,
+        when the client set them (so a plain request is a plain library call)."""
+        out: dict[str, Any] = {}
+        if self.max_tokens is not None:
+            out["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        if self.tools:
+            out["tools"] = [dict(t) for t in self.tools]
+        if self.tool_choice is not None:
+            out["tool_choice"] = self.tool_choice
+        if self.response_format is not None:
+            out["response_format"] = dict(self.response_format)
+        if self.session_id is not None:
+            out["session_id"] = self.session_id
+        return out
+
+
+def _never(value: object) -> bool:
+    return False
+
+
+# Accepted at these values (they ask for nothing orkestra would have to do); refused otherwise.
+_NEUTRAL: dict[str, tuple[Callable[[object], bool], str]] = {
+    "functions": (lambda v: v == [], "functions (deprecated function calling; use tools)"),
+    "function_call": (
+        lambda v: v == "none",
+        "function_call (deprecated function calling; use tool_choice)",
+    ),
+    "top_p": (lambda v: is_number(v) and v == 1, "top_p other than 1"),
+    "stop": (lambda v: v == [], "stop sequences"),
+    "n": (lambda v: is_int(v) and v == 1, "n other than 1 (several choices)"),
+    "presence_penalty": (lambda v: is_number(v) and v == 0, "presence_penalty"),
+    "frequency_penalty": (lambda v: is_number(v) and v == 0, "frequency_penalty"),
+    "logit_bias": (lambda v: v == {}, "logit_bias"),
+    "logprobs": (lambda v: v is False, "logprobs"),
+    "top_logprobs": (lambda v: is_int(v) and v == 0, "top_logprobs"),
+    "seed": (_never, "seed"),
+    "store": (lambda v: v is False, "store (stored completions)"),
+    "metadata": (lambda v: v == {}, "metadata (stored completions)"),
+    "service_tier": (lambda v: v in ("auto", "default"), "service_tier"),
+    "modalities": (lambda v: v == ["text"], "modalities other than text"),
+    "audio": (_never, "audio output"),
+    "prediction": (_never, "predicted outputs"),
+    "reasoning_effort": (_never, "reasoning_effort"),
+    "verbosity": (_never, "verbosity"),
+    "web_search_options": (_never, "web search"),
+}
+
+_HANDLED = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "stream",
+        "stream_options",
+        "user",
+        "safety_identifier",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "prompt_cache_key",
+    }
+)
+
+
+def parse_chat_request(body: object) -> ChatParams:
+    """Check a ``/v1/chat/completions`` body; a :class:`ProxyError` (400) names what is wrong."""
+    if not isinstance(body, dict):
+        raise bad_request(
+            f"The request body must be a JSON object, not {kind_of(body)}.", None, "invalid_body"
+        )
+    for name, value in body.items():
+        if name in _HANDLED or value is None:
+            continue
+        rule = _NEUTRAL.get(name)
+        if rule is None:
+            raise unknown(name)
+        neutral, what = rule
+        if not neutral(value):
+            raise unsupported(name, what)
+
+    model = body.get("model")
+    if model is None:
+        raise bad_request("you must provide a model parameter", "model", "missing_required")
+    model = text_field("model", model)
+    ignored: list[str] = []
+    messages = parse_messages(body.get("messages"), ignored)
+
+    max_tokens = _max_tokens(body)
+    temperature = body.get("temperature")
+    if temperature is not None:
+        if not is_number(temperature):
+            raise wrong_type("temperature", "a decimal", temperature)
+        if not (math.isfinite(temperature) and 0 <= temperature <= 2):
+            raise invalid("temperature", f"{temperature!r} is not in [0, 2].")
+        temperature = float(temperature)
+
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise wrong_type("stream", "a boolean", stream)
+    include_usage = _stream_options(body.get("stream_options"), bool(stream))
+
+    tools = _tools(body.get("tools"), ignored)
+    tool_choice = _tool_choice(body.get("tool_choice"), tools)
+    _parallel_tool_calls(body.get("parallel_tool_calls"), tools)
+    response_format = _response_format(body.get("response_format"), ignored)
+
+    user = _optional_text(body, "user")
+    safety = _optional_text(body, "safety_identifier")
+    session = _optional_text(body, "prompt_cache_key")
+    if session is not None and not session.strip():
+        raise invalid("prompt_cache_key", "it must not be empty.")
+    return ChatParams(
+        model=model,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        stream=bool(stream),
+        include_usage=include_usage,
+        user=user if user is not None else safety,
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=response_format,
+        session_id=session,
+        ignored=tuple(dict.fromkeys(ignored)),
+    )
+
+
+def _optional_text(body: Mapping[str, object], param: str) -> str | None:
+    value = body.get(param)
+    return None if value is None else text_field(param, value)
+
+
+def _max_tokens(body: Mapping[str, object]) -> int | None:
+    found: dict[str, int] = {}
+    for param in ("max_tokens", "max_completion_tokens"):
+        value = body.get(param)
+        if value is None:
+            continue
+        if not is_int(value):
+            raise wrong_type(param, "an integer", value)
+        assert isinstance(value, int)
+        if value < 1:
+            raise invalid(param, f"{value} is below the minimum of 1.")
+        found[param] = value
+    if len(set(found.values())) > 1:
+        raise bad_request(
+            "max_tokens and max_completion_tokens disagree; send one of them.",
+            "max_completion_tokens",
+            "invalid_value",
+        )
+    return next(iter(found.values()), None)
+
+
+def _stream_options(value: object, stream: bool) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, dict):
+        raise wrong_type("stream_options", "an object", value)
+    if not stream:
+        raise bad_request(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+            "invalid_value",
+        )
+    include_usage = False
+    for name, option in value.items():
+        param = f"stream_options.{name}"
+        if name == "include_usage":
+            if option is not None and not isinstance(option, bool):
+                raise wrong_type(param, "a boolean", option)
+            include_usage = bool(option)
+        elif name == "include_obfuscation":
+            if option is not None and not isinstance(option, bool):
+                raise wrong_type(param, "a boolean", option)
+            # Padding against length side channels: orkestra adds none (only ever less).
+        else:
+            raise bad_request(f"Unrecognized stream option: {name}", param, "unknown_parameter")
+    return include_usage
+
+
+# -- tools and structured output -------------------------------------------------------------
+
+_TOOL_FIELDS = frozenset({"type", "function"})
+_FUNCTION_FIELDS = frozenset({"name", "description", "parameters", "strict"})
+
+
+def _tools(value: object, ignored: list[str]) -> tuple[Mapping[str, Any], ...]:
+    """Function tools, in OpenAI's form without ``strict`` (no provider is sent it)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise wrong_type("tools", "an array", value)
+    if len(value) > MAX_TOOLS:
+        raise invalid("tools", f"{len(value)} tools; at most {MAX_TOOLS} are allowed.")
+    out: list[Mapping[str, Any]] = []
+    names: set[str] = set()
+    for i, item in enumerate(value):
+        function = _function(f"tools[{i}]", item, ignored)
+        if function["name"] in names:
+            raise invalid(
+                "tools", f"two tools are named {function['name']!r}; tool names must be unique."
+            )
+        names.add(function["name"])
+        out.append({"type": "function", "function": function})
+    return tuple(out)
+
+
+def _function(where: str, item: object, ignored: list[str]) -> dict[str, Any]:
+    """One function tool's ``function`` object, checked."""
+    tool = object_field(where, item)
+    kind = tool.get("type")
+    if kind is None:
+        raise missing(f"{where}.type")
+    if kind != "function":
+        if isinstance(kind, str):
+            raise unsupported(f"{where}.type", f"{kind!r} tools (only function tools)")
+        raise wrong_type(f"{where}.type", "a string", kind)
+    only_known(where, tool, _TOOL_FIELDS, "tool field")
+    if "function" not in tool:
+        raise missing(f"{where}.function")
+    where = f"{where}.function"
+    function = object_field(where, tool["function"])
+    only_known(where, function, _FUNCTION_FIELDS, "function field")
+    clean: dict[str, Any] = {"name": name_field(f"{where}.name", function.get("name"))}
+    description = function.get("description")
+    if description is not None:
+        clean["description"] = text_field(f"{where}.description", description)
+    parameters = function.get("parameters")
+    if parameters is not None:
+        parameters = object_field(f"{where}.parameters", parameters)
+        if parameters.get("type", "object") != "object":
+            raise invalid(
+                f"{where}.parameters",
+                "a function's parameters must be a JSON Schema of type 'object'.",
+            )
+        clean["parameters"] = parameters
+    strict = function.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise wrong_type(f"{where}.strict", "a boolean", strict)
+    if strict:
+        ignored.append("tools.function.strict")
+    return clean
+
+
+def _tool_choice(
+    value: object, tools: Sequence[Mapping[str, Any]]
+) -> str | Mapping[str, Any] | None:
+    """``"auto"``, ``"none"``, ``"required"`` or one named function; None when there are no
+    tools and the choice asks for nothing."""
+    if value is None:
+        return None
+    param = "tool_choice"
+    if isinstance(value, str):
+        if value not in ("auto", "none", "required"):
+            raise invalid(param, f"{value!r}; supported: 'auto', 'none', 'required'.")
+        if not tools:
+            if value == "required":
+                raise invalid(param, "'tool_choice' is only allowed when 'tools' are specified.")
+            return None  # "auto" or "none" with no tools: nothing to choose
+        return value
+    choice = object_field(param, value)
+    kind = choice.get("type")
+    if kind != "function":
+        if isinstance(kind, str):
+            raise unsupported(f"{param}.type", f"tool_choice of type {kind!r}")
+        raise wrong_type(f"{param}.type", "a string", kind)
+    only_known(param, choice, _TOOL_FIELDS, "tool_choice field")
+    if "function" not in choice:
+        raise missing(f"{param}.function")
+    function = object_field(f"{param}.function", choice["function"])
+    only_known(f"{param}.function", function, frozenset({"name"}), "tool_choice field")
+    name = name_field(f"{param}.function.name", function.get("name"))
+    if not tools:
+        raise invalid(param, "'tool_choice' is only allowed when 'tools' are specified.")
+    if name not in {t["function"]["name"] for t in tools}:
+        raise invalid(f"{param}.function.name", f"no tool named {name!r} is in 'tools'.")
+    return {"type": "function", "function": {"name": name}}
+
+
+def _parallel_tool_calls(value: object, tools: Sequence[Mapping[str, Any]]) -> None:
+    """True (OpenAI's default) is what every provider does; false cannot be promised (Gemini
+    has no such switch), so with tools it is refused rather than quietly broken."""
+    if value is None:
+        return
+    if not isinstance(value, bool):
+        raise wrong_type("parallel_tool_calls", "a boolean", value)
+    if not value and tools:
+        raise unsupported("parallel_tool_calls", "parallel_tool_calls=false")
+
+
+_JSON_SCHEMA_FIELDS = frozenset({"name", "description", "schema", "strict"})
+
+
+def _response_format(value: object, ignored: list[str]) -> Mapping[str, Any] | None:
+    """``json_object`` or ``json_schema`` in OpenAI's form (``text`` is the default: None)."""
+    if value is None:
+        return None
+    param = "response_format"
+    fmt = object_field(param, value)
+    kind = fmt.get("type")
+    if kind is None:
+        raise missing(f"{param}.type")
+    if not isinstance(kind, str):
+        raise wrong_type(f"{param}.type", "a string", kind)
+    if kind in ("text", "json_object"):
+        only_known(param, fmt, frozenset({"type"}), "response_format field")
+        return None if kind == "text" else {"type": "json_object"}
+    if kind != "json_schema":
+        raise unsupported(f"{param}.type", f"response_format of type {kind!r}")
+    only_known(param, fmt, frozenset({"type", "json_schema"}), "response_format field")
+    if "json_schema" not in fmt:
+        raise missing(f"{param}.json_schema")
+    spec = object_field(f"{param}.json_schema", fmt["json_schema"])
+    where = f"{param}.json_schema"
+    only_known(where, spec, _JSON_SCHEMA_FIELDS, "json_schema field")
+    name = name_field(f"{where}.name", spec.get("name"))
+    if spec.get("description") is not None:
+        text_field(f"{where}.description", spec["description"])
+        ignored.append(f"{where}.description")
+    if "schema" not in spec or spec["schema"] is None:
+        raise missing(f"{where}.schema")
+    schema = object_field(f"{where}.schema", spec["schema"])
+    _check_schema(f"{where}.schema", schema)
+    strict = spec.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise wrong_type(f"{where}.strict", "a boolean", strict)
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": schema, "strict": bool(strict)},
+    }
+
+
+def _check_schema(param: str, schema: Mapping[str, Any]) -> None:
+    """A schema the answer can be validated against, with an object at its top (what every
+    provider's structured output takes)."""
+    import jsonschema  # only requests with a schema pay for the import
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(dict(schema))
+    except jsonschema.SchemaError as error:
+        raise invalid(param, f"not a valid JSON Schema: {error.message}") from None
+    if schema.get("type") != "object":
+        raise invalid(param, "the schema's top level must be {'type': 'object', ...}.")

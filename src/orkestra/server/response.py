@@ -1,0 +1,269 @@
+"""The answer in OpenAI's Chat Completions shape: a ``chat.completion`` object, the
+``chat.completion.chunk`` events of a stream, and the OpenAI-shaped error for a library error
+(:func:`proxy_error`). Each carries the ``orkestra`` extension object: where the request went,
+what it cost and saved."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from orkestra._types import Response, ToolCall, Usage
+from orkestra.errors import CapabilityError, OrkestraError, StructuredOutputError
+from orkestra.server.call_ids import wire_call_id
+from orkestra.server.errors import ProxyError, from_library_error
+
+__all__ = [
+    "DONE",
+    "ChunkFormatter",
+    "InvalidOutputError",
+    "completion_json",
+    "dumps",
+    "finish_reason",
+    "orkestra_json",
+    "proxy_error",
+    "sse",
+    "usage_json",
+]
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON; ASCII-escaped, so any text (even a lone surrogate) encodes."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+# Each provider's own finish reasons, as OpenAI names them (unknown ones: "stop").
+_FINISH_REASONS = {
+    # OpenAI
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    # Anthropic
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    # Gemini (a call of a tool ends with STOP: the calls themselves say it)
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "MODEL_ARMOR": "content_filter",
+    "MALFORMED_FUNCTION_CALL": "stop",
+    "UNEXPECTED_TOOL_CALL": "stop",
+    "TOO_MANY_TOOL_CALLS": "stop",
+    "LANGUAGE": "stop",
+    "OTHER": "stop",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+}
+
+
+def finish_reason(native: str | None, *, tool_calls: bool = False) -> str:
+    """OpenAI's ``finish_reason`` for a provider's own (``end_turn``, ``MAX_TOKENS``...).
+
+    An answer with tool calls that otherwise ended normally is ``"tool_calls"`` (Gemini says
+    ``STOP``); ``"tool_calls"`` without any call would send a client looking for none."""
+    reason = "stop"
+    if native is not None:
+        reason = _FINISH_REASONS.get(native, _FINISH_REASONS.get(native.upper(), "stop"))
+    if tool_calls and reason == "stop":
+        return "tool_calls"
+    if not tool_calls and reason == "tool_calls":
+        return "stop"
+    return reason
+
+
+def response_finish(response: Response) -> str:
+    return finish_reason(response.finish_reason, tool_calls=bool(response.tool_calls))
+
+
+def tool_calls_json(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    """The calls in OpenAI's form, each id carrying its signature (:func:`wire_call_id`)."""
+    return [{**call.to_openai(), "id": wire_call_id(call)} for call in calls]
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def orkestra_json(response: Response, ignored: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``orkestra`` extension object: where the request went, what it cost and saved, and
+    which parameters the answering model could not take (``ignored_params``)."""
+    routing = response.routing
+    return {
+        "provider": response.provider,
+        "model": response.model,
+        "tier": routing.tier,
+        "strategy": routing.strategy,
+        "cost_usd": response.total_cost,
+        "savings_usd": response.base_cost - response.total_cost,
+        "base_model": response.base_model,
+        "base_cost_usd": response.base_cost,
+        "routing_ms": routing.latency_ms,
+        "attempts": len(response.attempts) or 1,
+        "reason": routing.reason,
+        "ignored_params": list(ignored),
+    }
+
+
+def message_json(response: Response) -> dict[str, Any]:
+    """The assistant message: ``content`` is null when the answer is only tool calls (as
+    OpenAI sends it), and ``tool_calls`` is there only when there are some."""
+    content: str | None = response.text
+    if not content and response.tool_calls:
+        content = None
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if response.tool_calls:
+        message["tool_calls"] = tool_calls_json(response.tool_calls)
+    return message
+
+
+def completion_json(
+    response: Response, *, request_id: str, created: int, ignored: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The ``chat.completion`` object for a finished call."""
+    return {
+        "id": request_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": response.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message_json(response),
+                "logprobs": None,
+                "finish_reason": response_finish(response),
+            }
+        ],
+        "usage": usage_json(response.usage),
+        "system_fingerprint": None,
+        "orkestra": orkestra_json(response, ignored),
+    }
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+def sse(value: Any) -> bytes:
+    return b"data: " + dumps(value) + b"\n\n"
+
+
+class ChunkFormatter:
+    """The ``chat.completion.chunk`` events of one streamed answer, as SSE ``data:`` lines."""
+
+    def __init__(self, request_id: str, created: int, model: str, include_usage: bool) -> None:
+        self.request_id, self.created, self.model = request_id, created, model
+        self.include_usage = include_usage
+
+    def _chunk(self, choices: list[dict[str, Any]], model: str | None = None) -> dict[str, Any]:
+        chunk: dict[str, Any] = {
+            "id": self.request_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": model or self.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def _delta(self, delta: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
+
+    def role(self, content: str | None = "") -> bytes:
+        """The first chunk (``content: null`` when the answer has no text: only tool calls)."""
+        return sse(self._chunk([self._delta({"role": "assistant", "content": content})]))
+
+    def text(self, text: str) -> bytes:
+        return sse(self._chunk([self._delta({"content": text})]))
+
+    def tool_calls(self, response: Response) -> list[bytes]:
+        """One chunk per tool call, after the text and before the finish: ``index``, ``id``,
+        ``type`` and the whole ``function`` (the library hands the calls over assembled)."""
+        return [
+            sse(self._chunk([self._delta({"tool_calls": [{"index": i, **call}]})]))
+            for i, call in enumerate(tool_calls_json(response.tool_calls))
+        ]
+
+    def finish(self, response: Response, ignored: Sequence[str] = ()) -> bytes:
+        chunk = self._chunk([self._delta({}, response_finish(response))], response.model)
+        chunk["orkestra"] = orkestra_json(response, ignored)
+        return sse(chunk)
+
+    def usage(self, response: Response, ignored: Sequence[str] = ()) -> bytes:
+        chunk = self._chunk([], response.model)
+        chunk["usage"] = usage_json(response.usage)
+        chunk["orkestra"] = orkestra_json(response, ignored)
+        return sse(chunk)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+_NEED_PARAMS = {"tools": "tools", "vision": "messages", "json": "response_format"}
+
+
+class InvalidOutputError(ProxyError):
+    """A ``response_format`` answer that did not validate: a 502 (the model, not the client,
+    got it wrong), with the raw answer and what it cost in an ``orkestra`` object beside the
+    error, since the call was made and billed."""
+
+    def __init__(self, error: StructuredOutputError) -> None:
+        super().__init__(
+            502,
+            f"The model's answer did not match the response_format: {error}. "
+            "Its raw text is in orkestra.text; the call was billed.",
+            type="invalid_model_output",
+            param="response_format",
+            code="invalid_model_output",
+        )
+        self.text = error.text
+        self.reason = error.reason
+        self.response = error.response if isinstance(error.response, Response) else None
+
+    def body(self) -> dict[str, Any]:
+        """The error, and beside it the raw answer, why it failed and what it cost."""
+        body: dict[str, Any] = dict(super().body())
+        extra: dict[str, Any] = {"text": self.text, "reason": self.reason}
+        if self.response is not None:
+            extra.update(orkestra_json(self.response))
+        body["orkestra"] = extra
+        return body
+
+
+def proxy_error(error: OrkestraError) -> ProxyError:
+    """The OpenAI-shaped answer for a library error: :func:`from_library_error`, plus the two
+    errors of tools and structured output.
+
+    :class:`CapabilityError` (no configured model has tools, vision or JSON output, or the
+    context, the request needs) is the client's request: a 400 ``no_capable_model``.
+    :class:`StructuredOutputError` is :class:`InvalidOutputError` (502).
+    """
+    if isinstance(error, CapabilityError):
+        named = sorted(error.needs & set(_NEED_PARAMS))
+        return ProxyError(
+            400,
+            str(error) or "No configured model can serve this request.",
+            param=_NEED_PARAMS[named[0]] if len(named) == 1 else None,
+            code="no_capable_model",
+        )
+    if isinstance(error, StructuredOutputError):
+        return InvalidOutputError(error)
+    return from_library_error(error)
