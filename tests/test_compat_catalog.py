@@ -17,7 +17,7 @@ from orkestra.catalog import (
     ModelInfo,
     Price,
     ProviderInfo,
-    _catalog,
+    _default,
     bundled_catalog,
     cost_of,
     default_catalog,
@@ -36,9 +36,9 @@ OFF_PEAK = dt.datetime(2026, 11, 26, 20, 0, tzinfo=dt.timezone.utc)
 def _no_user_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts from the bundled catalog: no file, nothing registered."""
     monkeypatch.delenv("ORKESTRA_CATALOG", raising=False)
-    _catalog._reset_registered()
+    _default._reset_registered()
     yield
-    _catalog._reset_registered()
+    _default._reset_registered()
 
 
 # -- the presets ---------------------------------------------------------------------------

@@ -4,18 +4,9 @@ Add or override models with ``Provider(name, models={...})``, :func:`register_mo
 named by ``ORKESTRA_CATALOG`` (see docs/providers.md).
 """
 
-from orkestra.catalog._catalog import (
-    CAPABILITIES,
-    Catalog,
-    ModelInfo,
-    Price,
-    ProviderInfo,
-    Resolution,
-    bundled_catalog,
-    default_catalog,
-    register_model,
-    today,
-)
+from orkestra.catalog._catalog import Catalog
+from orkestra.catalog._default import bundled_catalog, default_catalog, register_model
+from orkestra.catalog._types import CAPABILITIES, ModelInfo, Price, ProviderInfo, Resolution, today
 from orkestra.catalog.cost import cost_of, price_of
 
 __all__ = [

@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from orkestra._types import Cost, Usage
-from orkestra.catalog._catalog import ModelInfo, Price
+from orkestra.catalog._types import ModelInfo, Price
 from orkestra.errors import PricingError
 
 __all__ = ["Price", "cost_of", "price_of"]

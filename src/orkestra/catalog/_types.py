@@ -1,0 +1,137 @@
+"""The catalog's data types: a provider, a model, a price, a resolved model name.
+
+A :class:`ModelInfo` carries everything the library needs to send a model a request and price
+its answer: limits, capabilities, parameter quirks (``reasoning``), retirement and successor,
+and either its own :class:`Price` or where genai-prices has it (:mod:`orkestra.catalog.cost`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orkestra._types import Tier
+
+__all__ = [
+    "ADAPTER_NAMES",
+    "CAPABILITIES",
+    "ModelInfo",
+    "Price",
+    "ProviderInfo",
+    "Resolution",
+    "find_model",
+    "today",
+]
+
+CAPABILITIES = frozenset({"tools", "vision", "json"})
+ADAPTER_NAMES = ("openai", "anthropic", "google")
+"""The adapter modules a provider can be spoken to with (``orkestra.providers.ADAPTERS``)."""
+
+
+def today() -> dt.date:
+    """The date the catalog resolves retirements against.
+
+    ``ORKESTRA_TODAY=YYYY-MM-DD`` overrides it (to preview a coming retirement, or in tests).
+    """
+    override = os.environ.get("ORKESTRA_TODAY")
+    return dt.date.fromisoformat(override) if override else dt.date.today()
+
+
+@dataclass(frozen=True)
+class Price:
+    """Standard-tier USD per 1M tokens (below any long-context threshold)."""
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
+
+    def estimate(self, input_tokens: float, output_tokens: float) -> float:
+        """Dollars for that many uncached input and output tokens."""
+        return (input_tokens * self.input + output_tokens * self.output) / 1e6
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model of one provider."""
+
+    provider: str
+    id: str
+    context_window: int
+    max_output_tokens: int
+    capabilities: frozenset[str] = frozenset()
+    snapshots: tuple[str, ...] = ()
+    retires: dt.date | None = None
+    successor: str | None = None
+    reasoning: bool = False
+    """Reasoning models take ``max_completion_tokens`` and only the default temperature."""
+    api_version: str | None = None
+    """Gemini: the API version that serves the model (preview models are on ``v1beta`` only)."""
+    price_ref: str | None = None
+    """The model id to look up in genai-prices, when it differs from ``id``."""
+    price: Price | None = None
+    """The catalog's own price; None: genai-prices' price (and PricingError if it has none)."""
+    price_provider: str = ""
+    """The genai-prices provider id to price this model under (its provider's, set at load),
+    so pricing never needs to find the provider in some catalog."""
+
+    def retired_on(self, day: dt.date) -> bool:
+        return self.retires is not None and day >= self.retires
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """One provider, or one preset of an OpenAI-compatible API: how to reach it and its tiers."""
+
+    name: str
+    display_name: str
+    env_keys: tuple[str, ...]
+    env_base_url: str
+    price_provider: str
+    tiers: Mapping[Tier, str]
+    """The model of each tier; may lack tiers (vllm, openai-compatible: the user names them)."""
+    supports_temperature: bool = True
+    """Anthropic's API version 2026-10-21 rejects ``temperature``: it is never sent there."""
+    adapter: str = ""
+    """The adapter that speaks its API: ``"openai"``, ``"anthropic"`` or ``"google"``
+    (default: the provider's name)."""
+    base_url: str | None = None
+    """The API's default base URL; None: the SDK's own default."""
+    requires_key: bool = True
+    """False for local servers (ollama, vllm, openai-compatible): a placeholder key is sent."""
+    compatible: bool = False
+    """An OpenAI-compatible API that is not OpenAI: send only what such servers understand."""
+
+    def __post_init__(self) -> None:
+        if not self.adapter:
+            object.__setattr__(self, "adapter", self.name)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a requested model name resolves to, and the path it took to get there."""
+
+    requested: str
+    model: ModelInfo
+    notes: tuple[str, ...] = ()
+
+
+def find_model(
+    models: Mapping[tuple[str, str], ModelInfo],
+    aliases: Mapping[tuple[str, str], tuple[str, str]],
+    provider: str,
+    name: str,
+) -> tuple[ModelInfo | None, str | None]:
+    """The entry for an id, snapshot id or alias of ``provider``, and the alias's
+    explanation if one was followed; ``(None, None)`` for a name none of them match."""
+    if (provider, name) in models:
+        return models[(provider, name)], None
+    for m in models.values():
+        if m.provider == provider and name in m.snapshots:
+            return m, None
+    if (provider, name) in aliases:
+        target, why = aliases[(provider, name)]
+        return models[(provider, target)], why
+    return None, None
