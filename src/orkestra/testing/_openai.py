@@ -1,13 +1,12 @@
-"""OpenAI: Chat Completions, Responses and the models list, as the real API speaks them."""
+"""OpenAI: Chat Completions, Responses and the models list, as the real API speaks them (its
+checks of tools and structured output are in :mod:`._openai_checks`)."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
 import json
-import re
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from . import _openai_responses as responses
@@ -35,6 +34,13 @@ from ._common import (
     text_of,
 )
 from ._models import ModelFacts, listed, lookup, served
+from ._openai_checks import (
+    check_format,
+    check_tool_choice,
+    check_tools,
+    check_turns,
+    openai_error,
+)
 from ._script import Fault
 
 COMPAT = "compat"
@@ -87,19 +93,6 @@ _STATUS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
-def _error(
-    status: int,
-    message: str,
-    *,
-    type_: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-    headers: list[tuple[str, str]] | None = None,
-) -> HttpReply:
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return json_reply(status, body, headers)
-
-
 def _usage_chat(gen: Generation) -> JSONObject:
     return {
         "prompt_tokens": gen.input_tokens,
@@ -127,308 +120,6 @@ def _compat_facts(model: str) -> ModelFacts:
     """A local OpenAI-compatible server (Ollama, vLLM) serves whatever it has loaded: any id,
     one generous context and output limit, none of OpenAI's reasoning-model quirks."""
     return ModelFacts("openai", model, 128_000, 16_384, model, display_name=model)
-
-
-# ---------------------------------------------------------------- tools and structured output
-# The real API's checks of tool turns, tool declarations, tool_choice and response_format, each
-# answering with the error body OpenAI sends (status 400, type invalid_request_error).
-
-_NAME = re.compile(r"[a-zA-Z0-9_-]+")
-_PART_TYPES = {
-    "user": ("text", "image_url", "input_audio", "file"),
-    "assistant": ("text", "refusal"),
-}
-
-
-def _supported(values: tuple[str, ...]) -> str:
-    quoted = [f"'{v}'" for v in values]
-    if len(quoted) == 1:
-        return quoted[0]
-    return ", ".join(quoted[:-1]) + (", and " if len(quoted) > 2 else " and ") + quoted[-1]
-
-
-def _invalid_value(param: str, value: object, supported: tuple[str, ...]) -> HttpReply:
-    message = f"Invalid value: '{value}'. Supported values are: {_supported(supported)}."
-    return _error(400, message, param=param, code="invalid_value")
-
-
-def _missing(param: str) -> HttpReply:
-    return _error(
-        400,
-        f"Missing required parameter: '{param}'.",
-        param=param,
-        code="missing_required_parameter",
-    )
-
-
-def _bad_name(param: str, name: str) -> HttpReply | None:
-    if len(name) > 64:
-        return _error(
-            400,
-            f"Invalid '{param}': string too long. Expected a string with maximum length 64, but"
-            f" got a string with length {len(name)} instead.",
-            param=param,
-            code="string_above_max_length",
-        )
-    if not _NAME.fullmatch(name):
-        return _error(
-            400,
-            f"Invalid '{param}': string does not match pattern. Expected a string that matches"
-            " the pattern '^[a-zA-Z0-9_-]+$'.",
-            param=param,
-            code="invalid_value",
-        )
-    return None
-
-
-def _check_parts(index: int, role: str, content: object) -> HttpReply | None:
-    """Content parts the role may carry (images only in user turns); image URLs well-formed."""
-    if not isinstance(content, list):
-        return None
-    allowed = _PART_TYPES.get(role, ("text",))
-    for j, part in enumerate(content):
-        if not isinstance(part, dict):
-            continue
-        kind = part.get("type")
-        if kind not in allowed:
-            return _invalid_value(f"messages[{index}].content[{j}].type", kind, allowed)
-        if kind != "image_url":
-            continue
-        image = part.get("image_url")
-        url = image.get("url") if isinstance(image, dict) else None
-        param = f"messages[{index}].content[{j}].image_url.url"
-        if not isinstance(url, str):
-            return _missing(param)
-        if url.startswith("data:"):
-            media_type = url[5:].partition(";")[0].partition(",")[0]
-            if not media_type.startswith("image/"):
-                return _error(
-                    400,
-                    f"Invalid '{param}'. Expected a base64-encoded data URL with an image MIME"
-                    " type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got"
-                    f" unsupported MIME type '{media_type}'.",
-                    param=param,
-                    code="invalid_value",
-                )
-        elif not url.startswith(("http://", "https://")):
-            return _error(
-                400,
-                f"Invalid '{param}'. Expected a valid URL, but got a value with an invalid format.",
-                param=param,
-                code="invalid_value",
-            )
-    return None
-
-
-def _unanswered(index: int, ids: list[str]) -> HttpReply:
-    return _error(
-        400,
-        "An assistant message with 'tool_calls' must be followed by tool messages responding to"
-        " each 'tool_call_id'. The following tool_call_ids did not have response messages: "
-        + ", ".join(ids),
-        param=f"messages.[{index}].role",
-    )
-
-
-def _check_turns(messages: list[Any]) -> HttpReply | None:  # noqa: PLR0911
-    """Tool results answer the calls of the assistant turn just before them, every one of them."""
-    pending: list[str] = []  # call ids of the last assistant turn not answered yet
-    calls_at: int | None = None
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            continue
-        role = message.get("role")
-        problem = _check_parts(i, str(role), message.get("content"))
-        if problem is not None:
-            return problem
-        if role == "tool":
-            call_id = message.get("tool_call_id")
-            if not isinstance(call_id, str):
-                return _error(
-                    400,
-                    "Missing parameter 'tool_call_id': messages with role 'tool' must have a"
-                    " 'tool_call_id'.",
-                    param=f"messages.[{i}].tool_call_id",
-                )
-            if calls_at is None:
-                return _error(
-                    400,
-                    "Invalid parameter: messages with role 'tool' must be a response to a"
-                    " preceeding message with 'tool_calls'.",  # sic: the API's own spelling
-                    param=f"messages.[{i}].role",
-                )
-            if call_id not in pending:
-                return _error(
-                    400,
-                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in"
-                    " 'tool_calls' of previous message.",
-                    param=f"messages.[{i}].tool_call_id",
-                )
-            pending.remove(call_id)
-            continue
-        if pending and calls_at is not None:
-            return _unanswered(calls_at, pending)
-        calls = message.get("tool_calls") if role == "assistant" else None
-        if isinstance(calls, list) and calls:
-            pending = [str(c.get("id")) for c in calls if isinstance(c, dict)]
-            calls_at = i
-        else:
-            calls_at = None
-    if pending and calls_at is not None:
-        return _unanswered(calls_at, pending)
-    return None
-
-
-def _strict_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
-    """What strict mode rejects: an object schema that allows extra keys or leaves one optional."""
-    if not isinstance(schema, Mapping):
-        return None
-    if schema.get("type") == "object" or "properties" in schema:
-        if schema.get("additionalProperties") is not False:
-            return (
-                f"In context={context!r}, 'additionalProperties' is required to be supplied and"
-                " to be false."
-            )
-        properties = schema.get("properties") or {}
-        required = schema.get("required") or []
-        missing = [k for k in properties if k not in required]
-        if missing:
-            return (
-                f"In context={context!r}, 'required' is required to be supplied and to be an"
-                f" array including every key in properties. Missing '{missing[0]}'."
-            )
-        for key, sub in properties.items():
-            problem = _strict_problem(sub, (*context, "properties", key))
-            if problem:
-                return problem
-    if "items" in schema:
-        return _strict_problem(schema["items"], (*context, "items"))
-    return None
-
-
-def _schema_problem(schema: Any, *, strict: bool) -> str | None:
-    """Why a tool's or a response format's schema is refused (its top level must be an object)."""
-    if not isinstance(schema, Mapping):
-        return f"{json.dumps(schema)} is not of type 'object', 'boolean'."
-    if schema and schema.get("type") != "object":
-        return (
-            "schema must be a JSON Schema of 'type: \"object\"', got"
-            f" 'type: \"{schema.get('type')}\"'."
-        )
-    return _strict_problem(schema) if strict else None
-
-
-def _check_tools(tools: object) -> HttpReply | None:  # noqa: PLR0911
-    if tools is None:
-        return None
-    if not isinstance(tools, list):
-        return _error(
-            400,
-            f"Invalid type for 'tools': expected an array, but got {type(tools).__name__} instead.",
-            param="tools",
-            code="invalid_type",
-        )
-    for i, tool in enumerate(tools):
-        if not isinstance(tool, dict):
-            continue
-        if tool.get("type") not in ("function", "custom"):
-            return _invalid_value(f"tools[{i}].type", tool.get("type"), ("function", "custom"))
-        if tool.get("type") == "custom":
-            continue
-        function = tool.get("function")
-        if not isinstance(function, dict):
-            return _missing(f"tools[{i}].function")
-        name = function.get("name")
-        if not isinstance(name, str):
-            return _missing(f"tools[{i}].function.name")
-        problem = _bad_name(f"tools[{i}].function.name", name)
-        if problem is not None:
-            return problem
-        if "parameters" in function:
-            reason = _schema_problem(function["parameters"], strict=function.get("strict") is True)
-            if reason is not None:
-                return _error(
-                    400,
-                    f"Invalid schema for function '{name}': {reason}",
-                    param=f"tools[{i}].function.parameters",
-                    code="invalid_function_parameters",
-                )
-    return None
-
-
-def _function_names(body: JSONObject) -> list[str]:
-    names = []
-    for tool in body.get("tools") or []:
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if isinstance(function, dict) and isinstance(function.get("name"), str):
-            names.append(function["name"])
-    return names
-
-
-def _check_tool_choice(body: JSONObject) -> HttpReply | None:
-    choice = body.get("tool_choice")
-    if choice is None:
-        return None
-    modes = ("none", "auto", "required")
-    if isinstance(choice, str) and choice not in modes:
-        return _invalid_value("tool_choice", choice, modes)
-    if not body.get("tools") and choice != "none":
-        return _error(
-            400,
-            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are"
-            " specified.",
-            param="tool_choice",
-        )
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        function = choice.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str):
-            return _missing("tool_choice.function.name")
-        if name not in _function_names(body):
-            return _error(
-                400, "Tool choice 'function' not found in 'tools' parameter.", param="tool_choice"
-            )
-    return None
-
-
-def _check_format(rf: object, messages: list[Any]) -> HttpReply | None:  # noqa: PLR0911
-    """``response_format``: a known type; JSON mode needs the word "json" in the messages; a
-    schema needs a valid name and an object at its top (strict: closed, every key required)."""
-    if rf is None:
-        return None
-    kinds = ("text", "json_object", "json_schema")
-    kind = rf.get("type") if isinstance(rf, dict) else None
-    if not isinstance(rf, dict) or kind not in kinds:
-        return _invalid_value("response_format.type", kind, kinds)
-    if kind == "json_object":
-        texts = (text_of(m.get("content")) for m in messages if isinstance(m, dict))
-        if not any("json" in t.lower() for t in texts):
-            return _error(
-                400,
-                "'messages' must contain the word 'json' in some form, to use 'response_format'"
-                " of type 'json_object'.",
-                param="messages",
-            )
-    if kind != "json_schema":
-        return None
-    spec = rf.get("json_schema")
-    if not isinstance(spec, dict):
-        return _missing("response_format.json_schema")
-    name = spec.get("name")
-    if not isinstance(name, str):
-        return _missing("response_format.json_schema.name")
-    problem = _bad_name("response_format.json_schema.name", name)
-    if problem is not None:
-        return problem
-    reason = _schema_problem(spec.get("schema", {}), strict=spec.get("strict") is True)
-    if reason is None:
-        return None
-    return _error(
-        400,
-        f"Invalid schema for response_format '{name}': {reason}",
-        param="response_format",
-        code="invalid_json_schema",
-    )
 
 
 def _canonical_turn(message: JSONObject) -> str:
@@ -535,21 +226,21 @@ class OpenAIProtocol:
         compat = route.api_version == COMPAT
         key = bearer(incoming.headers)
         if not compat and not key:  # a local compatible server takes any key, or none
-            return _error(401, _NO_KEY, headers=self._headers())
+            return openai_error(401, _NO_KEY, headers=self._headers())
         if not compat and key != self._api_key:
             message = (
                 f"Incorrect API key provided: {mask_key(key or '')}. You can find your API key"
                 " at https://platform.openai.com/account/api-keys."
             )
-            return _error(401, message, code="invalid_api_key", headers=self._headers())
+            return openai_error(401, message, code="invalid_api_key", headers=self._headers())
         if not route.generates:
             return None
         body = incoming.body
         if incoming.body_error or not isinstance(body, dict):
-            return _error(400, _PARSE_ERROR)
+            return openai_error(400, _PARSE_ERROR)
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            return _error(400, "you must provide a model parameter")
+            return openai_error(400, "you must provide a model parameter")
         facts = _compat_facts(model) if compat else served("openai", model)
         if facts is None:
             return self._not_found(model)
@@ -560,14 +251,14 @@ class OpenAIProtocol:
     def _check_chat(self, body: JSONObject, facts: ModelFacts) -> HttpReply | None:  # noqa: PLR0911
         messages = body.get("messages")
         if messages is None:
-            return _error(
+            return openai_error(
                 400,
                 "Missing required parameter: 'messages'.",
                 param="messages",
                 code="missing_required_parameter",
             )
         if not isinstance(messages, list) or not messages:
-            return _error(
+            return openai_error(
                 400,
                 "Invalid 'messages': empty array. Expected an array with minimum length 1, but"
                 " got an empty array instead.",
@@ -575,7 +266,7 @@ class OpenAIProtocol:
                 code="empty_array",
             )
         if facts.reasoning and body.get("max_tokens") is not None:
-            return _error(
+            return openai_error(
                 400,
                 "Unsupported parameter: 'max_tokens' is not supported with this model."
                 " Use 'max_completion_tokens' instead.",
@@ -584,7 +275,7 @@ class OpenAIProtocol:
             )
         temperature = body.get("temperature")
         if facts.reasoning and temperature is not None and temperature != 1:
-            return _error(
+            return openai_error(
                 400,
                 f"Unsupported value: 'temperature' does not support {temperature} with this"
                 " model. Only the default (1) value is supported.",
@@ -596,10 +287,10 @@ class OpenAIProtocol:
             if problem is not None:
                 return problem
         problem = (
-            _check_turns(messages)
-            or _check_tools(body.get("tools"))
-            or _check_tool_choice(body)
-            or _check_format(body.get("response_format"), messages)
+            check_turns(messages)
+            or check_tools(body.get("tools"))
+            or check_tool_choice(body)
+            or check_format(body.get("response_format"), messages)
         )
         if problem is not None:
             return problem
@@ -609,7 +300,7 @@ class OpenAIProtocol:
         if body.get("input") is None and not any(
             body.get(k) for k in ("previous_response_id", "conversation", "prompt")
         ):
-            return _error(
+            return openai_error(
                 400,
                 "Missing required parameter: 'input'.",
                 param="input",
@@ -617,7 +308,7 @@ class OpenAIProtocol:
             )
         for name in ("temperature", "top_p"):
             if facts.reasoning and body.get(name) is not None and body.get(name) != 1:
-                return _error(
+                return openai_error(
                     400,
                     f"Unsupported parameter: '{name}' is not supported with this model.",
                     param=name,
@@ -625,7 +316,7 @@ class OpenAIProtocol:
                 )
         reasoning = body.get("reasoning")
         if not facts.reasoning and isinstance(reasoning, dict) and reasoning.get("effort"):
-            return _error(
+            return openai_error(
                 400,
                 "Unsupported parameter: 'reasoning.effort' is not supported with this model.",
                 param="reasoning.effort",
@@ -643,7 +334,7 @@ class OpenAIProtocol:
         if value is None:
             return None
         if value < minimum:
-            return _error(
+            return openai_error(
                 400,
                 f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum},"
                 f" but got {value} instead.",
@@ -651,7 +342,7 @@ class OpenAIProtocol:
                 code="integer_below_min_value",
             )
         if value > facts.output_limit:
-            return _error(
+            return openai_error(
                 400,
                 f"{name} is too large: {value}. This model supports at most"
                 f" {facts.output_limit} completion tokens, whereas you provided {value}.",
@@ -663,7 +354,7 @@ class OpenAIProtocol:
         tokens = count_tokens(text)
         if tokens <= facts.context_window:
             return None
-        return _error(
+        return openai_error(
             400,
             f"This model's maximum context length is {facts.context_window} tokens. However,"
             f" your messages resulted in {tokens} tokens. Please reduce the length of the"
@@ -673,7 +364,7 @@ class OpenAIProtocol:
         )
 
     def _not_found(self, model: str) -> HttpReply:
-        return _error(
+        return openai_error(
             404,
             f"The model `{model}` does not exist or you do not have access to it.",
             code="model_not_found",
@@ -863,7 +554,7 @@ class OpenAIProtocol:
                 ("x-ratelimit-remaining-requests", "0"),
                 ("x-ratelimit-reset-requests", delay),
             ]
-        return _error(status, message, type_=type_, code=code, headers=headers)
+        return openai_error(status, message, type_=type_, code=code, headers=headers)
 
     def other(self, incoming: Incoming, route: Route) -> HttpReply:
         compat = route.api_version == COMPAT
@@ -877,7 +568,7 @@ class OpenAIProtocol:
                 return self._not_found(route.model)
             return json_reply(200, self._model_entry(facts), self._headers())
         message = f"Invalid URL ({incoming.method} {incoming.path})"
-        return _error(404, message, headers=self._headers())
+        return openai_error(404, message, headers=self._headers())
 
     @staticmethod
     def _model_entry(facts: ModelFacts) -> JSONObject:
