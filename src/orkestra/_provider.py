@@ -19,6 +19,7 @@ from orkestra._hooked import HookedCalls
 from orkestra._options import RequestOptions, can_serve, parse_options, refusal
 from orkestra._session import Sessions
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
+from orkestra._unicode import check_unicode
 from orkestra.catalog import Catalog, ModelInfo, default_catalog
 from orkestra.errors import (
     ConfigurationError,
@@ -126,6 +127,14 @@ def read_input(
     text, conversation = resolve_input(prompt, messages)
     validate_request(text, max_tokens, temperature)
     options = parse_options(tools, tool_choice, response_format, session_id)
+    # Everything that will be sent, so a bad character is named here, not deep in an SDK.
+    if conversation is None:
+        check_unicode(text, "prompt")
+    else:
+        check_unicode(conversation, "messages")
+    check_unicode(options.tools, "tools")
+    check_unicode(options.response_format, "response_format")
+    check_unicode(options.session, "session_id")
     all_text = prompt_text(conversation or text)
     needs = options.needs(conversation)
     return CallInput(text, conversation, options, needs, all_text, estimate_input_tokens(all_text))

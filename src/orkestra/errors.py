@@ -10,7 +10,8 @@ as a :class:`ConfigurationError`; what a provider answers is mapped, at one boun
     │   ├── UnknownModelError       a model id the catalog does not know
     │   ├── UnknownStrategyError    MultiProvider.chat(strategy="fastest")
     │   ├── MissingAPIKeyError      no key argument and no environment variable
-    │   ├── InvalidRequestError     empty prompt, max_tokens < 1, temperature out of range
+    │   ├── InvalidRequestError     empty prompt, max_tokens < 1, temperature out of range,
+    │   │                           text that is not valid Unicode (a lone surrogate)
     │   │   └── CapabilityError     no configured model has the tools/vision/JSON/context asked
     │   ├── PricingError            a model with no price: never billed as $0
     │   └── DataFormatError         a malformed routing-data or router-artifact file

@@ -27,6 +27,8 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from orkestra._unicode import check_unicode
+
 __all__ = [
     "DEFAULT_ASSETS_DIR",
     "Embedder",
@@ -112,6 +114,7 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
     for text in batch:
         if not isinstance(text, str):
             raise TypeError(f"encode() takes strings, got {type(text).__name__}")
+    check_unicode(batch, "texts")  # the tokenizer would fail with a bare TypeError
     return batch
 
 

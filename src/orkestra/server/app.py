@@ -34,6 +34,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from orkestra._types import Response, RoutingDecision
+from orkestra._unicode import find_lone_surrogate
 from orkestra.catalog import Catalog
 from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.resilience.breaker import CircuitBreaker
@@ -389,13 +390,27 @@ class _Proxy:
                 "The request body is empty: send a JSON object.", None, "invalid_body"
             )
         try:
-            return json.loads(text, parse_constant=_reject_constant)
+            body = json.loads(text, parse_constant=_reject_constant)
         except (ValueError, RecursionError):
             raise bad_request(
                 "We could not parse the JSON body of your request: it is not valid JSON.",
                 None,
                 "invalid_json",
             ) from None
+        # JSON's "\ud800" escapes decode to lone surrogates, which no provider can be sent:
+        # refuse them anywhere in the body (tool schemas included), naming the place.
+        bad = find_lone_surrogate(body)
+        if bad is not None:
+            where = f"'{bad.path}'" if bad.path else "the body"
+            if bad.in_key:
+                where = f"a key of {where}"
+            raise bad_request(
+                f"Invalid value for {where}: the text is not valid Unicode (a lone surrogate, "
+                f"U+{bad.codepoint:04X}, at character {bad.index}).",
+                bad.path or None,
+                "invalid_value",
+            )
+        return body
 
 
 def _too_large(cap: int) -> ProxyError:
