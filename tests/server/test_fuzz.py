@@ -59,7 +59,7 @@ FIELDS = [
     "seed",
 ]
 MODELS = st.sampled_from(
-    ["orkestra/auto", "orkestra/openai", "gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash"]
+    ["orkestra/auto", "orkestra/openai", "gpt-4o-mini", "claude-haiku-4-5", "gemini-3.5-flash"]
 )
 
 

@@ -44,10 +44,10 @@ async def _exercise(server: FakeProviderServer) -> dict[str, list[str]]:
     )
     try:
         response = await client.aio.models.generate_content(
-            model="gemini-2.5-flash", contents=USER[0]["content"]
+            model="gemini-3.5-flash", contents=USER[0]["content"]
         )
         chunks = await client.aio.models.generate_content_stream(
-            model="gemini-2.5-flash", contents=USER[0]["content"]
+            model="gemini-3.5-flash", contents=USER[0]["content"]
         )
         texts["google"] = [response.text or "", "".join([c.text or "" async for c in chunks])]
     finally:
@@ -61,7 +61,7 @@ def test_async_clients_plain_and_streamed(server: FakeProviderServer) -> None:
     assert texts == {
         "openai": ["[gpt-4o-mini] Hello from asyncio"] * 2,
         "anthropic": ["[claude-haiku-4-5] Hello from asyncio"] * 2,
-        "google": ["[gemini-2.5-flash] Hello from asyncio"] * 2,
+        "google": ["[gemini-3.5-flash] Hello from asyncio"] * 2,
     }
     assert len(server.requests) == 6
 

@@ -49,7 +49,7 @@ def stream_text(request: pytest.FixtureRequest) -> Callable[[str, list[str]], No
                     yield event.delta.text
         else:
             for response in client.models.generate_content_stream(
-                model="gemini-2.5-flash", contents=PROMPT
+                model="gemini-3.5-flash", contents=PROMPT
             ):
                 yield response.text or ""
 
@@ -74,7 +74,7 @@ def complete(request: pytest.FixtureRequest) -> Callable[[str], str]:
                 model="claude-haiku-4-5", max_tokens=100, messages=USER
             )
             return str(message.content[0].text)
-        return client.models.generate_content(model="gemini-2.5-flash", contents=PROMPT).text or ""
+        return client.models.generate_content(model="gemini-3.5-flash", contents=PROMPT).text or ""
 
     return run
 
@@ -132,7 +132,7 @@ def test_gemini_429_puts_the_delay_in_retry_info(
 ) -> None:
     server.queue(Fault.status(429, retry_after=41), provider="google")
     with pytest.raises(errors.ClientError) as caught:
-        gemini.models.generate_content(model="gemini-2.5-flash", contents=PROMPT)
+        gemini.models.generate_content(model="gemini-3.5-flash", contents=PROMPT)
     assert caught.value.code == 429
     assert caught.value.status == "RESOURCE_EXHAUSTED"
     details = caught.value.details["error"]["details"]
@@ -145,7 +145,7 @@ def test_gemini_429_puts_the_delay_in_retry_info(
 def test_gemini_503_unavailable(server: FakeProviderServer, gemini: genai.Client) -> None:
     server.queue(Fault.status(503))
     with pytest.raises(errors.ServerError) as caught:
-        gemini.models.generate_content(model="gemini-2.5-flash", contents=PROMPT)
+        gemini.models.generate_content(model="gemini-3.5-flash", contents=PROMPT)
     assert caught.value.status == "UNAVAILABLE"
     assert caught.value.message == "The model is overloaded. Please try again later."
 
@@ -262,7 +262,7 @@ def test_delay_and_client_timeouts(
         )
     impatient = make_gemini(timeout=100)  # milliseconds
     with pytest.raises(httpx2.TimeoutException):
-        impatient.models.generate_content(model="gemini-2.5-flash", contents=PROMPT)
+        impatient.models.generate_content(model="gemini-3.5-flash", contents=PROMPT)
 
 
 def test_short_delay_then_normal_answer(

@@ -17,14 +17,14 @@ PROMPT = "Hello there, how are you doing today my friend?"
 
 def test_generate_content_text_and_usage(gemini: genai.Client) -> None:
     response = gemini.models.generate_content(
-        model="gemini-2.5-flash",
+        model="gemini-3.5-flash",
         contents=PROMPT,
         config=types.GenerateContentConfig(system_instruction="Be brief.", temperature=0.2),
     )
-    assert response.text == "[gemini-2.5-flash] Hello there, how are you doing today my friend?"
+    assert response.text == "[gemini-3.5-flash] Hello there, how are you doing today my friend?"
     assert response.candidates is not None
     assert response.candidates[0].finish_reason == types.FinishReason.STOP
-    assert response.model_version == "gemini-2.5-flash"
+    assert response.model_version == "gemini-3.5-flash"
     usage = response.usage_metadata
     assert usage is not None
     assert usage.prompt_token_count == 15
@@ -34,16 +34,16 @@ def test_generate_content_text_and_usage(gemini: genai.Client) -> None:
 
 
 def test_stream_deltas_and_final_usage(gemini: genai.Client) -> None:
-    chunks = list(gemini.models.generate_content_stream(model="gemini-2.5-pro", contents=PROMPT))
+    chunks = list(gemini.models.generate_content_stream(model="gemini-3.5-flash", contents=PROMPT))
     assert len(chunks) >= 3
     assert "".join(c.text or "" for c in chunks) == (
-        "[gemini-2.5-pro] Hello there, how are you doing today my friend?"
+        "[gemini-3.5-flash] Hello there, how are you doing today my friend?"
     )
     middle, last = chunks[0].usage_metadata, chunks[-1].usage_metadata
     assert middle is not None and middle.candidates_token_count is None
     assert middle.prompt_token_count == 12
-    assert last is not None and last.candidates_token_count == 16
-    assert last.total_token_count == 12 + 16
+    assert last is not None and last.candidates_token_count == 17
+    assert last.total_token_count == 12 + 17
     assert chunks[-1].candidates is not None
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
     assert chunks[0].candidates is not None
@@ -87,7 +87,7 @@ def test_max_output_tokens_truncates(gemini: genai.Client) -> None:
 def test_max_output_tokens_above_limit(gemini: genai.Client) -> None:
     with pytest.raises(errors.ClientError) as caught:
         gemini.models.generate_content(
-            model="gemini-2.5-flash",
+            model="gemini-3.5-flash",
             contents=PROMPT,
             config=types.GenerateContentConfig(max_output_tokens=65_537),
         )
@@ -100,7 +100,7 @@ def test_wrong_key_is_400_api_key_invalid(
 ) -> None:
     client = make_gemini(api_key="wrong-key")
     with pytest.raises(errors.ClientError) as caught:
-        client.models.generate_content(model="gemini-2.5-flash", contents=PROMPT)
+        client.models.generate_content(model="gemini-3.5-flash", contents=PROMPT)
     assert caught.value.code == 400
     assert caught.value.status == "INVALID_ARGUMENT"
     assert caught.value.message == "API key not valid. Please pass a valid API key."
@@ -125,10 +125,13 @@ def test_preview_model_on_v1_is_404(make_gemini: Callable[..., genai.Client]) ->
     assert "is not found for API version v1," in str(caught.value.message)
     # The same id works on v1beta, and a stable id works on v1.
     assert make_gemini().models.generate_content(model="gemini-3-flash-preview", contents="x").text
-    assert v1.models.generate_content(model="gemini-2.5-flash", contents="x").text
+    assert v1.models.generate_content(model="gemini-3.5-flash", contents="x").text
 
 
-def test_thinking_budget_zero_rejected_by_pro(gemini: genai.Client) -> None:
+def test_thinking_budget_zero_rejected_by_pro(
+    gemini: genai.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORKESTRA_TODAY", "2026-11-30")  # gemini-2.5-pro shut down 2026-12-01
     config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=0))
     with pytest.raises(errors.ClientError):
         gemini.models.generate_content(model="gemini-2.5-pro", contents=PROMPT, config=config)
@@ -147,12 +150,12 @@ def test_multi_turn_contents_with_roles(server: FakeProviderServer, gemini: gena
 
 
 def test_count_tokens_and_models(gemini: genai.Client) -> None:
-    counted = gemini.models.count_tokens(model="gemini-2.5-flash", contents=PROMPT)
+    counted = gemini.models.count_tokens(model="gemini-3.5-flash", contents=PROMPT)
     assert counted.total_tokens == 12
     names = {m.name for m in gemini.models.list()}
     assert "models/gemini-3.1-pro-preview" in names
     assert "models/gemini-3-pro-preview" not in names
-    model = gemini.models.get(model="gemini-2.5-pro")
+    model = gemini.models.get(model="gemini-3.1-pro-preview")
     assert model.output_token_limit == 65_536
 
 
@@ -166,7 +169,7 @@ WEATHER_TOOLS = types.GenerateContentConfig(tools=[types.Tool(function_declarati
 
 
 @pytest.mark.parametrize(
-    ("model", "has_id"), [("gemini-3-flash-preview", True), ("gemini-2.5-flash", False)]
+    ("model", "has_id"), [("gemini-3-flash-preview", True), ("gemini-2.5-flash-lite", False)]
 )
 def test_function_call_parts(gemini: genai.Client, model: str, has_id: bool) -> None:
     response = gemini.models.generate_content(model=model, contents=PROMPT, config=WEATHER_TOOLS)
@@ -192,7 +195,7 @@ def test_streamed_function_calls_come_whole_one_per_chunk(
     )
     chunks = list(
         gemini.models.generate_content_stream(
-            model="gemini-2.5-flash", contents=PROMPT, config=WEATHER_TOOLS
+            model="gemini-3.5-flash", contents=PROMPT, config=WEATHER_TOOLS
         )
     )
     calls = [
@@ -257,7 +260,7 @@ def test_gemini3_rejects_a_replayed_call_without_its_signature(
     assert error["status"] == "INVALID_ARGUMENT"
     assert error["message"].startswith("Function call is missing a thought_signature")
     # Gemini 2.5 does not enforce it; neither does Gemini 3 for a call it never issued.
-    assert raw("POST", _generate("gemini-2.5-flash"), unsigned, headers).status == 200
+    assert raw("POST", _generate("gemini-2.5-flash-lite"), unsigned, headers).status == 200
     foreign = {"functionCall": {"name": "get_weather", "args": {"city": "Lyon"}}}
     assert (
         raw(
@@ -337,12 +340,12 @@ def _declare(**declaration: object) -> list[dict[str, object]]:
 def test_malformed_tool_and_output_requests_are_400(
     server: FakeProviderServer, raw: Callable[..., Any], body: dict[str, Any], message: str
 ) -> None:
-    reply = raw("POST", _generate("gemini-2.5-flash"), body, {"x-goog-api-key": server.api_key})
+    reply = raw("POST", _generate("gemini-3.5-flash"), body, {"x-goog-api-key": server.api_key})
     assert reply.status == 400
     error = reply.json()["error"]
     assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
     assert message in error["message"]
-    assert server.requests[-1].model == "gemini-2.5-flash"
+    assert server.requests[-1].model == "gemini-3.5-flash"
 
 
 def test_structured_output_answers_schema_json(gemini: genai.Client) -> None:
@@ -351,7 +354,7 @@ def test_structured_output_answers_schema_json(gemini: genai.Client) -> None:
         response_mime_type="application/json", response_json_schema=schema
     )
     response = gemini.models.generate_content(
-        model="gemini-2.5-flash", contents=PROMPT, config=config
+        model="gemini-3.5-flash", contents=PROMPT, config=config
     )
     assert json.loads(response.text or "") == {"ok": True, "n": 1}
     legacy = types.GenerateContentConfig(
@@ -361,6 +364,6 @@ def test_structured_output_answers_schema_json(gemini: genai.Client) -> None:
         ),
     )
     response = gemini.models.generate_content(
-        model="gemini-2.5-flash", contents=PROMPT, config=legacy
+        model="gemini-3.5-flash", contents=PROMPT, config=legacy
     )
     assert json.loads(response.text or "") == {"word": "example word"}

@@ -31,7 +31,7 @@ GEMINI = {"contents": [{"role": "user", "parts": [{"text": "Hello there"}]}]}
 BEARER = {"authorization": "Bearer test-key"}
 ANTHROPIC = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
 GOOGLE = {"x-goog-api-key": "test-key"}
-GEMINI_PATH = "/v1beta/models/gemini-2.5-flash"
+GEMINI_PATH = "/v1beta/models/gemini-3.5-flash"
 
 Raw = Callable[..., Any]
 
@@ -120,7 +120,9 @@ def test_same_reply_bills_the_same_everywhere(
     server.queue(reply, times=3)
     o = oai.chat.completions.create(model="gpt-5", messages=USER).usage
     a = claude.messages.create(model="claude-opus-4-8", max_tokens=1000, messages=USER).usage
-    g = gemini.models.generate_content(model="gemini-2.5-pro", contents="Hello").usage_metadata
+    g = gemini.models.generate_content(
+        model="gemini-3.1-pro-preview", contents="Hello"
+    ).usage_metadata
     assert o is not None and g is not None
     assert o.prompt_tokens_details is not None
     prompts = [
@@ -161,7 +163,7 @@ def test_recorded_requests(server: FakeProviderServer, raw: Raw) -> None:
     assert anthropic_req.provider == "anthropic" and anthropic_req.stream is False
     assert anthropic_req.headers["anthropic-version"] == "2023-06-01"
     assert google_req.provider == "google"
-    assert google_req.model == "gemini-2.5-flash"
+    assert google_req.model == "gemini-3.5-flash"
     assert google_req.stream is True
     assert google_req.query == {"alt": "sse"}
     assert google_req.path == f"{GEMINI_PATH}:streamGenerateContent"

@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
     parser.add_argument("--api-key", default="test-key", help="the key every provider accepts")
+    parser.add_argument(
+        "--any-key",
+        action="store_true",
+        help="accept any non-empty key (for samples written with placeholder keys)",
+    )
     args = parser.parse_args(argv)
 
     done = threading.Event()
@@ -27,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         done.set()
 
     signal.signal(signal.SIGTERM, on_signal)
-    server = FakeProviderServer(api_key=args.api_key, port=args.port)
+    server = FakeProviderServer(api_key=args.api_key, any_key=args.any_key, port=args.port)
     server.start()
     try:
         for name, value in server.env().items():

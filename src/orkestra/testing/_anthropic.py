@@ -31,6 +31,7 @@ from ._common import (
     count_tokens,
     int_field,
     json_reply,
+    key_accepted,
     retry_headers,
     split_deltas,
     sse,
@@ -159,7 +160,7 @@ def _output_usage(gen: Generation) -> JSONObject:
 class AnthropicProtocol:
     """The Anthropic API at ``/v1``."""
 
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str | None) -> None:
         self._api_key = api_key
         self._ids = itertools.count(1)
 
@@ -197,7 +198,7 @@ class AnthropicProtocol:
         key = headers.get("x-api-key") or bearer(headers)
         if not key:
             return self._error(401, "x-api-key header is required")
-        if key != self._api_key:
+        if not key_accepted(self._api_key, key):
             return self._error(401, "invalid x-api-key")
         version = headers.get("anthropic-version")
         if version is None:

@@ -423,6 +423,12 @@ def mask_key(key: str) -> str:
     return key[:3] + "*" * (len(key) - 7) + key[-4:]
 
 
+def key_accepted(expected: str | None, given: str) -> bool:
+    """Whether ``given`` is the key the fake expects; ``expected`` None: any key ("any key"
+    mode, so samples with placeholder keys like ``"YOUR_API_KEY"`` run)."""
+    return expected is None or given == expected
+
+
 def bearer(headers: Mapping[str, str]) -> str | None:
     value = headers.get("authorization")
     if value is None:

@@ -34,6 +34,7 @@ from ._common import (
     dumps,
     format_number,
     json_reply,
+    key_accepted,
     sse,
     text_of,
 )
@@ -271,7 +272,7 @@ def _check_declaration(where: str, declaration: JSONObject) -> HttpReply | None:
 class GoogleProtocol:
     """The Gemini API (``generativelanguage.googleapis.com``) under ``/v1`` and ``/v1beta``."""
 
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str | None) -> None:
         self._api_key = api_key
         self._ids = itertools.count(1)
         # The thought signatures issued, by call id and by (name, canonical args): a replayed
@@ -287,7 +288,7 @@ class GoogleProtocol:
         key = incoming.headers.get("x-goog-api-key") or incoming.query.get("key")
         if not key:
             return _error(403, _NO_KEY)
-        if key != self._api_key:
+        if not key_accepted(self._api_key, key):
             details: list[JSONObject] = [
                 {
                     "@type": "type.googleapis.com/google.rpc.ErrorInfo",

@@ -1,13 +1,22 @@
-"""The fake server's own table of real provider facts (spec §5, checked 2026-11-26).
+"""The models the fake server serves, and the facts it enforces about each.
 
-Deliberately independent of orkestra's catalog: the fake plays the providers, so it must not
-learn its facts from the code it is testing. Each entry says whether the id is served, which
-snapshot the API reports back, the context and output limits, and the quirks the real API
-enforces (OpenAI reasoning models, Gemini ids served only on ``v1beta``).
+Two sources, in this order:
+
+- its own table of real provider facts (spec §5, checked 2026-11-26), kept independent of
+  orkestra's catalog so the fake can catch a catalog that gets a quirk wrong: which snapshot
+  the API reports back, the context and output limits, OpenAI reasoning models, Gemini ids
+  served only on ``v1beta``;
+- every other model the catalog can resolve to (bundled entries, ``ORKESTRA_CATALOG``,
+  ``register_model``), with the catalog's limits and quirks, so a model the catalog starts to
+  send on a retirement date is always served, with no list to keep in step by hand.
+
+Retirement follows the clock the catalog uses (:func:`orkestra.catalog.today`, so
+``ORKESTRA_TODAY`` moves both): on and after its date a model answers 404 as the real API does.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +37,12 @@ class ModelFacts:
     v1beta_only: bool = False  # Gemini preview ids that google-genai 3.x's /v1 does not serve
     retires_on: str | None = None  # announced shutdown date, ISO format
     display_name: str = ""
+
+    def retired_on(self, day: dt.date) -> bool:
+        """Shut down on ``day``: known retired, or its announced date has come."""
+        return self.retired or (
+            self.retires_on is not None and day >= dt.date.fromisoformat(self.retires_on)
+        )
 
 
 def _openai(
@@ -180,17 +195,58 @@ _ENTRIES: list[ModelFacts] = [
 ]
 
 MODELS: dict[tuple[ProviderName, str], ModelFacts] = {(m.provider, m.model_id): m for m in _ENTRIES}
+"""The fake's own facts (the table above), by provider and id."""
+
+PROVIDER_NAMES: tuple[ProviderName, ...] = ("openai", "anthropic", "google")
+
+
+def _today() -> dt.date:
+    from orkestra.catalog import today
+
+    return today()
+
+
+_derived: list[tuple[object, dict[tuple[ProviderName, str], ModelFacts]]] = []
+
+
+def _catalog_facts() -> dict[tuple[ProviderName, str], ModelFacts]:
+    """Facts for every catalog model of the three APIs that the table above lacks (kept until
+    the catalog changes: register_model() or ORKESTRA_CATALOG make a new one)."""
+    from orkestra.catalog import default_catalog
+
+    catalog = default_catalog()
+    if _derived and _derived[0][0] is catalog:
+        return _derived[0][1]
+    found: dict[tuple[ProviderName, str], ModelFacts] = {}
+    for provider in PROVIDER_NAMES:
+        for m in catalog.provider_models(provider):
+            for model_id in (m.id, *m.snapshots):
+                if (provider, model_id) in MODELS:
+                    continue
+                found[(provider, model_id)] = ModelFacts(
+                    provider,
+                    model_id,
+                    m.context_window,
+                    m.max_output_tokens,
+                    model_id,
+                    reasoning=m.reasoning,
+                    v1beta_only=m.api_version == "v1beta",
+                    retires_on=m.retires.isoformat() if m.retires else None,
+                    display_name=model_id,
+                )
+    _derived[:] = [(catalog, found)]
+    return found
 
 
 def lookup(provider: ProviderName, model_id: str) -> ModelFacts | None:
     """The facts for ``model_id`` at ``provider`` (retired ids included), or None if unknown."""
-    return MODELS.get((provider, model_id))
+    return MODELS.get((provider, model_id)) or _catalog_facts().get((provider, model_id))
 
 
 def served(provider: ProviderName, model_id: str) -> ModelFacts | None:
-    """The facts for ``model_id`` if the provider still serves it, else None."""
+    """The facts for ``model_id`` if the provider still serves it today, else None."""
     facts = lookup(provider, model_id)
-    return None if facts is None or facts.retired else facts
+    return None if facts is None or facts.retired_on(_today()) else facts
 
 
 def listed(provider: ProviderName) -> list[ModelFacts]:
@@ -199,7 +255,9 @@ def listed(provider: ProviderName) -> list[ModelFacts]:
     OpenAI and Google list every served id; Anthropic lists each model once, by the id it
     reports in responses (the dated snapshot where there is one).
     """
-    served_models = [m for m in _ENTRIES if m.provider == provider and not m.retired]
+    day = _today()
+    every = [*_ENTRIES, *_catalog_facts().values()]
+    served_models = [m for m in every if m.provider == provider and not m.retired_on(day)]
     if provider == "anthropic":
         return [m for m in served_models if m.model_id == m.served_as]
     return served_models

@@ -27,6 +27,7 @@ from ._common import (
     format_number,
     int_field,
     json_reply,
+    key_accepted,
     mask_key,
     retry_headers,
     split_deltas,
@@ -214,7 +215,7 @@ def _tool_call(call: FakeToolCall) -> JSONObject:
 class OpenAIProtocol:
     """The OpenAI API at ``/v1``."""
 
-    def __init__(self, api_key: str) -> None:
+    def __init__(self, api_key: str | None) -> None:
         self._api_key = api_key
         self._ids = itertools.count(1)
 
@@ -227,7 +228,7 @@ class OpenAIProtocol:
         key = bearer(incoming.headers)
         if not compat and not key:  # a local compatible server takes any key, or none
             return openai_error(401, _NO_KEY, headers=self._headers())
-        if not compat and key != self._api_key:
+        if not compat and not key_accepted(self._api_key, key or ""):
             message = (
                 f"Incorrect API key provided: {mask_key(key or '')}. You can find your API key"
                 " at https://platform.openai.com/account/api-keys."

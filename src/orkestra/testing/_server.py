@@ -335,12 +335,25 @@ class FakeProviderServer:
     >>> with FakeProviderServer() as server:  # doctest: +SKIP
     ...     client = openai.OpenAI(api_key=server.api_key, base_url=server.openai_base_url)
     ...     server.queue(Fault.status(429), provider="openai")
+
+    Every provider accepts ``api_key`` (and rejects other keys as the real APIs do), unless
+    ``any_key=True``: then any non-empty key is accepted, so code and docs samples written with
+    placeholder keys (``"YOUR_GEMINI_API_KEY"``) run unchanged. It serves every model its own
+    table knows and every model orkestra's catalog can resolve to, until the model's retirement
+    date by :func:`orkestra.catalog.today` (``ORKESTRA_TODAY``).
     """
 
     def __init__(
-        self, *, api_key: str = "test-key", port: int = 0, cache_min_tokens: int = 1024
+        self,
+        *,
+        api_key: str = "test-key",
+        any_key: bool = False,
+        port: int = 0,
+        cache_min_tokens: int = 1024,
     ) -> None:
         self._api_key = api_key
+        self.any_key = any_key
+        accepted = None if any_key else api_key
         self.prompt_cache = PromptCache(cache_min_tokens)
         """Prompts seen per model: a repeated prefix of at least ``cache_min_tokens`` tokens is
         reported as cached (Anthropic: only up to its ``cache_control`` breakpoints)."""
@@ -352,9 +365,9 @@ class FakeProviderServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._protocols: dict[ProviderName, ProtocolHandler] = {
-            "openai": OpenAIProtocol(api_key),
-            "anthropic": AnthropicProtocol(api_key),
-            "google": GoogleProtocol(api_key),
+            "openai": OpenAIProtocol(accepted),
+            "anthropic": AnthropicProtocol(accepted),
+            "google": GoogleProtocol(accepted),
         }
 
     # ------------------------------------------------------------ lifecycle
@@ -406,7 +419,7 @@ class FakeProviderServer:
 
     @property
     def api_key(self) -> str:
-        """The key every provider accepts."""
+        """The key every provider accepts (with ``any_key``, one of many)."""
         return self._api_key
 
     @property
