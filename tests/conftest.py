@@ -1,4 +1,10 @@
-"""Shared fixtures: a fake provider server on 127.0.0.1 and an environment with no real keys."""
+"""Shared fixtures: a fake provider server on 127.0.0.1 and an environment with no real keys.
+
+The suite never depends on the real date: ``ORKESTRA_TODAY`` (the date the catalog resolves
+retirements and prices against, and the fake server retires models on) is pinned to
+``TEST_TODAY`` for every test, subprocesses included. ``ORKESTRA_TEST_TODAY=YYYY-MM-DD`` runs the
+whole suite on another day; tests/test_dates.py sweeps the coming retirement dates.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
+TEST_TODAY = os.environ.get("ORKESTRA_TEST_TODAY") or "2026-12-03"
 
 _REAL_ENV = (
     "OPENAI_API_KEY",
@@ -18,7 +26,6 @@ _REAL_ENV = (
     "GOOGLE_GENAI_API_VERSION",
     "GOOGLE_GENAI_USE_VERTEXAI",
     "GOOGLE_GENAI_USE_ENTERPRISE",
-    "ORKESTRA_TODAY",
     "ORKESTRA_DATABASE_URL",
     "ORKESTRA_CATALOG",
 )
@@ -30,6 +37,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     for name in _REAL_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("ORKESTRA_TODAY", TEST_TODAY)
     monkeypatch.setenv("ORKESTRA_HOME", str(tmp_path_factory.mktemp("orkestra-home")))
 
 
@@ -53,6 +61,7 @@ def fake(_server: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    os.environ["ORKESTRA_TODAY"] = TEST_TODAY  # session fixtures and their threads too
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +82,8 @@ def _fresh_resilience_state() -> Iterator[None]:
 def _fresh_warnings() -> None:
     """orkestra warns once per process about an alias or quirk; each test starts fresh."""
     from orkestra import _provider
-    from orkestra.catalog import _catalog
+    from orkestra.catalog import _catalog, lifecycle
 
     _catalog._warned.clear()
     _provider._quirk_warned.clear()
+    lifecycle._warned.clear()

@@ -3,6 +3,7 @@ usage log and budgets, against the fake provider server."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -20,6 +21,7 @@ from proxy_helpers import (
 )
 from starlette.testclient import TestClient
 
+from orkestra.catalog import today
 from orkestra.server import create_app
 from orkestra.testing import FakeProviderServer, Fault, Reply
 from orkestra.usage import SQLiteUsageLog, key_id_for
@@ -110,7 +112,9 @@ def test_a_strategy_name_routes_across_every_provider(app_client: AppClient, str
     [
         ("gpt-4o-mini", "gpt-4o-mini"),
         ("anthropic/claude-haiku-4-5", "claude-haiku-4-5"),
-        ("gemini-2.5-flash", "gemini-2.5-flash"),
+        ("gemini-2.5-flash-lite", "gemini-2.5-flash-lite"),
+        # Retired 2026-12-01: the proxy sends the catalog's successor, on any date after.
+        ("gemini-2.5-flash", "gemini-3.5-flash-lite"),
     ],
 )
 def test_a_catalog_model_passes_through_logged_and_priced(
@@ -120,6 +124,7 @@ def test_a_catalog_model_passes_through_logged_and_priced(
     model: str,
     sent: str,
 ) -> None:
+    assert today() >= dt.date(2026, 12, 1)  # the pinned test date (tests/conftest.py)
     response = app_client().post("/v1/chat/completions", json=chat_body(model=model))
     assert response.status_code == 200
     assert fake.requests[-1].model == sent

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orkestra._types import Tier
+from orkestra.errors import ConfigurationError
 
 __all__ = [
     "ADAPTER_NAMES",
@@ -22,6 +23,7 @@ __all__ = [
     "ProviderInfo",
     "Resolution",
     "find_model",
+    "now",
     "today",
 ]
 
@@ -36,7 +38,24 @@ def today() -> dt.date:
     ``ORKESTRA_TODAY=YYYY-MM-DD`` overrides it (to preview a coming retirement, or in tests).
     """
     override = os.environ.get("ORKESTRA_TODAY")
-    return dt.date.fromisoformat(override) if override else dt.date.today()
+    if not override:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(override)
+    except ValueError:
+        raise ConfigurationError(
+            f"ORKESTRA_TODAY must be a date like 2026-12-11, not {override!r}"
+        ) from None
+
+
+def now() -> dt.datetime:
+    """The time prices are looked up at: the real time, or noon UTC of ``ORKESTRA_TODAY``.
+
+    Price data has dated changes, so pricing follows the same clock as retirements.
+    """
+    if os.environ.get("ORKESTRA_TODAY"):
+        return dt.datetime.combine(today(), dt.time(12), dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass(frozen=True)

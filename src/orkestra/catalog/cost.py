@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from orkestra._types import Cost, Usage
-from orkestra.catalog._types import ModelInfo, Price
+from orkestra.catalog._types import ModelInfo, Price, now, today
 from orkestra.errors import PricingError
 
 __all__ = ["Price", "cost_of", "price_of"]
@@ -46,12 +46,18 @@ def _calc(model: ModelInfo, usage: Usage, when: dt.datetime | None) -> Any:
         ) from e
 
 
-@cache
-def price_of(model: ModelInfo) -> Price:
-    """The model's standard per-1M-token prices (for display and expected-cost estimates)."""
+def price_of(model: ModelInfo, *, on: dt.date | None = None) -> Price:
+    """The model's standard per-1M-token prices on a day (default: the catalog's today), for
+    display and expected-cost estimates."""
     if model.price is not None:
         return model.price
-    calc = _calc(model, Usage(input_tokens=1000, output_tokens=1000), None)
+    return _price_on(model, on or today())
+
+
+@cache
+def _price_on(model: ModelInfo, day: dt.date) -> Price:
+    when = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+    calc = _calc(model, Usage(input_tokens=1000, output_tokens=1000), when)
     mp = calc.model_price
 
     def base(value: Any) -> float | None:
@@ -76,8 +82,9 @@ def _flat_cost(price: Price, usage: Usage) -> Cost:
 
 
 def cost_of(model: ModelInfo, usage: Usage, *, when: dt.datetime | None = None) -> Cost:
-    """What ``usage`` on ``model`` costs, split into input and output dollars."""
+    """What ``usage`` on ``model`` costs, split into input and output dollars, at the prices of
+    ``when`` (default: :func:`orkestra.catalog.now`, which follows ``ORKESTRA_TODAY``)."""
     if model.price is not None:
         return _flat_cost(model.price, usage)
-    calc = _calc(model, usage, when)
+    calc = _calc(model, usage, when or now())
     return Cost(input_cost=float(calc.input_price), output_cost=float(calc.output_price))
