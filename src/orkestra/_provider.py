@@ -21,6 +21,7 @@ from orkestra._session import Sessions
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
 from orkestra._unicode import check_unicode
 from orkestra.catalog import Catalog, ModelInfo, default_catalog
+from orkestra.catalog.lifecycle import warn_retirements
 from orkestra.errors import (
     ConfigurationError,
     InvalidRequestError,
@@ -254,6 +255,7 @@ class Provider(HookedCalls):
                 f"(e.g. 'http://localhost:8000/v1') or set {info.env_base_url}"
             )
         self.tier_models()  # no tiers (vllm, openai-compatible): the models= hint, now
+        warn_retirements(self.catalog, name)
         self.smart_routing = smart_routing
         self.default_model = (
             self.catalog.model(name, default_model).id if default_model is not None else None

@@ -207,9 +207,28 @@ def prices(provider: CatalogProviderOpt = None, as_json: JsonOpt = False) -> Non
 
 
 @app.command()
-def models(provider: CatalogProviderOpt = None, as_json: JsonOpt = False) -> None:
+def models(
+    provider: CatalogProviderOpt = None,
+    as_json: JsonOpt = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Only list tier models that retire within --days or whose successor has no "
+            "price; exit 1 if there are any (for CI and cron).",
+        ),
+    ] = False,
+    days: Annotated[
+        int, typer.Option("--days", min=0, help="How far ahead --check looks, in days.")
+    ] = 30,
+) -> None:
     """The catalog: the providers and OpenAI-compatible presets, then every model with its
-    tier, capabilities, prices, limits and retirement date. Offline."""
+    tier, capabilities, prices, limits and retirement date. Offline.
+
+    ORKESTRA_TODAY=YYYY-MM-DD shows the catalog of another day."""
+    if check:
+        _check_retirements(provider, days, as_json)
+        return
     from orkestra.catalog import default_catalog, price_of, today
 
     rows: list[dict[str, Any]] = []
@@ -280,6 +299,38 @@ def models(provider: CatalogProviderOpt = None, as_json: JsonOpt = False) -> Non
             f"{_per_mtok(r['input_per_mtok']):>7}/{_per_mtok(r['output_per_mtok']):<7} "
             f"{r['context_window']:>9,} ctx{status}"
         )
+
+
+def _check_retirements(providers: list[str] | None, days: int, as_json: bool) -> None:
+    from orkestra.catalog import today
+    from orkestra.catalog.lifecycle import upcoming_retirements
+
+    try:
+        notices = upcoming_retirements(providers=providers, within_days=days)
+    except OrkestraError as e:
+        raise _fail(e) from e
+    if as_json:
+        rows = [
+            {
+                "provider": n.provider,
+                "tier": n.tier,
+                "model": n.model,
+                "retires": n.retires.isoformat(),
+                "days_left": n.days_left,
+                "successor": n.successor,
+                "successor_priced": not n.successor_unpriced,
+                "message": n.message,
+            }
+            for n in notices
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+    elif notices:
+        for n in notices:
+            typer.echo(f"{'!' if n.successor_unpriced else '-'} {n.message}")
+    else:
+        typer.echo(f"no tier model retires within {days} days of {today()}")
+    if notices:
+        raise typer.Exit(1)
 
 
 def _parse_tiers(text: str | None) -> dict[Tier, str] | None:

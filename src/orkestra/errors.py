@@ -53,6 +53,7 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelAliasWarning",
     "ModelNotFoundError",
+    "ModelRetirementWarning",
     "OrkestraError",
     "OrkestraWarning",
     "PricingError",
@@ -266,3 +267,8 @@ class OrkestraWarning(UserWarning):
 
 class ModelAliasWarning(OrkestraWarning):
     """A model name was replaced by its current successor (an old, retired or wrong id)."""
+
+
+class ModelRetirementWarning(OrkestraWarning, FutureWarning):
+    """A tier's model retires soon (within 30 days) or its successor has no price: the tier will
+    move to the successor on that date. ``orkestra models --check`` lists them all."""
