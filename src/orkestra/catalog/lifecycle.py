@@ -19,7 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orkestra._types import TIERS, Tier
-from orkestra.catalog._catalog import Catalog, ModelInfo, Price, default_catalog, today
+from orkestra.catalog._catalog import Catalog
+from orkestra.catalog._default import default_catalog
+from orkestra.catalog._types import ModelInfo, Price, today
 from orkestra.catalog.cost import price_of
 from orkestra.errors import ModelRetirementWarning, PricingError
 
