@@ -18,6 +18,7 @@ import datetime as dt
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from orkestra._types import TIERS, Tier
@@ -26,10 +27,12 @@ from orkestra.catalog._types import (
     ADAPTER_NAMES,
     CAPABILITIES,
     ModelInfo,
+    ModelTable,
     Price,
     ProviderInfo,
     Resolution,
     find_model,
+    snapshot_index,
     today,
 )
 from orkestra.errors import (
@@ -118,9 +121,18 @@ class Catalog:
         self.provider(provider)
         return (m for (p, _), m in self.models.items() if p == provider)
 
+    @cached_property
+    def snapshots(self) -> Mapping[tuple[str, str], tuple[str, str]]:
+        """(provider, snapshot id) → (provider, id) of the model it is a snapshot of."""
+        return snapshot_index(self.models)
+
+    def table(self) -> ModelTable:
+        """A copy of the models to add user entries to (:func:`model_entry`)."""
+        return ModelTable(self.models, self.aliases, self.snapshots)
+
     def _lookup(self, provider: str, name: str) -> tuple[ModelInfo | None, str | None]:
         """The entry for an id, snapshot id or alias, and the alias explanation if any."""
-        return find_model(self.models, self.aliases, provider, name)
+        return find_model(self.models, self.snapshots, self.aliases, provider, name)
 
     def resolve(self, provider: str, name: str, *, on: dt.date | None = None) -> Resolution:
         """The model actually sent for ``name``: aliases followed, retired models replaced.
@@ -203,18 +215,18 @@ class Catalog:
                 f"models= for {provider} must be a non-empty mapping of tier to model, "
                 "e.g. {'balanced': 'model-id'}"
             )
-        entries = dict(self.models)
+        entries = self.table()
         chosen: dict[Tier, str] = {}
         for key, value in models.items():
             tier = as_tier(key, f"models= for {provider}")
             entry = self._entry_for(info, value, entries, f"models[{key!r}] for {provider}")
-            entries[(provider, entry.id)] = entry
+            entries.add(entry)
             chosen[tier] = entry.id
         providers = {
             **self.providers,
             provider: dataclasses.replace(info, tiers=fill_tiers(chosen)),
         }
-        catalog = Catalog(self.as_of, providers, entries, self.aliases)
+        catalog = Catalog(self.as_of, providers, entries.models, self.aliases)
         catalog._check()
         return catalog
 
@@ -222,22 +234,22 @@ class Catalog:
         self,
         info: ProviderInfo,
         value: object,
-        entries: Mapping[tuple[str, str], ModelInfo],
+        entries: ModelTable,
         where: str,
     ) -> ModelInfo:
         """The entry a ``models=`` value names (an id) or describes (a dict)."""
         if isinstance(value, Mapping):
-            return model_entry(info, value, entries, self.aliases, where)
+            return model_entry(info, value, entries, where)
         if not isinstance(value, str):
             raise ConfigurationError(
                 f"{where}: expected a model id or a dict with 'id', not {type(value).__name__}"
             )
-        found, _ = find_model(entries, self.aliases, info.name, value)
+        found, _ = entries.find(info.name, value)
         if found is not None:
             return found
         if info.compatible or not info.requires_key:
-            return model_entry(info, {"id": value}, entries, self.aliases, where)
-        known = ", ".join(sorted(m.id for (p, _), m in entries.items() if p == info.name))
+            return model_entry(info, {"id": value}, entries, where)
+        known = ", ".join(sorted(m.id for (p, _), m in entries.models.items() if p == info.name))
         raise UnknownModelError(
             f"{where}: unknown {info.name} model {value!r}; known models: {known}. "
             "To add one, give a dict: {'id': ..., 'input_price': ..., 'output_price': ...}"

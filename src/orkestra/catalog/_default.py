@@ -1,5 +1,10 @@
 """The process-wide catalog: the bundled data, then the ``ORKESTRA_CATALOG`` file's entries,
-then :func:`register_model`'s, built once and rebuilt when either changes."""
+then :func:`register_model`'s.
+
+Entries are applied one at a time onto a working copy of the models (:class:`_Layer`), so a
+file of N entries loads in time linear in N, and each :func:`register_model` call adds one
+entry instead of rebuilding the catalog with every earlier one.
+"""
 
 from __future__ import annotations
 
@@ -32,13 +37,64 @@ class _Override:
     where: str
 
 
+class _Layer:
+    """User entries applied over a catalog one at a time, each checked as it comes, with the
+    effect of applying them together: the tiers they name are set over the base's, and a
+    provider left with missing tiers gets them from its nearest ones."""
+
+    def __init__(self, base: Catalog) -> None:
+        self.base = base
+        self.table = base.table()
+        self.tiers: dict[str, dict[Tier, str]] = {}
+        self._catalog: Catalog | None = base
+
+    def add(self, o: _Override) -> None:
+        """Apply one entry; a bad one raises and leaves the layer as it was."""
+        try:
+            info = self.base.provider(o.provider)
+        except UnknownProviderError as e:
+            raise UnknownProviderError(f"{o.where}: {e}") from None
+        entry = model_entry(info, o.spec, self.table, o.where)
+        self.table.add(entry)
+        if o.tier is not None:
+            self.tiers.setdefault(o.provider, dict(info.tiers))[o.tier] = entry.id
+        self._catalog = None
+
+    def catalog(self) -> Catalog:
+        """The base with every entry so far (built once per change)."""
+        if self._catalog is None:
+            providers = dict(self.base.providers)
+            for name, given in self.tiers.items():
+                providers[name] = dataclasses.replace(providers[name], tiers=fill_tiers(given))
+            # No whole-catalog _check(): each entry was checked by model_entry, and entries
+            # only add or replace models, so every reference the base had still holds.
+            self._catalog = Catalog(
+                self.base.as_of, providers, dict(self.table.models), self.base.aliases
+            )
+        return self._catalog
+
+
 class _Registry:
-    """register_model()'s entries, and a generation that changes with them (the cache key)."""
+    """register_model()'s entries, and the layer they are applied in for the current
+    ``ORKESTRA_CATALOG`` path (rebuilt when the path changes or the entries are reset)."""
 
     def __init__(self) -> None:
         self.overrides: list[_Override] = []
-        self.generation = 0
         self.lock = threading.Lock()
+        self._layer: tuple[str | None, _Layer] | None = None
+
+    def layer(self, path: str | None) -> _Layer:
+        """The layer for ``path`` (call with the lock held)."""
+        if self._layer is None or self._layer[0] != path:
+            layer = _Layer(_file_catalog(path))
+            for o in self.overrides:
+                layer.add(o)
+            self._layer = (path, layer)
+        return self._layer[1]
+
+    def reset(self) -> None:
+        self.overrides.clear()
+        self._layer = None
 
 
 _registry = _Registry()
@@ -82,37 +138,25 @@ def register_model(
             spec[key] = value
     where = f"register_model({provider!r}, {model_id!r})"
     override = _Override(provider, spec, None if tier is None else as_tier(tier, where), where)
+    path = _catalog_path()
     with _registry.lock:
-        _apply(default_catalog(), [override])  # raises on a bad entry, before it is kept
+        _registry.layer(path).add(override)  # raises on a bad entry, before it is kept
         _registry.overrides.append(override)
-        _registry.generation += 1
 
 
 def _reset_registered() -> None:
     """Forget every register_model() entry (for tests)."""
     with _registry.lock:
-        _registry.overrides.clear()
-        _registry.generation += 1
+        _registry.reset()
 
 
 def _apply(catalog: Catalog, overrides: Iterable[_Override]) -> Catalog:
     """``catalog`` with ``overrides`` applied in order; the tiers they name are set last, and
     a provider left with missing tiers has them filled from its nearest ones."""
-    entries = dict(catalog.models)
-    tiers: dict[str, dict[Tier, str]] = {}
+    layer = _Layer(catalog)
     for o in overrides:
-        try:
-            info = catalog.provider(o.provider)
-        except UnknownProviderError as e:
-            raise UnknownProviderError(f"{o.where}: {e}") from None
-        entry = model_entry(info, o.spec, entries, catalog.aliases, o.where)
-        entries[(o.provider, entry.id)] = entry
-        if o.tier is not None:
-            tiers.setdefault(o.provider, dict(info.tiers))[o.tier] = entry.id
-    providers = dict(catalog.providers)
-    for name, given in tiers.items():
-        providers[name] = dataclasses.replace(providers[name], tiers=fill_tiers(given))
-    result = Catalog(catalog.as_of, providers, entries, catalog.aliases)
+        layer.add(o)
+    result = layer.catalog()
     result._check()
     return result
 
@@ -127,20 +171,27 @@ def bundled_catalog() -> Catalog:
 def default_catalog() -> Catalog:
     """The process-wide catalog: the bundled one, then the ``ORKESTRA_CATALOG`` file's
     entries, then :func:`register_model`'s. Built once and kept until either changes."""
-    return _built(os.environ.get("ORKESTRA_CATALOG") or None, _registry.generation)
+    path = _catalog_path()
+    with _registry.lock:
+        return _registry.layer(path).catalog()
+
+
+def _catalog_path() -> str | None:
+    return os.environ.get("ORKESTRA_CATALOG") or None
 
 
 @lru_cache(maxsize=4)
-def _built(path: str | None, generation: int) -> Catalog:
+def _file_catalog(path: str | None) -> Catalog:
+    """The bundled catalog with the ``ORKESTRA_CATALOG`` file's entries (read once per path)."""
     catalog = bundled_catalog()
-    if path is not None:
-        try:
-            catalog = _apply(catalog, _file_overrides(Path(path)))
-        except DataFormatError:
-            raise
-        except ConfigurationError as e:
-            raise DataFormatError(str(e)) from e
-    return _apply(catalog, list(_registry.overrides))
+    if path is None:
+        return catalog
+    try:
+        return _apply(catalog, _file_overrides(Path(path)))
+    except DataFormatError:
+        raise
+    except ConfigurationError as e:
+        raise DataFormatError(str(e)) from e
 
 
 def _toml() -> Any:
@@ -169,6 +220,11 @@ def _file_overrides(path: Path) -> list[_Override]:
         data = loads(raw.decode("utf-8"))
     except ValueError as e:  # TOMLDecodeError, JSONDecodeError and UnicodeDecodeError are
         raise DataFormatError(f"{name}: not valid {path.suffix[1:].upper()}: {e}") from None
+    except RecursionError:  # both parsers recurse once per level of nesting
+        raise DataFormatError(
+            f"{name}: nested too deeply to be a catalog file (one needs 4 levels: "
+            "models, their entries, a list of capabilities)"
+        ) from None
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(data, dict) or set(data) != {"models"} or not isinstance(models, list):
         raise DataFormatError(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orkestra._types import TIERS, Tier
-from orkestra.catalog._types import CAPABILITIES, ModelInfo, Price, ProviderInfo, find_model
+from orkestra.catalog._types import CAPABILITIES, ModelInfo, ModelTable, Price, ProviderInfo
 from orkestra.catalog.cost import price_of
 from orkestra.errors import ConfigurationError, PricingError
 
@@ -77,7 +77,7 @@ def _capabilities(value: object, where: str) -> frozenset[str]:
             f"{where}: capabilities must be a list such as ['tools', 'json'], not {value!r}"
         )
     items = list(value)
-    unknown = [c for c in items if c not in CAPABILITIES]
+    unknown = [c for c in items if not isinstance(c, str) or c not in CAPABILITIES]
     if unknown:
         raise ConfigurationError(
             f"{where}: unknown capabilities {unknown}; use 'tools', 'vision' or 'json'"
@@ -88,8 +88,7 @@ def _capabilities(value: object, where: str) -> frozenset[str]:
 def model_entry(
     info: ProviderInfo,
     spec: Mapping[str, Any],
-    entries: Mapping[tuple[str, str], ModelInfo],
-    aliases: Mapping[tuple[str, str], tuple[str, str]],
+    entries: ModelTable,
     where: str,
 ) -> ModelInfo:
     """A user's model entry, checked: a new one, or ``spec`` applied over the existing one."""
@@ -99,7 +98,7 @@ def model_entry(
     model_id = spec.get("id")
     if not isinstance(model_id, str) or not model_id.strip() or model_id != model_id.strip():
         raise ConfigurationError(f"{where}: 'id' must be a model id string, not {model_id!r}")
-    existing, _ = find_model(entries, aliases, info.name, model_id)
+    existing, _ = entries.find(info.name, model_id)
     changes = _changes(spec, where)
     price = _price_spec(spec, existing.price if existing else None, where)
     if price is not None:

@@ -19,11 +19,13 @@ __all__ = [
     "ADAPTER_NAMES",
     "CAPABILITIES",
     "ModelInfo",
+    "ModelTable",
     "Price",
     "ProviderInfo",
     "Resolution",
     "find_model",
     "now",
+    "snapshot_index",
     "today",
 ]
 
@@ -137,20 +139,58 @@ class Resolution:
     notes: tuple[str, ...] = ()
 
 
+ModelKey = tuple[str, str]
+"""(provider, model id)."""
+
+
+def snapshot_index(models: Mapping[ModelKey, ModelInfo]) -> dict[ModelKey, ModelKey]:
+    """(provider, snapshot id) → the key of the model it is a snapshot of (the first one)."""
+    index: dict[ModelKey, ModelKey] = {}
+    for key, m in models.items():
+        for snapshot in m.snapshots:
+            index.setdefault((m.provider, snapshot), key)
+    return index
+
+
 def find_model(
-    models: Mapping[tuple[str, str], ModelInfo],
-    aliases: Mapping[tuple[str, str], tuple[str, str]],
+    models: Mapping[ModelKey, ModelInfo],
+    snapshots: Mapping[ModelKey, ModelKey],
+    aliases: Mapping[ModelKey, tuple[str, str]],
     provider: str,
     name: str,
 ) -> tuple[ModelInfo | None, str | None]:
-    """The entry for an id, snapshot id or alias of ``provider``, and the alias's
-    explanation if one was followed; ``(None, None)`` for a name none of them match."""
+    """The entry for an id, snapshot id (``snapshots``: :func:`snapshot_index`) or alias of
+    ``provider``, and the alias's explanation if one was followed; ``(None, None)`` for a name
+    none of them match. Dict lookups only, so applying many user entries stays linear."""
     if (provider, name) in models:
         return models[(provider, name)], None
-    for m in models.values():
-        if m.provider == provider and name in m.snapshots:
-            return m, None
+    if (provider, name) in snapshots:
+        return models[snapshots[(provider, name)]], None
     if (provider, name) in aliases:
         target, why = aliases[(provider, name)]
         return models[(provider, target)], why
     return None, None
+
+
+class ModelTable:
+    """A catalog's models while user entries are added to them one at a time, with the
+    snapshot index kept up to date (the models are copied: the catalog is left unchanged)."""
+
+    def __init__(
+        self,
+        models: Mapping[ModelKey, ModelInfo],
+        aliases: Mapping[ModelKey, tuple[str, str]],
+        snapshots: Mapping[ModelKey, ModelKey] | None = None,
+    ) -> None:
+        self.models = dict(models)
+        self.aliases = aliases
+        self.snapshots = dict(snapshot_index(models) if snapshots is None else snapshots)
+
+    def find(self, provider: str, name: str) -> tuple[ModelInfo | None, str | None]:
+        return find_model(self.models, self.snapshots, self.aliases, provider, name)
+
+    def add(self, model: ModelInfo) -> None:
+        key = (model.provider, model.id)
+        self.models[key] = model
+        for snapshot in model.snapshots:
+            self.snapshots.setdefault((model.provider, snapshot), key)
