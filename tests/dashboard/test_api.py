@@ -104,7 +104,8 @@ def test_calls_are_newest_first_with_a_cursor(client: TestClient, log: SQLiteUsa
     first = data["calls"][0]
     assert first["scores"] == {"budget": 0.71, "balanced": 0.77, "premium": 0.84}
     assert first["savings"] == pytest.approx(records[-1].savings)
-    assert client.get("/api/calls?limit=nope").status_code == 400
+    bad = client.get("/api/calls?limit=nope")
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_limit"
     assert len(client.get("/api/calls?limit=100000").json()["calls"]) == 3
 
 
@@ -150,3 +151,34 @@ def test_a_closed_log_is_not_a_crash(log: SQLiteUsageLog) -> None:
             response = client.get(path)
             assert response.status_code == 503
             assert response.json() == {"error": "the usage log is closed"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/summary?since=999999999d",
+        "/api/summary?since=9999999999999999999999999w",
+        "/api/events?after=99999999999999999999999999-abc",
+        "/api/events?after=not-a-cursor",
+    ],
+)
+def test_out_of_range_or_malformed_input_is_a_400_that_says_why(
+    log: SQLiteUsageLog, path: str
+) -> None:
+    app = create_app(log)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        response = client.get(path)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    name = "since" if "since" in path else "after"
+    assert body["code"] == f"invalid_{name}"
+    assert name in body["error"]
+
+
+def test_a_huge_last_event_id_is_a_400(log: SQLiteUsageLog) -> None:
+    app = create_app(log)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        response = client.get("/api/events", headers={"Last-Event-ID": "9" * 40 + "-x"})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_last_event_id"
+    assert "Last-Event-ID" in response.json()["error"]

@@ -94,8 +94,12 @@ def test_a_cursor_round_trips_through_its_text_and_orders_by_time_then_id() -> N
     cursor = Cursor.of(record)
     assert Cursor.parse(str(cursor)) == cursor
     assert Cursor(NOW, "b") > Cursor(NOW, "a") > Cursor(NOW - timedelta(microseconds=1), "z")
-    for text in (None, "", "nonsense", "-abc", "12x-abc"):
+    for text in (None, "", "  "):
         assert Cursor.parse(text) is None
+    # Not a cursor, or one past the calendar: an error to report, not "from now on".
+    for text in ("nonsense", "-abc", "12x-abc", "١٢-abc", "9" * 30 + "-abc", "9" * 19 + "-abc"):
+        with pytest.raises(ValueError, match=r"event id|year 9999"):
+            Cursor.parse(text)
 
 
 def test_summary_of_a_short_history_is_bucketed_finely(log: SQLiteUsageLog) -> None:

@@ -192,6 +192,16 @@ def traffic(open_log: OpenLog) -> SQLUsageLog:
     return log
 
 
+def test_times_before_the_year_1000_still_compare_in_order(
+    open_log: OpenLog,
+) -> None:
+    # SQLite compares ts as text: a year printed without its leading zeros sorted after 2026.
+    log = open_log()
+    log.record(UsageRecord(provider="openai", model="gpt-4o-mini"))
+    assert len(log.query(since="400000d")) == 1  # about the year 931
+    assert log.totals(since=datetime(999, 1, 1))[0].calls == 1
+
+
 def test_totals_overall(traffic: SQLUsageLog) -> None:
     (total,) = traffic.totals()
     assert (total.group, total.calls, total.errors) == ("all", 4, 1)

@@ -228,6 +228,13 @@ def test_parse_since() -> None:
         parse_since("last tuesday")
 
 
+@pytest.mark.parametrize("text", ["999999999d", "9999999999999999999999999w", "800000d"])
+def test_a_duration_past_the_calendar_is_a_configuration_error(text: str) -> None:
+    # Not an OverflowError from deep inside datetime: the caller's words, and what to do.
+    with pytest.raises(o.ConfigurationError, match="too long ago"):
+        parse_since(text, now=datetime(2026, 11, 26, tzinfo=timezone.utc))
+
+
 def test_a_real_call_round_trips_through_the_log(
     fake: FakeProviderServer, tmp_path: object
 ) -> None:

@@ -98,8 +98,31 @@ def _since(request: Request) -> datetime | None:
     return parse_since(value)
 
 
-def _bad_request(message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=400)
+def _bad_request(message: str, code: str) -> JSONResponse:
+    """A 400 saying what was wrong, ``code`` naming the parameter (``invalid_since``)."""
+    return JSONResponse({"error": message, "code": code}, status_code=400)
+
+
+def _after(request: Request) -> Cursor | None:
+    """Where an event stream starts: a reconnecting EventSource says where it was
+    (``Last-Event-ID``), a new one where its table ends (``after``). Raises ValueError."""
+    for name, text in (
+        ("Last-Event-ID", request.headers.get("last-event-id")),
+        ("after", request.query_params.get("after")),
+    ):
+        try:
+            cursor = Cursor.parse(text)
+        except ValueError as exc:
+            raise _BadParameter(f"{name}: {exc}", name) from None
+        if cursor is not None:
+            return cursor
+    return None
+
+
+class _BadParameter(ValueError):
+    def __init__(self, message: str, name: str) -> None:
+        super().__init__(message)
+        self.code = "invalid_" + name.lower().replace("-", "_")
 
 
 async def _log_closed(request: Request, exc: Exception) -> JSONResponse:
@@ -137,7 +160,7 @@ def create_app(
         try:
             since = _since(request)
         except ConfigurationError as exc:
-            return _bad_request(str(exc))
+            return _bad_request(f"since: {exc}", "invalid_since")
         data = await anyio.to_thread.run_sync(lambda: summarize(log, since, targets=targets))
         return JSONResponse(data)
 
@@ -145,16 +168,16 @@ def create_app(
         try:
             limit = int(request.query_params.get("limit", "100"))
         except ValueError:
-            return _bad_request("limit must be a whole number")
+            return _bad_request("limit must be a whole number", "invalid_limit")
         limit = max(0, min(limit, MAX_CALLS))
         records, cursor = await anyio.to_thread.run_sync(lambda: recent_calls(log, limit))
         return JSONResponse({"calls": [call_row(r) for r in records], "cursor": str(cursor)})
 
-    async def events(request: Request) -> StreamingResponse:
-        # A reconnecting EventSource says where it was; a new one says where its table ends.
-        after = Cursor.parse(request.headers.get("last-event-id")) or Cursor.parse(
-            request.query_params.get("after")
-        )
+    async def events(request: Request) -> StreamingResponse | JSONResponse:
+        try:
+            after = _after(request)
+        except _BadParameter as exc:
+            return _bad_request(str(exc), exc.code)
         tail = CallTail(log, after=after, lookback=lookback)
         return StreamingResponse(
             stream_calls(tail),

@@ -51,6 +51,10 @@ _RECENT_WINDOWS: tuple[timedelta | None, ...] = (
 )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MAX_DIGITS = 20  # microseconds to the year 9999 take 18 digits; more is not a time at all
+
+
 @dataclass(frozen=True, order=True)
 class Cursor:
     """A position in the log: every record sorts by ``(ts, id)``.
@@ -67,16 +71,28 @@ class Cursor:
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor | None:
-        """The cursor ``text`` names, or None when it names none (empty or malformed)."""
-        micros, _, record_id = (text or "").strip().partition("-")
-        if not micros.isdigit():
+        """The cursor ``text`` names, or None when it is empty.
+
+        Raises :class:`ValueError` when ``text`` is not a cursor, or names a time past the
+        calendar (no cursor this dashboard hands out does).
+        """
+        text = (text or "").strip()
+        if not text:
             return None
-        ts = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=int(micros))
+        micros, dash, record_id = text.partition("-")
+        if not (dash and micros.isascii() and micros.isdigit() and len(micros) <= _MAX_DIGITS):
+            raise ValueError(
+                f"{text[:40]!r} is not an event id of this dashboard "
+                "(<microseconds since 1970>-<call id>)"
+            )
+        try:
+            ts = _EPOCH + timedelta(microseconds=int(micros))
+        except OverflowError:
+            raise ValueError(f"{text[:40]!r} names a time after the year 9999") from None
         return cls(ts, record_id)
 
     def __str__(self) -> str:
-        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-        return f"{(self.ts - epoch) // timedelta(microseconds=1)}-{self.id}"
+        return f"{(self.ts - _EPOCH) // timedelta(microseconds=1)}-{self.id}"
 
 
 def _ms(ts: datetime) -> int:

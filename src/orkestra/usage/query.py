@@ -43,7 +43,13 @@ def parse_since(value: Since, *, now: datetime | None = None) -> datetime | None
     text = value.strip()
     if match := _DURATION.fullmatch(text):
         seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
-        return now - timedelta(seconds=seconds)
+        try:
+            return now - timedelta(seconds=seconds)
+        except (OverflowError, ValueError):  # past year 1, or more seconds than a float holds
+            raise ConfigurationError(
+                f"cannot read {value!r} as a time: that is too long ago (before the year 1); "
+                "leave the window out to mean every call"
+            ) from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

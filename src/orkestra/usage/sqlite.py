@@ -90,8 +90,9 @@ class SQLiteUsageLog(SQLUsageLog):
 
     @staticmethod
     def dialect_ts(ts: datetime) -> Any:
-        # Fixed width, so that comparing the text compares the times.
-        return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        # Fixed width, so that comparing the text compares the times (isoformat pads the
+        # year to four digits, which strftime's %Y does not do before the year 1000).
+        return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
     def _write(self, batch: list[UsageRecord]) -> None:
         if self._writer_conn is None:
