@@ -31,8 +31,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import orkestra as o
+from orkestra._call import read_input
+from orkestra._request import RequestOptions
+from orkestra.resilience.call import Call
 from orkestra.testing import FakeProviderServer, Fault
 
 PROMPTS = [
@@ -174,6 +178,9 @@ def overhead(multi: o.MultiProvider, n: int, rng: random.Random) -> dict[str, li
     """The same fault-free calls straight to the adapter, and through the layer (interleaved)."""
     times: dict[str, list[float]] = {"direct": [], "layer": [], "inside": []}
     by_name = {p.name: p for p in multi.providers}
+    endpoints = {p.name: p.endpoint for p in multi.providers}
+    layer: dict[str, Any] = {"policy": multi.retry, "breaker": multi.circuit_breaker}
+    options = RequestOptions(max_tokens=256)
     for i in range(n):
         prompt = rng.choice(PROMPTS)
         decision = multi.route(prompt)  # routing is not the layer: outside both timings
@@ -182,10 +189,12 @@ def overhead(multi: o.MultiProvider, n: int, rng: random.Random) -> dict[str, li
         for mode in ("direct", "layer") if i % 2 else ("layer", "direct"):
             started = time.perf_counter()
             if mode == "direct":
-                provider.adapter.complete(provider.request(model, prompt, 256, 1.0))
+                endpoint = provider.endpoint
+                endpoint.adapter.complete(endpoint.prepare(model, prompt, options).request)
             else:  # plan the fallbacks, run the flow, price it, build the Response
                 targets = multi.plan(decision, prompt, max_tokens=256)
-                response = multi._call(prompt, 256, 1.0).chat(targets)
+                call = Call(endpoints, read_input(prompt, None, max_tokens=256), **layer)
+                response = call.chat(targets)
             elapsed = (time.perf_counter() - started) * 1000
             times[mode].append(elapsed)
             if mode == "layer":

@@ -81,9 +81,9 @@ def _fresh_resilience_state() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_warnings() -> None:
     """orkestra warns once per process about an alias or quirk; each test starts fresh."""
-    from orkestra import _provider
+    from orkestra import _endpoint
     from orkestra.catalog import _catalog, lifecycle
 
     _catalog._warned.clear()
-    _provider._quirk_warned.clear()
+    _endpoint._quirk_warned.clear()
     lifecycle._warned.clear()

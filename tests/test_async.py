@@ -383,13 +383,13 @@ def test_aclose_closes_the_clients_and_the_next_call_reopens_them(
     async def main() -> list[str]:
         texts = [(await p.achat(PROMPT)).text]
         await p.aclose()
-        assert p._adapter is None
+        assert p.endpoint._adapter is None
         texts.append((await p.achat(PROMPT)).text)
         return texts
 
     first, second = run(main, p)
     assert first == second and first.endswith(PROMPT)
-    assert p._adapter is None  # closed again by run()
+    assert p.endpoint._adapter is None  # closed again by run()
 
 
 # -- the usage log ---------------------------------------------------------------------------

@@ -20,9 +20,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from orkestra._request import Image, Message
 from orkestra._types import ToolCall
 from orkestra.errors import InvalidRequestError
-from orkestra.providers.base import Image, Message
 
 __all__ = ["Messages", "Prompt", "prompt_text", "resolve_input"]
 

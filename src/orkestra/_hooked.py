@@ -1,27 +1,30 @@
 """What Provider and MultiProvider share around a call: hooks, and running chat/stream in them
-(sync, and async for ``achat``/``astream``)."""
+(sync, and async for ``achat``/``astream``).
+
+A call's arguments travel typed (:class:`~orkestra._call.CallArgs`); middleware sees them as its
+documented ``data`` dict, and only when there is middleware or a handler anywhere."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from orkestra._call import CallArgs
 from orkestra._types import Response, RoutingDecision
 from orkestra.hooks import (
     AsyncNotify,
-    CallData,
     Handler,
     Hooks,
     Middleware,
     Notify,
     ahooked,
     asilent,
-    fallbacks,
     global_hooks,
     hooked,
 )
-from orkestra.resilience.call import AsyncResponseStream, Call, ResponseStream
+from orkestra.resilience.call import AsyncResponseStream, Call, ResponseStream, fallback_moves
 from orkestra.resilience.executor import Target
 
 __all__ = ["HookedCalls"]
@@ -34,7 +37,7 @@ class HookedCalls:
     hooks: Hooks
 
     def _prepare(
-        self, d: CallData, notify: Notify
+        self, args: CallArgs, notify: Notify
     ) -> tuple[Call, Sequence[Target], RoutingDecision]:
         raise NotImplementedError
 
@@ -45,43 +48,43 @@ class HookedCalls:
     def _layers(self) -> tuple[Hooks, ...]:
         return (global_hooks(), self.hooks)
 
-    def _hooked_chat(self, data: CallData) -> Response:
-        response: Response = hooked(self._layers(), data, self._run_chat)
+    def _hooked_chat(self, args: CallArgs) -> Response:
+        response: Response = hooked(self._layers(), args, self._run_chat)
         return response
 
-    def _hooked_stream(self, data: CallData) -> ResponseStream:
-        data["stream"] = True
-        stream: ResponseStream = hooked(self._layers(), data, self._run_stream, streaming=True)
+    def _hooked_stream(self, args: CallArgs) -> ResponseStream:
+        args = dataclasses.replace(args, stream=True)
+        stream: ResponseStream = hooked(self._layers(), args, self._run_stream, streaming=True)
         return stream
 
-    async def _hooked_achat(self, data: CallData) -> Response:
-        response: Response = await ahooked(self._layers(), data, self._arun_chat)
+    async def _hooked_achat(self, args: CallArgs) -> Response:
+        response: Response = await ahooked(self._layers(), args, self._arun_chat)
         return response
 
-    async def _hooked_astream(self, data: CallData) -> AsyncResponseStream:
-        data["stream"] = True
+    async def _hooked_astream(self, args: CallArgs) -> AsyncResponseStream:
+        args = dataclasses.replace(args, stream=True)
         stream: AsyncResponseStream = await ahooked(
-            self._layers(), data, self._arun_stream, streaming=True
+            self._layers(), args, self._arun_stream, streaming=True
         )
         return stream
 
-    def _run_chat(self, d: CallData, notify: Notify) -> Response:
-        call, targets, decision = self._prepare(d, notify)
+    def _run_chat(self, args: CallArgs, notify: Notify) -> Response:
+        call, targets, decision = self._prepare(args, notify)
         notify("on_chat", decision=decision)
         response = call.chat(targets)
-        for move in fallbacks(response):
+        for move in fallback_moves(response):
             notify("on_fallback", **move)
         return response
 
-    def _run_stream(self, d: CallData, notify: Notify) -> ResponseStream:
-        call, targets, decision = self._prepare(d, notify)
+    def _run_stream(self, args: CallArgs, notify: Notify) -> ResponseStream:
+        call, targets, decision = self._prepare(args, notify)
         notify("on_stream", decision=decision)
         stream = call.stream(targets, decision)
         stream.notify = notify
         return stream
 
     async def _aprepare(
-        self, d: CallData, notify: AsyncNotify
+        self, args: CallArgs, notify: AsyncNotify
     ) -> tuple[Call, Sequence[Target], RoutingDecision]:
         """``_prepare`` in an async call. It is CPU-only and fast, so it runs on the loop; the
         events it emits are held and emitted (awaited, in order) as soon as it returns or
@@ -90,24 +93,24 @@ class HookedCalls:
             # Loading a router (first call in a process: ~0.3 s) must not stall the loop.
             await asyncio.to_thread(load)
         if notify is asilent:
-            return self._prepare(d, _ignore)
+            return self._prepare(args, _ignore)
         held: list[tuple[str, dict[str, Any]]] = []
         try:
-            return self._prepare(d, lambda name, **event: held.append((name, event)))
+            return self._prepare(args, lambda name, **event: held.append((name, event)))
         finally:
             for name, event in held:
                 await notify(name, **event)
 
-    async def _arun_chat(self, d: CallData, notify: AsyncNotify) -> Response:
-        call, targets, decision = await self._aprepare(d, notify)
+    async def _arun_chat(self, args: CallArgs, notify: AsyncNotify) -> Response:
+        call, targets, decision = await self._aprepare(args, notify)
         await notify("on_chat", decision=decision)
         response = await call.achat(targets)
-        for move in fallbacks(response):
+        for move in fallback_moves(response):
             await notify("on_fallback", **move)
         return response
 
-    async def _arun_stream(self, d: CallData, notify: AsyncNotify) -> AsyncResponseStream:
-        call, targets, decision = await self._aprepare(d, notify)
+    async def _arun_stream(self, args: CallArgs, notify: AsyncNotify) -> AsyncResponseStream:
+        call, targets, decision = await self._aprepare(args, notify)
         await notify("on_stream", decision=decision)
         stream = call.astream(targets, decision)
         if notify is not asilent:  # no hooks: no per-chunk await

@@ -7,28 +7,16 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from orkestra._conversation import Messages, Prompt
+from orkestra._call import CallArgs, read_input, validate_knob, validate_request
+from orkestra._conversation import Messages
 from orkestra._hooked import HookedCalls
-from orkestra._options import RequestOptions, can_serve, refusal
-from orkestra._provider import (
-    CALL_KEYS,
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_TEMPERATURE,
-    Provider,
-    ResponseStream,
-    read_call,
-    read_input,
-    validate_knob,
-    validate_request,
-)
+from orkestra._options import can_serve, refusal
+from orkestra._provider import Provider, ResponseStream
+from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from orkestra._session import Sessions
 from orkestra._types import Response, RoutingDecision
 from orkestra.errors import CapabilityError, ConfigurationError
-from orkestra.hooks import (
-    CallData,
-    Hooks,
-    Notify,
-)
+from orkestra.hooks import Hooks, Notify
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
 from orkestra.resilience.budget import Budget, as_budget
 from orkestra.resilience.call import AsyncResponseStream, Call
@@ -38,6 +26,7 @@ from orkestra.resilience.plan import plan_targets
 from orkestra.resilience.retry import RetryPolicy
 from orkestra.routing.policy import Router, TierPrediction, estimate_input_tokens
 from orkestra.strategies import Option, get_strategy
+from orkestra.usage import UsageSink
 
 __all__ = ["MultiProvider"]
 
@@ -130,7 +119,13 @@ class MultiProvider(HookedCalls):
                         input_tokens=tokens,
                     )
                 else:
-                    decision = provider._route(prompt, quality, needs, tokens)
+                    decision = provider.decide(
+                        prompt,
+                        TierPrediction({}),
+                        quality=quality,
+                        needs=needs,
+                        input_tokens=tokens,
+                    )
             except CapabilityError:
                 continue
             cost = next(
@@ -155,8 +150,8 @@ class MultiProvider(HookedCalls):
         """The provider and model ``prompt`` (or the last user turn of ``messages``) would go
         to, and why; no model is called. With ``tools``/``response_format`` (or images) only
         models that support them are considered."""
-        given = read_input(prompt, messages, tools=tools, response_format=response_format)
-        return self._route(given.text, strategy, quality, given.needs, given.input_tokens)
+        request = read_input(prompt, messages, tools=tools, response_format=response_format)
+        return self._route(request.text, strategy, quality, request.needs, request.input_tokens)
 
     def _route(
         self,
@@ -191,34 +186,20 @@ class MultiProvider(HookedCalls):
         *,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         needs: frozenset[str] = frozenset(),
+        budget: Budget | None = None,
     ) -> list[Target]:
-        """The models a call of ``decision`` would try, in order; no model is called."""
+        """The models a call of ``decision`` would try, in order; no model is called.
+        ``budget``: the call's own spend cap, counted before this router's."""
         self._provider(decision).adapter  # noqa: B018 - fail on a missing key before any work
+        budgets = [b for b in (budget, self.budget) if b is not None]
         return plan_targets(
             decision,
-            self.providers,
+            [p.reachable() for p in self.providers],
             prompt=prompt,
             max_tokens=max_tokens,
             order=self.fallback,
-            budgets=[self.budget] if self.budget is not None else [],
+            budgets=budgets,
             needs=needs,
-        )
-
-    def _call(
-        self,
-        prompt: Prompt,
-        max_tokens: int,
-        temperature: float,
-        options: RequestOptions | None = None,
-    ) -> Call:
-        return Call(
-            self.providers,
-            prompt,
-            max_tokens,
-            temperature,
-            policy=self.retry,
-            breaker=self.circuit_breaker,
-            options=options,
         )
 
     def chat(
@@ -234,13 +215,31 @@ class MultiProvider(HookedCalls):
         tool_choice: Any = None,
         response_format: Any = None,
         session_id: str | None = None,
+        budget: Budget | None = None,
+        usage_sink: UsageSink | None = None,
     ) -> Response:
         """Pick a provider and model with the strategy, call it, return the answer.
 
         ``tools``, ``tool_choice``, ``response_format`` and ``session_id`` as in
         :meth:`Provider.chat`; only models that support what the request needs are considered.
         """
-        return self._hooked_chat(self._call_data(locals()))
+        return self._hooked_chat(
+            CallArgs(
+                prompt,
+                messages,
+                max_tokens,
+                temperature,
+                strategy=strategy,
+                quality=quality,
+                tools=tools,
+                tool_choice=tool_choice,
+                response_format=response_format,
+                session_id=session_id,
+                budget=budget,
+                usage_sink=usage_sink,
+                multi=True,
+            )
+        )
 
     def stream(
         self,
@@ -255,9 +254,27 @@ class MultiProvider(HookedCalls):
         tool_choice: Any = None,
         response_format: Any = None,
         session_id: str | None = None,
+        budget: Budget | None = None,
+        usage_sink: UsageSink | None = None,
     ) -> ResponseStream:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
-        return self._hooked_stream(self._call_data(locals()))
+        return self._hooked_stream(
+            CallArgs(
+                prompt,
+                messages,
+                max_tokens,
+                temperature,
+                strategy=strategy,
+                quality=quality,
+                tools=tools,
+                tool_choice=tool_choice,
+                response_format=response_format,
+                session_id=session_id,
+                budget=budget,
+                usage_sink=usage_sink,
+                multi=True,
+            )
+        )
 
     def stream_text(
         self,
@@ -272,9 +289,29 @@ class MultiProvider(HookedCalls):
         tool_choice: Any = None,
         response_format: Any = None,
         session_id: str | None = None,
+        budget: Budget | None = None,
+        usage_sink: UsageSink | None = None,
     ) -> Iterator[str]:
         """Stream the answer's text chunks (``str``) from the chosen model."""
-        return iter(self._hooked_stream(self._call_data(locals())))
+        return iter(
+            self._hooked_stream(
+                CallArgs(
+                    prompt,
+                    messages,
+                    max_tokens,
+                    temperature,
+                    strategy=strategy,
+                    quality=quality,
+                    tools=tools,
+                    tool_choice=tool_choice,
+                    response_format=response_format,
+                    session_id=session_id,
+                    budget=budget,
+                    usage_sink=usage_sink,
+                    multi=True,
+                )
+            )
+        )
 
     async def achat(
         self,
@@ -289,10 +326,28 @@ class MultiProvider(HookedCalls):
         tool_choice: Any = None,
         response_format: Any = None,
         session_id: str | None = None,
+        budget: Budget | None = None,
+        usage_sink: UsageSink | None = None,
     ) -> Response:
         """:meth:`chat` for async code: ``response = await multi.achat(...)``. The same
         routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
-        return await self._hooked_achat(self._call_data(locals()))
+        return await self._hooked_achat(
+            CallArgs(
+                prompt,
+                messages,
+                max_tokens,
+                temperature,
+                strategy=strategy,
+                quality=quality,
+                tools=tools,
+                tool_choice=tool_choice,
+                response_format=response_format,
+                session_id=session_id,
+                budget=budget,
+                usage_sink=usage_sink,
+                multi=True,
+            )
+        )
 
     async def astream(
         self,
@@ -307,12 +362,30 @@ class MultiProvider(HookedCalls):
         tool_choice: Any = None,
         response_format: Any = None,
         session_id: str | None = None,
+        budget: Budget | None = None,
+        usage_sink: UsageSink | None = None,
     ) -> AsyncResponseStream:
         """:meth:`stream` for async code: ``stream = await multi.astream(...)`` runs the
         middleware and routes (errors in the request raise here, as with ``stream()``); then
         ``async for chunk in stream``, and ``stream.response`` when it ends. For the chunks
         alone in one line: ``async for chunk in multi.astream_text(...)``."""
-        return await self._hooked_astream(self._call_data(locals()))
+        return await self._hooked_astream(
+            CallArgs(
+                prompt,
+                messages,
+                max_tokens,
+                temperature,
+                strategy=strategy,
+                quality=quality,
+                tools=tools,
+                tool_choice=tool_choice,
+                response_format=response_format,
+                session_id=session_id,
+                budget=budget,
+                usage_sink=usage_sink,
+                multi=True,
+            )
+        )
 
     async def astream_text(
         self,
@@ -327,36 +400,63 @@ class MultiProvider(HookedCalls):
         tool_choice: Any = None,
         response_format: Any = None,
         session_id: str | None = None,
+        budget: Budget | None = None,
+        usage_sink: UsageSink | None = None,
     ) -> AsyncIterator[str]:
         """:meth:`stream_text` for async code: ``async for chunk in multi.astream_text(...)``
         (the stream is closed when the loop stops early)."""
-        stream = await self._hooked_astream(self._call_data(locals()))
+        stream = await self._hooked_astream(
+            CallArgs(
+                prompt,
+                messages,
+                max_tokens,
+                temperature,
+                strategy=strategy,
+                quality=quality,
+                tools=tools,
+                tool_choice=tool_choice,
+                response_format=response_format,
+                session_id=session_id,
+                budget=budget,
+                usage_sink=usage_sink,
+                multi=True,
+            )
+        )
         try:
             async for chunk in stream:
                 yield chunk
         finally:
             await stream.aclose()
 
-    def _call_data(self, args: dict[str, Any]) -> CallData:
-        data = {k: v for k, v in args.items() if k in CALL_KEYS}
-        data.update(provider=None, model=None, stream=False)
-        return data
-
-    def _prepare(self, d: CallData, notify: Notify) -> tuple[Call, list[Target], RoutingDecision]:
-        given = read_call(d)
-        needs, tokens = given.needs, given.input_tokens
-        decision = self._route(given.text, d.get("strategy"), d["quality"], needs, tokens)
+    def _prepare(
+        self, args: CallArgs, notify: Notify
+    ) -> tuple[Call, list[Target], RoutingDecision]:
+        request = args.request()
+        needs, tokens = request.needs, request.input_tokens
+        decision = self._route(request.text, args.strategy, args.quality, needs, tokens)
         decision, settle = self.sessions.turn(
-            given.options.session,
+            request.options.session,
             decision,
             lambda pin: can_serve(
                 self._by_name(pin.provider).catalog.model(pin.provider, pin.model), needs, tokens
             ),
         )
         notify("on_route", decision=decision)
-        call = self._call(given.prompt, d["max_tokens"], d["temperature"], given.options)
+        call = Call(
+            {p.name: p.endpoint for p in self.providers},
+            request,
+            policy=self.retry,
+            breaker=self.circuit_breaker,
+            sinks={p.name: args.usage_sink or p.usage_sink for p in self.providers},
+        )
         call.on_response = settle
-        targets = self.plan(decision, given.all_text, max_tokens=d["max_tokens"], needs=needs)
+        targets = self.plan(
+            decision,
+            request.all_text,
+            max_tokens=request.options.max_tokens,
+            needs=needs,
+            budget=args.budget,
+        )
         return call, targets, decision
 
     def _by_name(self, name: str) -> Provider:

@@ -14,39 +14,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from orkestra._request import ForcedTool, RequestOptions, ResponseFormat, Tool, ToolChoice
 from orkestra.catalog import ModelInfo
 from orkestra.errors import CapabilityError, InvalidRequestError, StructuredOutputError
-from orkestra.providers.base import ForcedTool, Message, ResponseFormat, Tool, ToolChoice
 
 __all__ = ["RequestOptions", "parse_options", "structured"]
 
 NAMED_CAPABILITIES = ("tools", "vision", "json")
-
-
-@dataclass(frozen=True)
-class RequestOptions:
-    """What a call asks for besides its messages (already validated)."""
-
-    tools: tuple[Tool, ...] = ()
-    tool_choice: ToolChoice = "auto"
-    response_format: ResponseFormat | None = None
-    response_model: Any = None
-    """The pydantic model class given as ``response_format``, if one was."""
-    session: str | None = None
-
-    def needs(self, conversation: Sequence[Message] | None) -> frozenset[str]:
-        """The catalog capabilities a model needs to serve this request."""
-        needs = set()
-        if self.tools or (conversation and any(m.tool_calls for m in conversation)):
-            needs.add("tools")
-        if self.response_format is not None:
-            needs.add("json")
-        if conversation and any(m.images for m in conversation):
-            needs.add("vision")
-        return frozenset(needs)
 
 
 def can_serve(model: ModelInfo, needs: frozenset[str], input_tokens: int) -> bool:

@@ -185,6 +185,9 @@ class Response:
     cache_savings: float = 0.0
     """Dollars the provider's prompt cache saved on this call: the cost of the same tokens
     without any caching minus ``cost`` (cache writes, dearer on Anthropic, count against it)."""
+    ignored_params: tuple[str, ...] = ()
+    """Parameters of the call the answering model could not take, so they were not sent (a
+    ``temperature`` for a model that only takes its own); each is also warned about once."""
 
     @property
     def cost(self) -> float:

@@ -52,8 +52,8 @@ import inspect
 import itertools
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from orkestra.errors import ConfigurationError
 
@@ -87,6 +87,19 @@ Middleware = Callable[[CallData, Next], Any]
 Handler = Callable[[dict[str, Any]], object]
 """``fn(event)``; it may return an awaitable (an ``async def`` handler), which is awaited."""
 F = TypeVar("F", bound=Callable[..., Any])
+A = TypeVar("A", bound="CallArguments")
+
+
+class CallArguments(Protocol):
+    """A call's arguments, typed, that middleware sees as its ``data`` dict."""
+
+    def data(self) -> CallData:
+        """The ``data`` dict middleware is given."""
+        ...
+
+    def with_data(self: A, data: Mapping[str, Any]) -> A:
+        """The arguments as middleware left ``data``."""
+        ...
 
 
 class Hooks:
@@ -358,28 +371,30 @@ async def asilent(name: str, **event: Any) -> None:
 
 def hooked(
     layers: Iterable[Hooks],
-    data: CallData,
-    run: Callable[[CallData, Notify], Any],
+    args: A,
+    run: Callable[[A, Notify], Any],
     *,
     streaming: bool = False,
 ) -> Any:
     """Run one call inside the middleware of ``layers``, emitting its events.
 
-    ``run(data, notify)`` makes the call from (possibly middleware-changed) ``data``. For a
-    non-streaming call ``on_response`` is emitted here; a stream emits its own at its end.
+    ``run(args, notify)`` makes the call from (possibly middleware-changed) ``args``; with no
+    hooks anywhere it gets them as they are, and nothing else happens. For a non-streaming call
+    ``on_response`` is emitted here; a stream emits its own at its end.
     """
     chain = tuple(layers)
     if not any(chain):
-        return run(data, _silent)
+        return run(args, _silent)
 
     def notify(name: str, **event: Any) -> None:
         emit(chain, name, **event)
 
+    data = args.data()
     notify("on_request", request=dict(data))
 
     def call(d: CallData) -> Any:
         try:
-            result = run(d, notify)
+            result = run(args.with_data(d), notify)
         except Exception as error:
             notify("on_error", error=error, request=dict(d))
             raise
@@ -392,28 +407,29 @@ def hooked(
 
 async def ahooked(
     layers: Iterable[Hooks],
-    data: CallData,
-    run: Callable[[CallData, AsyncNotify], Awaitable[Any]],
+    args: A,
+    run: Callable[[A, AsyncNotify], Awaitable[Any]],
     *,
     streaming: bool = False,
 ) -> Any:
     """:func:`hooked` for an async call: the same events in the same order, awaited.
 
-    ``run(data, notify)`` is awaited; with no hooks anywhere it gets :func:`asilent` and
+    ``run(args, notify)`` is awaited; with no hooks anywhere it gets :func:`asilent` and
     nothing else happens (no thread, no wrapping).
     """
     chain = tuple(layers)
     if not any(chain):
-        return await run(data, asilent)
+        return await run(args, asilent)
 
     async def notify(name: str, **event: Any) -> None:
         await aemit(chain, name, **event)
 
+    data = args.data()
     await notify("on_request", request=dict(data))
 
     async def call(d: CallData) -> Any:
         try:
-            result = await run(d, notify)
+            result = await run(args.with_data(d), notify)
         except Exception as error:
             await notify("on_error", error=error, request=dict(d))
             raise
@@ -422,21 +438,3 @@ async def ahooked(
         return result
 
     return await arun_middleware(chain, data, call)
-
-
-def fallbacks(response: Any) -> list[dict[str, Any]]:
-    """The model changes a finished call went through (for ``on_fallback``)."""
-    attempts = list(getattr(response, "attempts", ()) or ())
-    moves = []
-    for before, after in itertools.pairwise(attempts):
-        if (before.provider, before.model) != (after.provider, after.model):
-            moves.append(
-                {
-                    "from_provider": before.provider,
-                    "from_model": before.model,
-                    "to_provider": after.provider,
-                    "to_model": after.model,
-                    "error": before.error,
-                }
-            )
-    return moves

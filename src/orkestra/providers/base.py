@@ -10,12 +10,19 @@ for both. Adding a provider is one new module with an :class:`Adapter` and one c
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Protocol
 
+from orkestra._request import (
+    ForcedTool,
+    Image,
+    Message,
+    ResponseFormat,
+    Role,
+    Tool,
+    ToolChoice,
+)
 from orkestra._types import ToolCall, Usage
 from orkestra.catalog import ModelInfo
 
@@ -28,92 +35,13 @@ __all__ = [
     "Image",
     "Message",
     "ResponseFormat",
+    "Role",
     "StreamEvent",
     "TextDelta",
     "Tool",
     "ToolChoice",
     "UsageReport",
 ]
-
-Role = Literal["system", "user", "assistant", "tool"]
-
-
-@dataclass(frozen=True)
-class Image:
-    """An image in a user turn: a ``data:`` URL (inline bytes) or an ``http(s)`` URL."""
-
-    url: str
-
-    @property
-    def inline(self) -> tuple[str, str] | None:
-        """``(media_type, base64 data)`` for a ``data:`` URL, None for a web URL."""
-        if not self.url.startswith("data:"):
-            return None
-        head, _, data = self.url[5:].partition(",")
-        media_type, _, encoding = head.partition(";")
-        if encoding != "base64":
-            raise ValueError("an image data: URL must be base64-encoded")
-        return media_type or "application/octet-stream", data
-
-    def validate(self) -> None:
-        """Raise ValueError for a URL no provider can take."""
-        inline = self.inline
-        if inline is None:
-            if not self.url.startswith(("http://", "https://")):
-                raise ValueError("an image URL must be a data: URL or an http(s) URL")
-            return
-        media_type, data = inline
-        if not media_type.startswith("image/"):
-            raise ValueError(f"an image data: URL must hold an image/*, not {media_type!r}")
-        try:
-            base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("an image data: URL holds invalid base64") from None
-
-
-@dataclass(frozen=True)
-class Message:
-    """One turn. ``tool_calls`` on an assistant turn are the calls it made; a ``tool`` turn
-    answers the call ``tool_call_id`` (``name``: that call's function, filled in from it)."""
-
-    role: Role
-    content: str
-    tool_calls: tuple[ToolCall, ...] = ()
-    tool_call_id: str | None = None
-    name: str | None = None
-    images: tuple[Image, ...] = ()
-
-
-@dataclass(frozen=True)
-class Tool:
-    """A function the model may call: its name, what it does, and a JSON Schema of its
-    arguments (OpenAI's function-tool format is the common one)."""
-
-    name: str
-    description: str | None = None
-    parameters: Mapping[str, Any] = field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
-
-
-@dataclass(frozen=True)
-class ForcedTool:
-    """``tool_choice`` naming one tool the model must call."""
-
-    name: str
-
-
-ToolChoice = Literal["auto", "none", "required"] | ForcedTool
-
-
-@dataclass(frozen=True)
-class ResponseFormat:
-    """Structured output: a JSON Schema the answer must match, or ``schema=None`` for any JSON
-    object (JSON mode). ``strict`` asks providers that have a strict mode to enforce it."""
-
-    name: str = "response"
-    schema: Mapping[str, Any] | None = None
-    strict: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,21 @@
 """One request through the resilience layer: the seam every entry point shares.
 
 ``Provider.chat``/``stream`` and ``MultiProvider.chat``/``stream`` all build a :class:`Call` (the
-request's arguments, the providers its attempts may reach, the retry policy and breaker), plan
-the :class:`~orkestra.resilience.executor.Target` list, and run it here; only the thin drivers
-differ between a plain call and a stream, and between sync and async (``achat``/``astream``):
-what happens around the attempts (the response, the usage log, structured-output validation,
-sticky sessions, a stream's events) is written once for all four.
+checked request, the endpoints its attempts may reach, the retry policy, breaker and usage sinks),
+plan the :class:`~orkestra.resilience.executor.Target` list, and run it here; only the thin
+drivers differ between a plain call and a stream, and between sync and async
+(``achat``/``astream``): what happens around the attempts (the response, the usage log,
+structured-output validation, sticky sessions, a stream's events) is written once for all four.
+
+A call only goes down: it asks an :class:`~orkestra._endpoint.Endpoint` for each attempt and
+writes to a :class:`~orkestra.usage.UsageSink`; it never calls back into the provider objects
+that made it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -19,102 +24,92 @@ from collections.abc import (
     Callable,
     Generator,
     Iterator,
+    Mapping,
     Sequence,
 )
-from typing import Any, Protocol
+from typing import Any
 
-from orkestra._conversation import Prompt, prompt_text
-from orkestra._options import RequestOptions, structured
+from orkestra._call import Request
+from orkestra._endpoint import Endpoint
+from orkestra._options import structured
 from orkestra._types import Response, RoutingDecision, Usage
-from orkestra.catalog import ModelInfo, cost_of
+from orkestra.catalog import cost_of
 from orkestra.errors import OrkestraError, StructuredOutputError
-from orkestra.hooks import fallbacks
 from orkestra.providers.base import ChatRequest, Finished, StreamEvent
 from orkestra.resilience import drivers
-from orkestra.resilience.breaker import CircuitBreaker
+from orkestra.resilience.breaker import BreakerKey, CircuitBreaker
 from orkestra.resilience.drivers import Result
 from orkestra.resilience.executor import Flow, Target
 from orkestra.resilience.retry import RetryPolicy
+from orkestra.usage import UsageSink
 
-__all__ = ["AsyncResponseStream", "Call", "Endpoint", "ResponseStream", "respond"]
+__all__ = ["AsyncResponseStream", "Call", "ResponseStream", "fallback_moves", "respond"]
 
 
-class Endpoint(Protocol):
-    """What a call needs from a provider to make one attempt (``orkestra.Provider`` is one)."""
-
-    name: str
-
-    @property
-    def premium_model(self) -> ModelInfo: ...
-
-    def request(
-        self,
-        model: ModelInfo,
-        prompt: Prompt,
-        max_tokens: int,
-        temperature: float,
-        options: RequestOptions = ...,
-    ) -> ChatRequest: ...
-
-    def complete_once(self, request: ChatRequest) -> tuple[str, Finished]: ...
-
-    def stream_once(self, request: ChatRequest) -> Iterator[StreamEvent]: ...
-
-    async def acomplete_once(self, request: ChatRequest) -> tuple[str, Finished]: ...
-
-    def astream_once(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
+def fallback_moves(response: Any) -> list[dict[str, Any]]:
+    """The model changes a finished call went through (the ``on_fallback`` events)."""
+    attempts = list(getattr(response, "attempts", ()) or ())
+    moves = []
+    for before, after in itertools.pairwise(attempts):
+        if (before.provider, before.model) != (after.provider, after.model):
+            moves.append(
+                {
+                    "from_provider": before.provider,
+                    "from_model": before.model,
+                    "to_provider": after.provider,
+                    "to_model": after.model,
+                    "error": before.error,
+                }
+            )
+    return moves
 
 
 class Call:
-    """One request: its arguments, the providers its attempts may reach, and how to retry."""
+    """One request: what it asks, the endpoints its attempts may reach, how to retry, and
+    where its usage is recorded (``sinks``: per provider name; None: not recorded)."""
 
     def __init__(
         self,
-        providers: Sequence[Endpoint],
-        prompt: Prompt,
-        max_tokens: int,
-        temperature: float,
+        endpoints: Mapping[str, Endpoint],
+        request: Request,
         *,
         policy: RetryPolicy,
         breaker: CircuitBreaker,
-        options: RequestOptions | None = None,
+        sinks: Mapping[str, UsageSink | None] | None = None,
     ) -> None:
-        self._by_name = {p.name: p for p in providers}
-        self.prompt, self.max_tokens, self.temperature = prompt, max_tokens, temperature
+        self.endpoints = endpoints
+        self.request = request
         self.policy, self.breaker = policy, breaker
-        self.options = options or RequestOptions()
+        self.sinks = sinks or {}
         self.on_response: Callable[[Response], None] | None = None
         """Called with each successful response, after it is recorded (sticky sessions)."""
+        self._dropped: dict[BreakerKey, tuple[str, ...]] = {}
 
-    def provider(self, target: Target) -> Endpoint:
-        return self._by_name[target.decision.provider]
-
-    def _request(self, target: Target) -> tuple[Endpoint, ChatRequest]:
-        provider = self.provider(target)
-        request = provider.request(
-            target.model, self.prompt, self.max_tokens, self.temperature, self.options
-        )
-        return provider, request
+    def _prepare(self, target: Target) -> tuple[Endpoint, ChatRequest]:
+        endpoint = self.endpoints[target.decision.provider]
+        prepared = endpoint.prepare(target.model, self.request.prompt, self.request.options)
+        self._dropped[target.key] = prepared.dropped
+        return endpoint, prepared.request
 
     def complete(self, target: Target) -> tuple[str, Finished]:
         """One non-streaming attempt on ``target``."""
-        provider, request = self._request(target)
-        return provider.complete_once(request)
+        endpoint, request = self._prepare(target)
+        return endpoint.complete(request)
 
     def open(self, target: Target) -> Iterator[StreamEvent]:
         """One streaming attempt on ``target``."""
-        provider, request = self._request(target)
-        return provider.stream_once(request)
+        endpoint, request = self._prepare(target)
+        return endpoint.stream(request)
 
     async def acomplete(self, target: Target) -> tuple[str, Finished]:
         """One non-streaming attempt on ``target``, on the SDK's async client."""
-        provider, request = self._request(target)
-        return await provider.acomplete_once(request)
+        endpoint, request = self._prepare(target)
+        return await endpoint.acomplete(request)
 
     def aopen(self, target: Target) -> AsyncIterator[StreamEvent]:
         """One streaming attempt on ``target``, on the SDK's async client."""
-        provider, request = self._request(target)
-        return provider.astream_once(request)
+        endpoint, request = self._prepare(target)
+        return endpoint.astream(request)
 
     def flow(self, targets: Sequence[Target]) -> Flow:
         return Flow(targets, self.policy, self.breaker)
@@ -138,59 +133,71 @@ class Call:
             raise
         return self.answer(result, started)
 
+    def respond(self, result: Result, started: float) -> Response:
+        """The :class:`Response` for the attempt that answered."""
+        return respond(result, started, self._dropped.get(result.target.key, ()))
+
     def answer(self, result: Result, started: float) -> Response:
-        """The response of a successful call: recorded, then its structured output validated
-        (recorded first: a :class:`StructuredOutputError` answer was still made and billed)."""
-        response = respond(self.provider(result.target), result, started)
+        """The response of a successful call, its structured output validated, then recorded
+        (an answer that fails its ``response_format`` was still made and billed: it is recorded
+        with the error's name as its status)."""
+        response = self.respond(result, started)
+        try:
+            parsed = self.parsed(response)
+        except StructuredOutputError as error:
+            self.record(response, error)
+            raise
         self.record(response)
-        return self.parsed(response)
+        return parsed
 
     def parsed(self, response: Response) -> Response:
         """With ``response_format``: the response with its validated ``parsed`` value, or
         :class:`StructuredOutputError` carrying it (the call was made and billed either way).
         An answer that is all tool calls has nothing to parse."""
-        if self.options.response_format is None or (response.tool_calls and not response.text):
+        options = self.request.options
+        if options.response_format is None or (response.tool_calls and not response.text):
             return response
         try:
-            value = structured(response.text, self.options)
+            value = structured(response.text, options)
         except StructuredOutputError as error:
             error.response = response
             error.attempts = response.attempts
             raise
         return dataclasses.replace(response, parsed=value)
 
-    def _recording(self, provider: Endpoint) -> bool:
-        return bool(getattr(provider, "record_usage", False))
+    def _sink(self, provider: str) -> tuple[UsageSink | None, str | None]:
+        endpoint = self.endpoints.get(provider)
+        return self.sinks.get(provider), None if endpoint is None else endpoint.key_id
 
-    def record(self, response: Response) -> None:
-        """Write a finished call to the usage log (never raises; see orkestra.analytics)."""
-        provider = self._by_name.get(response.provider)
-        if provider is not None and self._recording(provider):
-            from orkestra import analytics
-
-            analytics.record_response(
-                response, prompt=prompt_text(self.prompt), key_id=getattr(provider, "key_id", None)
+    def record(self, response: Response, error: StructuredOutputError | None = None) -> None:
+        """Write a finished call to its usage sink (never raises), then settle its session."""
+        sink, key_id = self._sink(response.provider)
+        if sink is not None:
+            sink.record_response(
+                response,
+                prompt=self.request.all_text,
+                key_id=key_id,
+                status="ok" if error is None else type(error).__name__,
+                error=None if error is None else str(error),
             )
         if self.on_response is not None:
             self.on_response(response)
 
     def record_failure(self, targets: Sequence[Target], error: Exception, started: float) -> None:
-        """Write a failed call (after every retry and fallback) to the usage log."""
+        """Write a failed call (after every retry and fallback) to its usage sink."""
         if not targets:
             return
         routing = targets[0].decision
-        provider = self._by_name.get(routing.provider)
-        if provider is not None and self._recording(provider):
-            from orkestra import analytics
-
-            analytics.record_error(
-                routing.provider,
-                routing.model,
+        sink, key_id = self._sink(routing.provider)
+        if sink is not None:
+            sink.record_error(
                 error,
-                prompt=prompt_text(self.prompt),
+                provider=routing.provider,
+                model=routing.model,
+                prompt=self.request.all_text,
                 routing=routing,
                 latency_ms=(time.perf_counter() - started) * 1000.0,
-                key_id=getattr(provider, "key_id", None),
+                key_id=key_id,
             )
 
     def stream(self, targets: Sequence[Target], routing: RoutingDecision) -> ResponseStream:
@@ -200,16 +207,17 @@ class Call:
         return AsyncResponseStream(self, targets, routing)
 
 
-def respond(provider: Endpoint, result: Result, started: float) -> Response:
+def respond(result: Result, started: float, dropped: tuple[str, ...] = ()) -> Response:
     """The :class:`Response` for the attempt that answered, with every attempt made for it."""
-    model, usage = result.target.model, result.finished.usage
-    base = provider.premium_model
+    target, usage = result.target, result.finished.usage
+    model = target.model
+    base = target.base_model or model
     base_cost = result.cost if base.id == model.id else cost_of(base, usage)
     cache_savings = 0.0
     if usage.cache_read_tokens or usage.cache_write_tokens:
         uncached = cost_of(model, Usage(usage.input_tokens, usage.output_tokens))
         cache_savings = uncached.total - result.cost.total
-    routing = result.target.decision
+    routing = target.decision
     failed = [f"{a.provider}/{a.model} {a.error}" for a in result.attempts if not a.ok]
     if failed:
         routing = dataclasses.replace(
@@ -217,7 +225,7 @@ def respond(provider: Endpoint, result: Result, started: float) -> Response:
         )
     return Response(
         text=result.text,
-        provider=provider.name,
+        provider=target.decision.provider,
         model=model.id,
         usage=usage,
         input_cost=result.cost.input_cost,
@@ -231,6 +239,7 @@ def respond(provider: Endpoint, result: Result, started: float) -> Response:
         attempts=result.attempts,
         tool_calls=result.finished.tool_calls,
         cache_savings=cache_savings,
+        ignored_params=dropped,
     )
 
 
@@ -265,7 +274,7 @@ class _Stream:
         if isinstance(item, str):
             self._chunks.append(item)
             return item
-        self.response = respond(self._call.provider(item.target), item, self._started)
+        self.response = self._call.respond(item, self._started)
         self.routing = self.response.routing
         return None
 
@@ -274,11 +283,17 @@ class _Stream:
         :class:`StructuredOutputError`), and return the events that end it."""
         if self.response is None:
             return []
+        try:
+            parsed = self._call.parsed(self.response)
+        except StructuredOutputError as error:
+            self._call.record(self.response, error)
+            self._recorded = True
+            raise
         self._call.record(self.response)
         self._recorded = True
-        self.response = self._call.parsed(self.response)
+        self.response = parsed
         return [
-            *(("on_fallback", move) for move in fallbacks(self.response)),
+            *(("on_fallback", move) for move in fallback_moves(self.response)),
             ("on_stream_complete", {"response": self.response}),
             ("on_response", {"response": self.response}),
         ]

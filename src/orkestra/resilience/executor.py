@@ -50,6 +50,8 @@ class Target:
     model: ModelInfo
     expected_cost: float = 0.0
     budgets: tuple[Budget, ...] = ()
+    base_model: ModelInfo | None = None
+    """The model savings are measured against (its provider's premium model)."""
 
     @property
     def key(self) -> BreakerKey:

@@ -11,38 +11,38 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from dataclasses import dataclass
 
 from orkestra._options import can_serve
-from orkestra._types import Candidate, RoutingDecision, Tier
+from orkestra._types import TIERS, Candidate, RoutingDecision, Tier
 from orkestra.catalog import Catalog, ModelInfo, price_of
 from orkestra.resilience.budget import Budget, process_budget
 from orkestra.resilience.executor import Target
 from orkestra.resilience.fallback import cheapest, fallback_chain
 from orkestra.routing.policy import DEFAULT_OUTPUT_TOKENS, estimate_input_tokens
 
-__all__ = ["Routable", "plan_targets"]
+__all__ = ["Reachable", "plan_targets"]
 
 
-class Routable(Protocol):
-    """What planning needs from a provider (``orkestra.Provider`` is one)."""
+@dataclass(frozen=True)
+class Reachable:
+    """What planning needs to know of one provider, as plain values: its name and catalog, its
+    own budget, and whether it has a key (a provider without one is no fallback)."""
 
     name: str
     catalog: Catalog
-    budget: Budget | None
+    budget: Budget | None = None
+    has_key: bool = True
 
-    @property
-    def api_key_available(self) -> bool: ...
+    def tier_models(self) -> dict[Tier, ModelInfo]:
+        return {tier: self.catalog.tier_model(self.name, tier) for tier in TIERS}
 
-    def tier_models(self) -> dict[Tier, ModelInfo]: ...
-
-
-def _model(provider: Routable, model_id: str) -> ModelInfo:
-    return provider.catalog.resolve(provider.name, model_id).model
+    def model(self, model_id: str) -> ModelInfo:
+        return self.catalog.resolve(self.name, model_id).model
 
 
 def _pool(
-    decision: RoutingDecision, providers: Mapping[str, Routable]
+    decision: RoutingDecision, providers: Mapping[str, Reachable]
 ) -> list[tuple[str, str, Tier]]:
     """(provider, model, tier) of every candidate the decision allows, reachable providers only."""
     if decision.candidates:
@@ -56,14 +56,13 @@ def _pool(
     return [
         entry
         for entry in seen
-        if entry[0] in providers
-        and (entry[0] == decision.provider or providers[entry[0]].api_key_available)
+        if entry[0] in providers and (entry[0] == decision.provider or providers[entry[0]].has_key)
     ]
 
 
 def plan_targets(
     decision: RoutingDecision,
-    providers: Sequence[Routable],
+    providers: Sequence[Reachable],
     *,
     prompt: str,
     max_tokens: int,
@@ -85,7 +84,7 @@ def plan_targets(
     models: dict[tuple[str, str], ModelInfo] = {}
 
     def candidate(provider: str, model_id: str, tier: Tier) -> Candidate:
-        model = models.setdefault((provider, model_id), _model(by_name[provider], model_id))
+        model = models.setdefault((provider, model_id), by_name[provider].model(model_id))
         expected = price_of(model).estimate(input_tokens, output_tokens)
         quality = float(decision.scores.get(tier, 0.0))
         return Candidate(provider, model.id, tier, quality, expected)
@@ -114,12 +113,17 @@ def plan_targets(
             )
             primary = low
     chain = fallback_chain(primary, pool, "none" if pinned else order)
+    # Savings are measured against each provider's premium model.
+    bases = {
+        c.provider: by_name[c.provider].catalog.tier_model(c.provider, "premium") for c in chain
+    }
     return [
         Target(
             decision=_decision_for(decision, c, reason, first=i == 0),
             model=models[(c.provider, c.model)],
             expected_cost=c.expected_cost,
             budgets=budgets_of(c.provider),
+            base_model=bases[c.provider],
         )
         for i, c in enumerate(chain)
     ]

@@ -31,7 +31,8 @@ from typing import Any
 
 from orkestra._conversation import prompt_text
 from orkestra._multi import MultiProvider
-from orkestra._provider import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, Provider, ResponseStream
+from orkestra._provider import Provider, ResponseStream
+from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from orkestra._types import Response
 from orkestra.catalog import Catalog, default_catalog, price_of, today
 from orkestra.errors import (

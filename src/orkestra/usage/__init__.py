@@ -26,6 +26,7 @@ from orkestra.usage.migrations import MIGRATIONS
 from orkestra.usage.postgres import PostgresUsageLog, redact_url
 from orkestra.usage.query import Since, parse_since, write_totals_csv
 from orkestra.usage.records import GROUPINGS, Totals, UsageRecord, key_id_for, scrub_secrets
+from orkestra.usage.sink import UsageSink, UsageWriter
 from orkestra.usage.sqlite import SQLiteUsageLog
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "UsageLog",
     "UsageLogClosedError",
     "UsageRecord",
+    "UsageSink",
+    "UsageWriter",
     "default_usage_log",
     "key_id_for",
     "open_usage_log",

@@ -1,0 +1,175 @@
+"""One call's arguments, typed, and the checked :class:`Request` every layer below the public
+methods works from (like ``llm``'s ``Prompt``: one object carries the call).
+
+``Provider.chat(...)`` and its siblings put their arguments in a :class:`CallArgs`; middleware
+sees them as the documented ``data`` dict (:meth:`CallArgs.data`) and may change them; then
+:meth:`CallArgs.request` checks everything once, before any network call, and the rest of the
+call (routing, planning, the resilience layer, the endpoint) reads the :class:`Request`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
+from orkestra._options import parse_options
+from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, Message, RequestOptions
+from orkestra._unicode import check_unicode
+from orkestra.errors import InvalidRequestError
+from orkestra.routing.policy import estimate_input_tokens
+
+if TYPE_CHECKING:
+    from orkestra.resilience.budget import Budget
+    from orkestra.usage import UsageSink
+
+__all__ = ["CallArgs", "Request", "read_input", "validate_knob", "validate_request"]
+
+DATA_KEYS = (
+    "prompt",
+    "messages",
+    "model",
+    "strategy",
+    "max_tokens",
+    "temperature",
+    "quality",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "session_id",
+)
+"""The arguments of a call, as middleware sees them in ``data`` (with ``provider``, ``stream``)."""
+
+
+def validate_request(prompt: object, max_tokens: object, temperature: object) -> str:
+    """Check a call's arguments before anything is sent; returns the prompt."""
+    if not isinstance(prompt, str):
+        raise InvalidRequestError(f"prompt must be a str, not {type(prompt).__name__}")
+    if not prompt.strip():
+        raise InvalidRequestError("prompt is empty: there is nothing to send")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InvalidRequestError(f"max_tokens must be an integer ≥ 1, not {max_tokens!r}")
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+        or not 0.0 <= temperature <= 2.0
+    ):
+        raise InvalidRequestError(f"temperature must be a number in [0, 2], not {temperature!r}")
+    return prompt
+
+
+def validate_knob(quality: object) -> float:
+    if (
+        isinstance(quality, bool)
+        or not isinstance(quality, (int, float))
+        or not 0.0 <= quality <= 1.0
+    ):
+        raise InvalidRequestError(f"quality must be a number in [0, 1], not {quality!r}")
+    return float(quality)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A call's input, checked before anything is sent: the text the router reads, what is
+    sent and with which options, the capabilities it needs and the prompt's estimated size."""
+
+    text: str
+    conversation: tuple[Message, ...] | None
+    options: RequestOptions
+    needs: frozenset[str]
+    all_text: str
+    input_tokens: int
+
+    @property
+    def prompt(self) -> Prompt:
+        """What is sent: the prompt string (one user turn) or the whole conversation."""
+        return self.conversation or self.text
+
+
+def read_input(
+    prompt: object,
+    messages: Messages | None,
+    *,
+    max_tokens: object = DEFAULT_MAX_TOKENS,
+    temperature: object = DEFAULT_TEMPERATURE,
+    tools: Sequence[Any] | None = None,
+    tool_choice: Any = None,
+    response_format: Any = None,
+    session_id: str | None = None,
+) -> Request:
+    """Check everything a call (or a ``route``) was given; raises before any network call."""
+    text, conversation = resolve_input(prompt, messages)
+    validate_request(text, max_tokens, temperature)
+    options = parse_options(tools, tool_choice, response_format, session_id)
+    # Everything that will be sent, so a bad character is named here, not deep in an SDK.
+    if conversation is None:
+        check_unicode(text, "prompt")
+    else:
+        check_unicode(conversation, "messages")
+    check_unicode(options.tools, "tools")
+    check_unicode(options.response_format, "response_format")
+    check_unicode(options.session, "session_id")
+    options = dataclasses.replace(
+        options,
+        max_tokens=max_tokens,  # type: ignore[arg-type]  # checked above
+        temperature=float(temperature),  # type: ignore[arg-type]
+    )
+    all_text = prompt_text(conversation or text)
+    needs = options.needs(conversation)
+    return Request(text, conversation, options, needs, all_text, estimate_input_tokens(all_text))
+
+
+@dataclass(frozen=True)
+class CallArgs:
+    """A call's arguments as given (checked by :meth:`request`), and where it was made."""
+
+    prompt: str | None = None
+    messages: Messages | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
+    model: str | None = None
+    strategy: str | None = None
+    quality: float | None = None
+    tools: Sequence[Any] | None = None
+    tool_choice: Any = None
+    response_format: Any = None
+    session_id: str | None = None
+    budget: Budget | None = None
+    """A spend cap for this call alone, on top of the provider's and the process's."""
+    usage_sink: UsageSink | None = None
+    """Where this call's usage record goes (default: the provider's sink)."""
+    provider: str | None = None
+    """The provider the call was made on (None: a ``MultiProvider``)."""
+    multi: bool = False
+    stream: bool = False
+
+    def data(self) -> dict[str, Any]:
+        """The ``data`` dict middleware sees (see :mod:`orkestra.hooks`)."""
+        data = {key: getattr(self, key) for key in DATA_KEYS}
+        if not self.multi:
+            del data["strategy"]
+        data.update(provider=self.provider, stream=self.stream)
+        return data
+
+    def with_data(self, data: Mapping[str, Any]) -> CallArgs:
+        """These arguments as (possibly) changed by middleware."""
+        changes: dict[str, Any] = {key: data[key] for key in DATA_KEYS if key in data}
+        return dataclasses.replace(self, **changes)
+
+    def request(self) -> Request:
+        """The checked :class:`Request` (raises :class:`InvalidRequestError` before anything
+        is sent)."""
+        return read_input(
+            self.prompt,
+            self.messages,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            response_format=self.response_format,
+            session_id=self.session_id,
+        )

@@ -1,0 +1,220 @@
+"""One provider's API, one attempt at a time: the layer below routing and resilience.
+
+An :class:`Endpoint` owns what it takes to talk to one provider (or OpenAI-compatible preset):
+its credentials (the key given, else the provider's usual environment variable), the base URL,
+the SDK adapter (built on first use, so ``import orkestra`` imports no SDK), the parameter
+quirks of its models (what a request becomes for one model, and which parameters it could not
+take), and the single attempts — ``complete``, ``stream`` and their async forms — with every SDK
+error mapped to the orkestra error tree at one boundary (``providers._errors.map_error``).
+
+It knows nothing of routing, retries, fallbacks, budgets or the usage log: the resilience layer
+drives Endpoints; :class:`~orkestra.Provider` routes over one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from orkestra._request import DEFAULT_TEMPERATURE, Message, RequestOptions
+from orkestra.catalog import ModelInfo, ProviderInfo
+from orkestra.errors import ConfigurationError, MissingAPIKeyError, OrkestraWarning
+from orkestra.providers import make_adapter
+from orkestra.providers._errors import map_error
+from orkestra.providers.base import Adapter, ChatRequest, ClientSettings, Finished, StreamEvent
+
+__all__ = ["NO_KEY", "Endpoint", "Prepared"]
+
+NO_KEY = "no-key"
+"""What is sent as the key to a local server that needs none (the SDKs require one)."""
+
+_quirk_warned: set[tuple[str, str]] = set()
+
+
+def _warn_quirk(key: tuple[str, str], message: str) -> None:
+    if key not in _quirk_warned:
+        _quirk_warned.add(key)
+        warnings.warn(message, OrkestraWarning, stacklevel=2)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A request for one model, and the parameters of the call that model could not take (not
+    sent: the proxy reports them in ``x-orkestra-ignored-params``)."""
+
+    request: ChatRequest
+    dropped: tuple[str, ...] = ()
+
+
+class Endpoint:
+    """Credentials, base URL, SDK adapter and single attempts for provider ``info``.
+
+    ``api_key``: default the provider's usual environment variable; a local server (no key
+    required) gets a placeholder. ``timeout``/``connect_timeout``: seconds, per attempt.
+    """
+
+    def __init__(
+        self,
+        info: ProviderInfo,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 600.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.info = info
+        self.name = info.name
+        key = api_key or next((os.environ[v] for v in info.env_keys if os.environ.get(v)), None)
+        self.key_given = key is not None
+        # A local server needs no key, but the SDK needs one: send a placeholder.
+        self._api_key = key if key or info.requires_key else NO_KEY
+        self.base_url = base_url or os.environ.get(info.env_base_url) or info.base_url
+        if self.base_url is None and info.compatible:
+            raise ConfigurationError(
+                f"{info.name} needs the server's address: pass base_url=... "
+                f"(e.g. 'http://localhost:8000/v1') or set {info.env_base_url}"
+            )
+        self.timeout, self.connect_timeout = timeout, connect_timeout
+        # What the usage log stores for the key (orkestra.usage.key_id_for): never the key.
+        self.key_id = (
+            hashlib.sha256(self._api_key.encode()).hexdigest()[:12]
+            if self._api_key and self.key_given
+            else None
+        )
+        self._adapter: Adapter | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.name!r}, api_key=<{self.key_state}>, base_url={self.base_url!r})"
+
+    @property
+    def key_state(self) -> str:
+        """How the key stands, for a repr: ``set``, ``missing`` or ``not needed`` (never it)."""
+        return "set" if self.key_given else "missing" if self._api_key is None else "not needed"
+
+    @property
+    def api_key_available(self) -> bool:
+        return bool(self._api_key)
+
+    @property
+    def adapter(self) -> Adapter:
+        """The SDK adapter, built on first use (:class:`MissingAPIKeyError` without a key)."""
+        if self._adapter is None:
+            if not self._api_key:
+                names = " or ".join(self.info.env_keys)
+                raise MissingAPIKeyError(
+                    f"no API key for {self.name}: pass api_key=... to Provider({self.name!r}) "
+                    f"or set {names}"
+                )
+            with self._lock:
+                if self._adapter is None:
+                    settings = ClientSettings(
+                        self._api_key,
+                        self.base_url,
+                        self.timeout,
+                        max_retries=0,
+                        connect_timeout=self.connect_timeout,
+                        compatible=self.info.compatible,
+                    )
+                    self._adapter = make_adapter(self.info, settings)
+                    # An endpoint dropped without close() still closes its connections (the
+                    # SDK clients sit in reference cycles, freed only whenever gc runs).
+                    weakref.finalize(self, self._adapter.close)
+        return self._adapter
+
+    # -- requests ------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        model: ModelInfo,
+        prompt: str | tuple[Message, ...],
+        options: RequestOptions,
+    ) -> Prepared:
+        """The request for ``model``, its parameter quirks applied: ``max_tokens`` clamped to
+        the model's output limit, ``temperature`` left out where the model takes only its own
+        (reported in :attr:`Prepared.dropped` and warned about once per model)."""
+        max_tokens = options.max_tokens
+        if max_tokens > model.max_output_tokens:
+            _warn_quirk(
+                (model.id, "max_tokens"),
+                f"max_tokens={max_tokens} is above {model.id}'s output limit; "
+                f"clamped to {model.max_output_tokens}",
+            )
+            max_tokens = model.max_output_tokens
+        temperature: float | None = float(options.temperature)
+        dropped: tuple[str, ...] = ()
+        if not self.info.supports_temperature or model.reasoning:
+            if options.temperature != DEFAULT_TEMPERATURE:
+                _warn_quirk(
+                    (model.id, "temperature"),
+                    f"{model.id} accepts only its default temperature; "
+                    f"temperature={options.temperature} is not sent",
+                )
+                dropped = ("temperature",)
+            temperature = None
+        messages = (Message("user", prompt),) if isinstance(prompt, str) else prompt
+        request = ChatRequest(
+            model,
+            messages,
+            max_tokens,
+            temperature,
+            tools=options.tools,
+            tool_choice=options.tool_choice,
+            response_format=options.response_format,
+            session=options.session,
+        )
+        return Prepared(request, dropped)
+
+    # -- single attempts: no retries, errors mapped ----------------------------------------
+
+    def _mapped(self, error: Exception, request: ChatRequest) -> Exception:
+        return map_error(error, provider=self.name, model=request.model.id, api_key=self._api_key)
+
+    def complete(self, request: ChatRequest) -> tuple[str, Finished]:
+        """One non-streaming attempt: the whole text and how it finished."""
+        try:
+            return self.adapter.complete(request)
+        except Exception as e:
+            raise self._mapped(e, request) from e
+
+    def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        """One streaming attempt: text deltas (and usage reports), then one ``Finished``."""
+        try:
+            yield from self.adapter.stream(request)
+        except Exception as e:
+            raise self._mapped(e, request) from e
+
+    async def acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
+        """:meth:`complete` on the SDK's async client."""
+        try:
+            return await self.adapter.acomplete(request)
+        except Exception as e:
+            raise self._mapped(e, request) from e
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """:meth:`stream` on the SDK's async client."""
+        try:
+            async for event in self.adapter.astream(request):
+                yield event
+        except Exception as e:
+            raise self._mapped(e, request) from e
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the SDK client (it is reopened on the next attempt)."""
+        adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            adapter.close()
+
+    async def aclose(self) -> None:
+        """Close the SDK clients, sync and async: this loop's async client is awaited."""
+        adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            await adapter.aclose()
+            adapter.close()

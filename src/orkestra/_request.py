@@ -1,0 +1,141 @@
+"""The request vocabulary every layer speaks, from the public methods and the proxy down to the
+adapters: a conversation's :class:`Message` turns (with :class:`Image` parts and tool calls), the
+:class:`Tool` functions a model may call, a :class:`ForcedTool` choice, a :class:`ResponseFormat`,
+and a call's :class:`RequestOptions`.
+
+These are plain values, already checked: user input (OpenAI-style dicts, pydantic models, JSON
+Schemas) is parsed into them by :mod:`orkestra._conversation` and :mod:`orkestra._options`, the
+proxy parses its wire format into them, and each adapter translates them into its SDK's call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from orkestra._types import ToolCall
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_TEMPERATURE",
+    "ForcedTool",
+    "Image",
+    "Message",
+    "RequestOptions",
+    "ResponseFormat",
+    "Role",
+    "Tool",
+    "ToolChoice",
+]
+
+DEFAULT_MAX_TOKENS = 8192
+DEFAULT_TEMPERATURE = 1.0
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image in a user turn: a ``data:`` URL (inline bytes) or an ``http(s)`` URL."""
+
+    url: str
+
+    @property
+    def inline(self) -> tuple[str, str] | None:
+        """``(media_type, base64 data)`` for a ``data:`` URL, None for a web URL."""
+        if not self.url.startswith("data:"):
+            return None
+        head, _, data = self.url[5:].partition(",")
+        media_type, _, encoding = head.partition(";")
+        if encoding != "base64":
+            raise ValueError("an image data: URL must be base64-encoded")
+        return media_type or "application/octet-stream", data
+
+    def validate(self) -> None:
+        """Raise ValueError for a URL no provider can take."""
+        inline = self.inline
+        if inline is None:
+            if not self.url.startswith(("http://", "https://")):
+                raise ValueError("an image URL must be a data: URL or an http(s) URL")
+            return
+        media_type, data = inline
+        if not media_type.startswith("image/"):
+            raise ValueError(f"an image data: URL must hold an image/*, not {media_type!r}")
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("an image data: URL holds invalid base64") from None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn. ``tool_calls`` on an assistant turn are the calls it made; a ``tool`` turn
+    answers the call ``tool_call_id`` (``name``: that call's function, filled in from it)."""
+
+    role: Role
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    images: tuple[Image, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call: its name, what it does, and a JSON Schema of its
+    arguments (OpenAI's function-tool format is the common one)."""
+
+    name: str
+    description: str | None = None
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+
+@dataclass(frozen=True)
+class ForcedTool:
+    """``tool_choice`` naming one tool the model must call."""
+
+    name: str
+
+
+ToolChoice = Literal["auto", "none", "required"] | ForcedTool
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """Structured output: a JSON Schema the answer must match, or ``schema=None`` for any JSON
+    object (JSON mode). ``strict`` asks providers that have a strict mode to enforce it."""
+
+    name: str = "response"
+    schema: Mapping[str, Any] | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """What a call asks for besides its messages, already checked: the output limit and
+    temperature, tools, structured output and a sticky session."""
+
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    response_format: ResponseFormat | None = None
+    response_model: Any = None
+    """The pydantic model class given as ``response_format``, if one was."""
+    session: str | None = None
+
+    def needs(self, conversation: tuple[Message, ...] | None) -> frozenset[str]:
+        """The catalog capabilities a model needs to serve this request."""
+        needs = set()
+        if self.tools or (conversation and any(m.tool_calls for m in conversation)):
+            needs.add("tools")
+        if self.response_format is not None:
+            needs.add("json")
+        if conversation and any(m.images for m in conversation):
+            needs.add("vision")
+        return frozenset(needs)
