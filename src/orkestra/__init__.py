@@ -5,8 +5,11 @@
 >>> response = provider.chat("Explain quantum computing")
 >>> print(response.model, f"${response.cost:.6f}", f"saved {response.savings_percent:.1f}%")
 
-No provider SDK is imported until its provider makes its first call.
+No provider SDK is imported until its provider makes its first call, and ``o.verifiers``
+(checks of a cheap answer, for cascades) is imported on first use.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from orkestra._multi import MultiProvider
 from orkestra._provider import Provider, ResponseStream
@@ -63,6 +66,9 @@ from orkestra.resilience import (
 )
 from orkestra.resilience.call import AsyncResponseStream
 
+if TYPE_CHECKING:
+    from orkestra import verifiers
+
 __all__ = [
     "TIERS",
     "AsyncResponseStream",
@@ -114,4 +120,16 @@ __all__ = [
     "register_middleware",
     "set_analytics",
     "set_process_budget",
+    "verifiers",
 ]
+
+_LAZY_MODULES = ("verifiers",)
+
+
+def __getattr__(name: str) -> Any:
+    """``o.verifiers``: a submodule imported when first used, not with ``import orkestra``."""
+    if name in _LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f"orkestra.{name}")
+    raise AttributeError(f"module 'orkestra' has no attribute {name!r}")

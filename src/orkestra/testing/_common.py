@@ -8,7 +8,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -136,6 +136,7 @@ class Generation:
     reasoning_tokens: int
     finish: str  # "stop", "length", "tool_calls" or a provider-native value
     tool_calls: tuple[FakeToolCall, ...] = ()
+    logprobs: tuple[tuple[str, float], ...] = ()  # (token, log probability) of the text
 
     @property
     def visible_tokens(self) -> int:
@@ -225,6 +226,17 @@ def text_of(content: object) -> str:
     if isinstance(content, list):
         return "\n".join(t for t in (text_of(part) for part in content) if t)
     return ""
+
+
+DEFAULT_LOGPROB = -0.01
+
+
+def token_logprobs(text: str, values: Sequence[float] | None) -> tuple[tuple[str, float], ...]:
+    """The text's tokens (the fake's: 4-character pieces, as :func:`count_tokens` counts them)
+    with a log probability each, taken from ``values`` in turn."""
+    cycle = list(values) if values else [DEFAULT_LOGPROB]
+    pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
+    return tuple((piece, float(cycle[i % len(cycle)])) for i, piece in enumerate(pieces))
 
 
 def split_deltas(text: str) -> list[str]:
@@ -391,6 +403,7 @@ def generate(
         reasoning_tokens=reasoning,
         finish=finish,
         tool_calls=tool_calls,
+        logprobs=token_logprobs(text, reply.logprobs),
     )
 
 

@@ -116,6 +116,17 @@ def _get(obj: object, camel: str) -> Any:
     return obj.get(snake)
 
 
+def _logprobs(gen: Generation, top: object) -> JSONObject:
+    """A candidate's ``avgLogprobs`` and ``logprobsResult`` (``topCandidates`` only when the
+    request asked for ``logprobs: n``; the fake's top candidate is the chosen token)."""
+    chosen = [{"token": token, "logProbability": value} for token, value in gen.logprobs]
+    total = sum(value for _, value in gen.logprobs)
+    result: JSONObject = {"chosenCandidates": chosen, "logProbabilitySum": total}
+    if isinstance(top, int) and top > 0:
+        result["topCandidates"] = [{"candidates": [c]} for c in chosen]
+    return {"avgLogprobs": total / len(chosen), "logprobsResult": result}
+
+
 def _finish(gen: Generation) -> str:
     # Gemini has no "tool calls" finish reason: a turn that calls functions ends with STOP.
     return {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}.get(
@@ -587,7 +598,11 @@ class GoogleProtocol:
             return HttpReply(200, dumps(self._chunks(gen, response_id), indent=2))
         parts: list[JSONObject] = [{"text": gen.text}] if gen.text else []
         parts += [self._call_part(gen.model, call) for call in gen.tool_calls]
-        return json_reply(200, self._chunk(gen, parts, response_id, final=True))
+        reply = self._chunk(gen, parts, response_id, final=True)
+        config = _get(body, "generationConfig") or {}
+        if _get(config, "responseLogprobs") is True and gen.logprobs:
+            reply["candidates"][0].update(_logprobs(gen, _get(config, "logprobs")))
+        return json_reply(200, reply)
 
     def stream(
         self, route: Route, body: JSONObject, gen: Generation, plan: StreamPlan

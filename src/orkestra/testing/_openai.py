@@ -113,6 +113,16 @@ def _usage_chat(gen: Generation) -> JSONObject:
     }
 
 
+def _logprobs(gen: Generation) -> JSONObject:
+    """``choices[].logprobs`` of a request with ``logprobs: true``: one entry per answer token,
+    its ``top_logprobs`` holding the chosen token (the API may send fewer than asked)."""
+    content = []
+    for token, logprob in gen.logprobs:
+        entry = {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+        content.append({**entry, "top_logprobs": [entry]})
+    return {"content": content, "refusal": None}
+
+
 def _finish(gen: Generation) -> str:
     return {"stop": "stop", "length": "length"}.get(gen.finish, gen.finish)
 
@@ -447,7 +457,7 @@ class OpenAIProtocol:
                 {
                     "index": 0,
                     "message": message,
-                    "logprobs": None,
+                    "logprobs": _logprobs(gen) if body.get("logprobs") is True else None,
                     "finish_reason": _finish(gen),
                 }
             ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal
@@ -52,6 +53,13 @@ class Reply:
     The request's own output cap still applies: a reply longer than ``max_tokens`` is
     truncated and reported with the provider's "length" reason.
 
+    ``logprobs``: the log probability of each answer token (the fake's tokens are 4-character
+    pieces of the text), repeated in turn when there are fewer values than tokens; default
+    -0.01 each. They are only sent when the request asks: OpenAI chat ``logprobs: true``
+    (``choices[].logprobs.content``, with ``top_logprobs`` holding the chosen token) and Gemini
+    ``generationConfig.responseLogprobs`` (``avgLogprobs`` and ``logprobsResult`` on the
+    candidate), non-streaming.
+
     >>> Reply("Hi!", input_tokens=1000, cached_tokens=800, reasoning_tokens=64)  # doctest: +SKIP
     """
 
@@ -64,8 +72,13 @@ class Reply:
     reasoning_tokens: int = 0
     finish_reason: str | None = None
     tool_calls: Sequence[tuple[str, Mapping[str, Any]]] | None = None
+    logprobs: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
+        if self.logprobs is not None and (
+            not self.logprobs or not all(-math.inf < v <= 0 for v in self.logprobs)
+        ):
+            raise ValueError("Reply.logprobs must be a non-empty list of numbers <= 0")
         for name in ("cached_tokens", "cache_write_tokens", "reasoning_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Reply.{name} must be >= 0")
