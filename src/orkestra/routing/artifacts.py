@@ -4,7 +4,9 @@ A downloaded router is a ``.tar.gz`` or ``.zip`` of a router folder. It must com
 (plain ``http://`` only from 127.0.0.1/localhost, which tests use), its sha256 must be given and
 match, and it is unpacked (never outside the target, no links) into
 ``$ORKESTRA_HOME/routers/<sha256>/`` (default ``~/.orkestra``) through a temporary folder and an
-atomic rename, so a half-written download is never used. A cached copy is reused.
+atomic rename, so a half-written download is never used. A cached copy is reused. Sizes are
+limited (:mod:`orkestra.routing.limits`): the download, and what the archive declares it unpacks
+to, checked before anything is unpacked.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from orkestra.errors import ConfigurationError, DataFormatError
+from orkestra.routing.limits import DEFAULT_LIMITS, RouterLimits, check_unpacked
 
 __all__ = ["DEFAULT_ROUTER_DIR", "fetch_router", "orkestra_home"]
 
@@ -32,7 +37,13 @@ def orkestra_home() -> Path:
     return Path(os.environ.get("ORKESTRA_HOME") or Path.home() / ".orkestra")
 
 
-def fetch_router(source: str | Path, *, sha256: str | None = None, timeout: float = 60.0) -> Path:
+def fetch_router(
+    source: str | Path,
+    *,
+    sha256: str | None = None,
+    timeout: float = 60.0,
+    limits: RouterLimits = DEFAULT_LIMITS,
+) -> Path:
     """The local folder of a router given as a folder path or an archive URL."""
     text = str(source)
     if "://" not in text:
@@ -57,9 +68,7 @@ def fetch_router(source: str | Path, *, sha256: str | None = None, timeout: floa
         digest = hashlib.sha256()
         try:
             with urllib.request.urlopen(text, timeout=timeout) as response, archive.open("wb") as f:  # noqa: S310 - scheme checked above
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    digest.update(block)
-                    f.write(block)
+                _download(response, f, digest, text, limits.max_download_bytes)
         except OSError as e:
             raise ConfigurationError(f"could not download router from {text}: {e}") from e
         if digest.hexdigest() != sha256:
@@ -68,7 +77,7 @@ def fetch_router(source: str | Path, *, sha256: str | None = None, timeout: floa
                 "(corrupt, truncated or not the artifact you meant)"
             )
         unpacked = Path(tmp) / "unpacked"
-        _unpack(archive, unpacked)
+        _unpack(archive, unpacked, limits)
         roots = [p.parent for p in unpacked.rglob("manifest.json")]
         if len(roots) != 1:
             raise DataFormatError(f"{text}: the archive must hold exactly one router folder")
@@ -80,24 +89,51 @@ def fetch_router(source: str | Path, *, sha256: str | None = None, timeout: floa
     return target
 
 
-def _unpack(archive: Path, into: Path) -> None:
+def _download(response: Any, into: BinaryIO, digest: Any, url: str, cap: int) -> None:
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise DataFormatError(
+            f"router download from {url} is {int(declared):,} bytes (limit: {cap:,}); refused"
+        )
+    received = 0
+    for block in iter(lambda: response.read(1 << 20), b""):
+        received += len(block)
+        if received > cap:
+            raise DataFormatError(f"router download from {url} passed {cap:,} bytes; stopped")
+        digest.update(block)
+        into.write(block)
+
+
+def _unpack(archive: Path, into: Path, limits: RouterLimits) -> None:
     into.mkdir()
     root = into.resolve()
+    what = "router archive"
+    packed = archive.stat().st_size
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                for info in z.infolist():
+                members = z.infolist()
+                check_unpacked(what, (m.file_size for m in members), packed, limits)
+                for info in members:
                     _safe_member(root, info.filename)
                 z.extractall(into)  # noqa: S202 - every member checked above
             return
         with tarfile.open(archive) as t:
-            for member in t.getmembers():
-                if not (member.isfile() or member.isdir()):
-                    raise DataFormatError(f"router archive member {member.name!r} is a link")
-                _safe_member(root, member.name)
+            # Member by member, so a member past the limits stops it before its data is read.
+            check_unpacked(what, _tar_sizes(t, root), packed, limits)
             t.extractall(into, filter="data")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
         raise DataFormatError(f"router archive is not a readable tar.gz or zip: {e}") from e
+
+
+def _tar_sizes(t: tarfile.TarFile, root: Path) -> Iterator[int]:
+    member = t.next()
+    while member is not None:
+        if not (member.isfile() or member.isdir()):
+            raise DataFormatError(f"router archive member {member.name!r} is a link")
+        _safe_member(root, member.name)
+        yield member.size
+        member = t.next()
 
 
 def _safe_member(root: Path, name: str) -> None:

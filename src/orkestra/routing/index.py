@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from orkestra.errors import DataFormatError
+from orkestra.routing.limits import DEFAULT_LIMITS, RouterLimits, check_npz
 
 __all__ = ["FORMAT_VERSION", "KNNIndex", "prompt_hash", "sha256_file"]
 
@@ -126,8 +127,9 @@ class KNNIndex:
         return folder
 
     @classmethod
-    def load(cls, folder: Path | str) -> KNNIndex:
-        """Read and verify an index folder; a corrupt or mismatched file is a DataFormatError."""
+    def load(cls, folder: Path | str, *, limits: RouterLimits = DEFAULT_LIMITS) -> KNNIndex:
+        """Read and verify an index folder; a corrupt or mismatched file, or arrays past
+        ``limits`` (checked before they are read), is a DataFormatError."""
         folder = Path(folder)
         try:
             manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
@@ -144,6 +146,7 @@ class KNNIndex:
                 raise DataFormatError(f"{path}: missing")
             if sha256_file(path) != files.get(name):
                 raise DataFormatError(f"{path}: sha256 does not match the manifest (corrupt?)")
+        check_npz(folder / _ARRAYS, manifest, limits)
         try:
             with np.load(folder / _ARRAYS, allow_pickle=False) as z:
                 arrays = {name: z[name] for name in z.files}

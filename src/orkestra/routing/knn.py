@@ -21,6 +21,7 @@ from orkestra._types import TIERS, Neighbor
 from orkestra.errors import DataFormatError
 from orkestra.routing.embedder import Embedder, StaticEmbedder
 from orkestra.routing.index import KNNIndex
+from orkestra.routing.limits import DEFAULT_LIMITS, RouterLimits
 from orkestra.routing.policy import TierPrediction, tier_choices
 
 __all__ = ["KNNRouter", "weights_for"]
@@ -108,14 +109,20 @@ class KNNRouter:
         *,
         sha256: str | None = None,
         embedder: Embedder | None = None,
+        limits: RouterLimits = DEFAULT_LIMITS,
         **settings: Any,
     ) -> KNNRouter:
         """A router from a folder, an archive URL (``https://``, verified by ``sha256``), or
-        the bundled default when ``source`` is None."""
+        the bundled default when ``source`` is None. ``limits``: how big a router may be
+        (:class:`~orkestra.routing.limits.RouterLimits`), checked before anything is unpacked
+        or allocated."""
         from orkestra.routing.artifacts import DEFAULT_ROUTER_DIR, fetch_router
 
-        folder = DEFAULT_ROUTER_DIR if source is None else fetch_router(source, sha256=sha256)
-        return cls(KNNIndex.load(folder), embedder, **settings)
+        if source is None:
+            folder = DEFAULT_ROUTER_DIR
+        else:
+            folder = fetch_router(source, sha256=sha256, limits=limits)
+        return cls(KNNIndex.load(folder, limits=limits), embedder, **settings)
 
     # -- prediction -------------------------------------------------------------------------
 
