@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from pg_server import postgres_server, postgres_url  # noqa: F401 - fixtures for every test dir
 
 TEST_TODAY = os.environ.get("ORKESTRA_TEST_TODAY") or "2026-12-03"
 

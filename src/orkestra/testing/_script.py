@@ -60,6 +60,8 @@ class Reply:
     ``generationConfig.responseLogprobs`` (``avgLogprobs`` and ``logprobsResult`` on the
     candidate), non-streaming.
 
+    ``delay``: seconds to wait before answering (so that concurrent requests overlap).
+
     >>> Reply("Hi!", input_tokens=1000, cached_tokens=800, reasoning_tokens=64)  # doctest: +SKIP
     """
 
@@ -73,12 +75,15 @@ class Reply:
     finish_reason: str | None = None
     tool_calls: Sequence[tuple[str, Mapping[str, Any]]] | None = None
     logprobs: Sequence[float] | None = None
+    delay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.logprobs is not None and (
             not self.logprobs or not all(-math.inf < v <= 0 for v in self.logprobs)
         ):
             raise ValueError("Reply.logprobs must be a non-empty list of numbers <= 0")
+        if self.delay < 0:
+            raise ValueError("Reply.delay must be >= 0")
         for name in ("cached_tokens", "cache_write_tokens", "reasoning_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Reply.{name} must be >= 0")

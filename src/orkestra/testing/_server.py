@@ -269,6 +269,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._abort()
             return
         reply = item if isinstance(item, Reply) else None
+        if reply is not None and reply.delay and fake._stopping.wait(reply.delay):
+            self._abort()
+            return
         prompt = handler.prompt(route, body)
         cache = fake.prompt_cache.lookup(route.provider, route.model or "", prompt)
         gen = generate(route.model or "", prompt, reply, cache)
