@@ -14,7 +14,9 @@ spent is read from the usage log afterwards (every call's billed cost).
 - ``replicas``: two ``python -m orkestra.server`` processes sharing one PostgreSQL usage log
   (a throwaway server, as the tests start), half of the clients on each; pass-through.
 
-A ratio above 1.00 is money spent past the cap.
+A ratio above 1.00 is money spent past the cap. Then what a shared budget costs per request:
+one reservation and one settlement (two transactions), p50 and p99 over ``--holds`` (2,000)
+pairs, on a SQLite usage log and on the PostgreSQL one.
 """
 
 from __future__ import annotations
@@ -24,24 +26,21 @@ import asyncio
 import os
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import openai
-import uvicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "server"))
 
 from pg_server import fresh_database, running  # noqa: E402
-from proxy_helpers import UPSTREAM_KEY, start_server  # noqa: E402
+from proxy_helpers import UPSTREAM_KEY, served, start_server  # noqa: E402
 
-from orkestra._net import listen  # noqa: E402
+from orkestra.resilience import SharedBudget  # noqa: E402
 from orkestra.server import KeyConfig, ProviderConfig, ServerConfig, create_app, hash_key  # noqa: E402
 from orkestra.testing import FakeProviderServer, Reply  # noqa: E402
 from orkestra.usage import key_id_for, open_usage_log  # noqa: E402
@@ -98,25 +97,6 @@ def _config(upstream: FakeProviderServer, cap: float, database_url: str) -> Serv
     )
 
 
-@contextmanager
-def _in_process(config: ServerConfig) -> Iterator[str]:
-    app = create_app(config, environ={"OPENAI_API_KEY": UPSTREAM_KEY})
-    sock = listen("127.0.0.1", 0, backlog=2048, in_use_hint="")
-    server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-
-
 def _spent(database_url: str) -> float:
     log = open_usage_log(database_url)
     try:
@@ -134,8 +114,9 @@ def in_process(
         upstream.queue(
             Reply(output_tokens=args.output_tokens, delay=args.delay), times=args.clients
         )
-        with _in_process(_config(upstream, args.cap, url)) as base:
-            ok, refused, other = asyncio.run(_fire([base], model, args.clients))
+        app = create_app(_config(upstream, args.cap, url), environ={"OPENAI_API_KEY": UPSTREAM_KEY})
+        with served(app) as base:
+            ok, refused, other = asyncio.run(_fire([f"{base}/v1"], model, args.clients))
         return Outcome(name, args.cap, ok, refused, other, _spent(url))
 
 
@@ -178,15 +159,48 @@ budget_usd = {args.cap}
         return Outcome("2 replicas, PostgreSQL", args.cap, ok, refused, other, _spent(url))
 
 
+def _hold_latency(database_url: str, holds: int) -> tuple[float, float]:
+    log = open_usage_log(database_url)
+    store = log.spend_store()
+    budget = SharedBudget(1e9, store, "bench-latency")
+    times = []
+    try:
+        for _ in range(holds):
+            started = time.perf_counter()
+            budget.reserve(0.001).settle(0.0005)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        store.close()
+        log.close()
+    times.sort()
+    return times[len(times) // 2], times[int(len(times) * 0.99)]
+
+
+def latency(holds: int) -> list[str]:
+    rows = []
+    with tempfile.TemporaryDirectory() as home:
+        p50, p99 = _hold_latency(f"sqlite:///{home}/usage.db", holds)
+        rows.append(f"| SQLite (WAL) | {p50:.3f} ms | {p99:.3f} ms |")
+    with running() as server, fresh_database(server) as url:
+        p50, p99 = _hold_latency(url, holds)
+        rows.append(f"| PostgreSQL (127.0.0.1) | {p50:.3f} ms | {p99:.3f} ms |")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--cap", type=float, default=0.01)
     parser.add_argument("--output-tokens", type=int, default=4000)
     parser.add_argument("--delay", type=float, default=0.5)
-    parser.add_argument("--only", choices=["passthrough", "routed", "replicas"])
+    parser.add_argument("--holds", type=int, default=2000)
+    parser.add_argument("--only", choices=["passthrough", "routed", "replicas", "latency"])
     args = parser.parse_args()
     outcomes = []
+    if args.only == "latency":
+        print("| store | reserve + settle p50 | p99 |\n|---|---:|---:|")
+        print("\n".join(latency(args.holds)))
+        return
     with FakeProviderServer(api_key=UPSTREAM_KEY) as upstream:
         if args.only in (None, "passthrough"):
             outcomes.append(in_process("in-process, pass-through", "gpt-4o-mini", upstream, args))
@@ -202,6 +216,9 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for outcome in outcomes:
         print(outcome.row())
+    if args.only is None:
+        print("\n| store | reserve + settle p50 | p99 |\n|---|---:|---:|")
+        print("\n".join(latency(args.holds)))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ concurrency, preferring the cheapest model near the cap."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -186,3 +187,82 @@ def test_near_the_cap_applies_without_fallback_too(fake: FakeProviderServer) -> 
     p = make("openai", fake.api_key, smart_routing=False, budget=budget, max_retries=0)
     assert p.fallback == "none"
     assert p.chat(PROMPT).routing.tier == "budget"
+
+
+# -- worst-case holds: what a call reserves is the most it can bill ---------------------------
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic", "google"])
+def test_concurrent_calls_cannot_spend_past_a_budget(fake: FakeProviderServer, name: str) -> None:
+    # Forty answers at once, each as long as the model may make it (no max_tokens given: the
+    # library's default), against a cap that holds a few of them.
+    fake.queue(Reply(output_tokens=100_000, delay=0.2), times=40)
+    budget = o.Budget(0.2)
+    p = make(name, fake.api_key, budget=budget, max_retries=0)
+    outcomes: list[str] = []
+    start = threading.Barrier(40)
+
+    def call() -> None:
+        start.wait()
+        try:
+            outcomes.append(p.chat(PROMPT).model)
+        except o.BudgetExceededError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=call) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    answered = [m for m in outcomes if m != "refused"]
+    assert answered and len(answered) < 40
+    assert budget.reserved == pytest.approx(0.0, abs=1e-12)
+    assert budget.spent <= 0.2
+
+
+def test_a_multi_provider_budget_holds_each_attempts_worst_case(
+    fake: FakeProviderServer,
+) -> None:
+    fake.queue(Reply(output_tokens=100_000, delay=0.2), times=30)
+    providers = [make("openai", fake.api_key), make("google", fake.api_key)]
+    m = o.MultiProvider(providers, budget=0.05, retry=o.RetryPolicy(max_retries=0))
+    results: list[float] = []
+    start = threading.Barrier(30)
+
+    def call() -> None:
+        start.wait()
+        with contextlib.suppress(o.BudgetExceededError):
+            results.append(m.chat(PROMPT, max_tokens=20_000).total_cost)
+
+    threads = [threading.Thread(target=call) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert m.budget is not None
+    assert results and m.budget.spent == pytest.approx(sum(results))
+    assert m.budget.spent <= 0.05
+
+
+def test_the_prompt_bound_covers_what_the_provider_bills(fake: FakeProviderServer) -> None:
+    from orkestra._call import read_input
+
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "The weather in a city " * 20,
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    messages = [
+        {"role": "system", "content": "Be brief. " * 50},
+        {"role": "user", "content": "Grüße aus Köln! 天気はどうですか? " * 30},
+    ]
+    p = make("openai", fake.api_key, smart_routing=False)
+    response = p.chat(messages=messages, tools=[weather], max_tokens=50)
+    given = read_input(None, messages, tools=[weather])
+    assert response.usage.input_tokens <= given.input_bound
+    model = default_catalog().resolve("openai", response.model).model
+    worst = o.resilience.budget.worst_case_cost(model, given.input_bound, 50)
+    assert response.total_cost <= worst

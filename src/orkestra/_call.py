@@ -10,6 +10,7 @@ call (routing, planning, the resilience layer, the endpoint) reads the :class:`R
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from orkestra._options import parse_options
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, Message, RequestOptions
 from orkestra._unicode import check_unicode
 from orkestra.errors import InvalidRequestError
+from orkestra.resilience.budget import input_token_bound
 from orkestra.routing.policy import estimate_input_tokens
 
 if TYPE_CHECKING:
@@ -75,7 +77,8 @@ def validate_knob(quality: object) -> float:
 @dataclass(frozen=True)
 class Request:
     """A call's input, checked before anything is sent: the text the router reads, what is
-    sent and with which options, the capabilities it needs and the prompt's estimated size."""
+    sent and with which options, the capabilities it needs, the prompt's estimated size and
+    the most tokens it can be (``input_bound``: what budgets reserve for)."""
 
     text: str
     conversation: tuple[Message, ...] | None
@@ -83,6 +86,7 @@ class Request:
     needs: frozenset[str]
     all_text: str
     input_tokens: int
+    input_bound: int = 0
 
     @property
     def prompt(self) -> Prompt:
@@ -120,7 +124,30 @@ def read_input(
     )
     all_text = prompt_text(conversation or text)
     needs = options.needs(conversation)
-    return Request(text, conversation, options, needs, all_text, estimate_input_tokens(all_text))
+    bound = _input_bound(all_text, conversation, options)
+    return Request(
+        text, conversation, options, needs, all_text, estimate_input_tokens(all_text), bound
+    )
+
+
+def _input_bound(
+    all_text: str, conversation: tuple[Message, ...] | None, options: RequestOptions
+) -> int:
+    """:func:`~orkestra.resilience.budget.input_token_bound` of everything the prompt bills:
+    its text, its images, the tools declared and the ``response_format`` schema."""
+    declared = [
+        {"name": t.name, "description": t.description, "parameters": t.parameters}
+        for t in options.tools
+    ]
+    fmt = options.response_format
+    extra = json.dumps([declared, fmt.schema if fmt is not None else None], default=str)
+    return input_token_bound(
+        all_text,
+        messages=len(conversation) if conversation else 1,
+        images=sum(len(m.images) for m in conversation) if conversation else 0,
+        tools=bool(options.tools),
+        extra=extra,
+    )
 
 
 @dataclass(frozen=True)

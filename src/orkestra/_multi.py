@@ -187,9 +187,11 @@ class MultiProvider(HookedCalls):
         max_tokens: int = DEFAULT_MAX_TOKENS,
         needs: frozenset[str] = frozenset(),
         budget: Budget | None = None,
+        input_bound: int | None = None,
     ) -> list[Target]:
         """The models a call of ``decision`` would try, in order; no model is called.
-        ``budget``: the call's own spend cap, counted before this router's."""
+        ``budget``: the call's own spend cap, counted before this router's. ``input_bound``:
+        the most tokens the prompt can be (default: counted from ``prompt``)."""
         self._provider(decision).adapter  # noqa: B018 - fail on a missing key before any work
         budgets = [b for b in (budget, self.budget) if b is not None]
         return plan_targets(
@@ -200,6 +202,7 @@ class MultiProvider(HookedCalls):
             order=self.fallback,
             budgets=budgets,
             needs=needs,
+            input_bound=input_bound,
         )
 
     def chat(
@@ -456,6 +459,7 @@ class MultiProvider(HookedCalls):
             max_tokens=request.options.max_tokens,
             needs=needs,
             budget=args.budget,
+            input_bound=request.input_bound,
         )
         return call, targets, decision
 

@@ -426,6 +426,7 @@ class Provider(ProviderRouting, HookedCalls):
             fallback="none" if args.model is not None else None,
             needs=needs,
             budget=args.budget,
+            input_bound=request.input_bound,
         )
         return call, targets, decision
 
@@ -442,12 +443,14 @@ class Provider(ProviderRouting, HookedCalls):
         fallback: str | None = None,
         needs: frozenset[str] = frozenset(),
         budget: Budget | None = None,
+        input_bound: int | None = None,
     ) -> list[Target]:
         """The models a call of ``decision`` would try, in order; no model is called.
 
         ``fallback`` overrides the provider's order for this call; ``"none"`` pins the model
         (no fallback, and no switch to a cheaper model near a budget's cap). ``budget``: the
-        call's own spend cap, counted before the provider's.
+        call's own spend cap, counted before the provider's. ``input_bound``: the most tokens
+        the prompt can be (default: counted from ``prompt``).
         """
         self.endpoint.adapter  # noqa: B018 - fail on a missing key before any work
         order = self.fallback if fallback is None else resolve_fallback(fallback, 1)
@@ -460,6 +463,7 @@ class Provider(ProviderRouting, HookedCalls):
             pinned=fallback == "none",
             budgets=[budget] if budget is not None else [],
             needs=needs,
+            input_bound=input_bound,
         )
 
     # -- plumbing ------------------------------------------------------------------------

@@ -27,7 +27,8 @@ as a :class:`ConfigurationError`; what a provider answers is mapped, at one boun
     │   └── StreamInterruptedError  a stream broke after text arrived (carries the partial text)
     ├── RoutingError                the router could not make a decision
     ├── StructuredOutputError       a response_format answer was not valid (carries the response)
-    └── BudgetExceededError         a spend cap would be passed: raised before the call
+    ├── BudgetExceededError         a spend cap would be passed: raised before the call
+    └── BudgetUnavailableError      a shared budget's store (the usage database) is unreachable
 
 An error raised after the resilience layer tried several times (retries, fallbacks) carries
 every try in ``attempts`` (:class:`orkestra.Attempt`: model, error, usage and cost billed).
@@ -45,6 +46,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
+    "BudgetUnavailableError",
     "CapabilityError",
     "CircuitOpenError",
     "ConfigurationError",
@@ -242,13 +244,13 @@ class StructuredOutputError(OrkestraError):
 
 
 class BudgetExceededError(OrkestraError):
-    """The call's expected cost would take a budget past its cap; nothing was sent.
+    """What the call may cost would take a budget past its cap; nothing was sent.
 
     Attributes:
         budget: the budget's name (``"process"``, ``"provider:openai"``, ...).
         cap: its cap in dollars.
         spent: dollars already spent (plus those reserved by calls in flight).
-        expected_cost: what this call was expected to cost.
+        expected_cost: the most this call could have cost (what it would have reserved).
     """
 
     def __init__(
@@ -259,6 +261,11 @@ class BudgetExceededError(OrkestraError):
         self.cap = cap
         self.spent = spent
         self.expected_cost = expected_cost
+
+
+class BudgetUnavailableError(OrkestraError):
+    """A shared budget could not reserve: its store (the usage database) could not be reached,
+    so whether the call fits is unknown and nothing was sent."""
 
 
 class OrkestraWarning(UserWarning):

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import uvicorn
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from orkestra._net import listen
 from orkestra.server import KeyConfig, ProviderConfig, ServerConfig, hash_key
 from orkestra.testing import FakeProviderServer
 
@@ -66,6 +71,32 @@ def sse_events(text: str) -> list[Any]:
             data = block[len("data: ") :]
             events.append(data if data == "[DONE]" else json.loads(data))
     return events
+
+
+# -- a real HTTP server in this process -------------------------------------------------------
+
+
+@contextmanager
+def served(app: Starlette) -> Iterator[str]:
+    """``app`` served by uvicorn on a thread, on a free 127.0.0.1 port: its base URL."""
+    sock = listen("127.0.0.1", 0, backlog=2048, in_use_hint="")
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, log_config=None)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
 
 
 # -- a real server process -------------------------------------------------------------------

@@ -434,9 +434,10 @@ def test_a_key_over_its_budget_gets_insufficient_quota(
 def test_a_key_budget_is_spent_then_refused(
     app_client: AppClient, fake: FakeProviderServer
 ) -> None:
-    # One pass-through call to gpt-4o-mini with max_tokens=10 reserves ~$0.0000062 and bills
-    # ~$0.0000026: a $0.000007 cap takes one, not two.
-    client = app_client(keys=(client_key(budget_usd=0.000007),))
+    # One pass-through call to gpt-4o-mini with max_tokens=10 reserves its worst case, ~$0.0000099
+    # (26 prompt tokens at most, all 10 output tokens), and bills ~$0.0000026: a $0.000012 cap
+    # takes one, not two.
+    client = app_client(keys=(client_key(budget_usd=0.000012),))
     auth = {"authorization": f"Bearer {CLIENT_KEY}"}
     body = chat_body("hi", model="gpt-4o-mini", max_tokens=10)
     assert client.post("/v1/chat/completions", json=body, headers=auth).status_code == 200
@@ -447,7 +448,7 @@ def test_a_key_budget_is_spent_then_refused(
 def test_replicas_sharing_a_log_share_a_key_budget(
     fake: FakeProviderServer, usage_log: SQLiteUsageLog
 ) -> None:
-    config = make_config(keys=(client_key(budget_usd=0.000007),), budget_sync_seconds=0.05)
+    config = make_config(keys=(client_key(budget_usd=0.000012),), budget_sync_seconds=0.05)
     auth = {"authorization": f"Bearer {CLIENT_KEY}"}
     body = chat_body("hi", model="gpt-4o-mini", max_tokens=10)
     with TestClient(create_app(config, usage_log=usage_log)) as first:

@@ -9,14 +9,15 @@ run each request through the same steps, decided by one pure state machine
   deadline per call (:class:`RetryPolicy`); the SDKs' own retries are off;
 - a **circuit breaker** per (provider, model) (:class:`CircuitBreaker`);
 - **fallback** to the next candidate model (:mod:`orkestra.resilience.fallback`);
-- **budgets** checked before each attempt and charged with what it billed (:class:`Budget`);
+- **budgets**: each attempt's worst case reserved before it is sent, settled with what it
+  billed (:class:`Budget`; :class:`SharedBudget` across processes);
 - per-attempt connect/read **timeouts** (:class:`Timeouts`).
 
 Every attempt is recorded on the ``Response`` (``response.attempts``) or on the error raised.
 """
 
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
-from orkestra.resilience.budget import Budget, process_budget, set_process_budget
+from orkestra.resilience.budget import Budget, SharedBudget, process_budget, set_process_budget
 from orkestra.resilience.fallback import DEFAULT_FALLBACK, FALLBACK_ORDERS
 from orkestra.resilience.retry import RetryPolicy, Timeouts
 
@@ -26,6 +27,7 @@ __all__ = [
     "Budget",
     "CircuitBreaker",
     "RetryPolicy",
+    "SharedBudget",
     "Timeouts",
     "default_breaker",
     "process_budget",

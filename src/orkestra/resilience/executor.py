@@ -44,7 +44,8 @@ logger = logging.getLogger("orkestra.resilience")
 
 @dataclass(frozen=True)
 class Target:
-    """One candidate model of a request, with what it is expected to cost."""
+    """One candidate model of a request, with what it is expected to cost and the most it can
+    cost (``hold``: what an attempt reserves on ``budgets``; None: ``expected_cost``)."""
 
     decision: RoutingDecision
     model: ModelInfo
@@ -52,6 +53,11 @@ class Target:
     budgets: tuple[Budget, ...] = ()
     base_model: ModelInfo | None = None
     """The model savings are measured against (its provider's premium model)."""
+    hold: float | None = None
+
+    @property
+    def reservation(self) -> float:
+        return self.expected_cost if self.hold is None else self.hold
 
     @property
     def key(self) -> BreakerKey:
@@ -185,7 +191,7 @@ class Flow:
                 self._advance()
                 continue
             try:
-                reservations = reserve_all(target.budgets, target.expected_cost)
+                reservations = reserve_all(target.budgets, target.reservation)
             except OrkestraError as error:  # BudgetExceededError
                 self.breaker.release(target.key)
                 self._reason = error

@@ -3,8 +3,10 @@
 Shared by ``Provider`` and ``MultiProvider``: the candidates are the decision's own
 (``RoutingDecision.candidates``: every model the router weighed), or, for a decision made
 without the router, each provider's tier models from the catalog. Expected costs come from the
-catalog's prices for this prompt and ``max_tokens``. Near a budget's cap the cheapest candidate
-becomes the first one.
+catalog's prices for this prompt and the router's predicted output length; what an attempt
+reserves on its budgets is its worst case (:func:`~orkestra.resilience.budget.worst_case_cost`:
+the prompt's token bound and the whole ``max_tokens``). Near a budget's cap the cheapest
+candidate becomes the first one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from dataclasses import dataclass
 from orkestra._options import can_serve
 from orkestra._types import TIERS, Candidate, RoutingDecision, Tier
 from orkestra.catalog import Catalog, ModelInfo, price_of
-from orkestra.resilience.budget import Budget, process_budget
+from orkestra.resilience.budget import (
+    Budget,
+    input_token_bound,
+    process_budget,
+    worst_case_cost,
+)
 from orkestra.resilience.executor import Target
 from orkestra.resilience.fallback import cheapest, fallback_chain
 from orkestra.routing.policy import DEFAULT_OUTPUT_TOKENS, estimate_input_tokens
@@ -70,16 +77,19 @@ def plan_targets(
     budgets: Sequence[Budget] = (),
     pinned: bool = False,
     needs: frozenset[str] = frozenset(),
+    input_bound: int | None = None,
 ) -> list[Target]:
     """The routed model first, then its fallbacks in ``order``; each with the budgets it counts
     against (``budgets`` — e.g. a ``MultiProvider``'s —, its provider's, the process's).
 
     ``needs``: capabilities the request needs; fallbacks without them are left out.
     ``pinned``: the caller named the model; it is neither swapped near a budget's cap nor
-    followed by fallbacks.
+    followed by fallbacks. ``input_bound``: the most tokens the prompt can be
+    (:func:`~orkestra.resilience.budget.input_token_bound`; default: from ``prompt`` alone).
     """
     by_name = {p.name: p for p in providers}
     input_tokens = estimate_input_tokens(prompt)
+    bound = input_token_bound(prompt) if input_bound is None else input_bound
     output_tokens = min(max_tokens, decision.expected_output_tokens or DEFAULT_OUTPUT_TOKENS)
     models: dict[tuple[str, str], ModelInfo] = {}
 
@@ -103,8 +113,14 @@ def plan_targets(
         if can_serve(models[(c.provider, c.model)], needs, input_tokens)
         or (c.provider, c.model) == (primary.provider, primary.model)
     ]
+
+    def hold(c: Candidate) -> float:
+        return worst_case_cost(models[(c.provider, c.model)], bound, max_tokens)
+
     reason = decision.reason
-    if pool and any(b.near_cap(primary.expected_cost) for b in budgets_of(primary.provider)):
+    # Near the cap means: with the most this call could cost (not the likeliest), at least
+    # the prefer_cheaper_at share of a cap would be spent or held.
+    if pool and any(b.near_cap(hold(primary)) for b in budgets_of(primary.provider)):
         low = cheapest([primary, *pool])
         if low is not None and (low.provider, low.model) != (primary.provider, primary.model):
             reason = (
@@ -124,6 +140,7 @@ def plan_targets(
             expected_cost=c.expected_cost,
             budgets=budgets_of(c.provider),
             base_model=bases[c.provider],
+            hold=hold(c),
         )
         for i, c in enumerate(chain)
     ]

@@ -220,7 +220,7 @@ class _Proxy:
         self.config = config
         self.dispatcher = dispatcher
         self.keys = KeyStore(config.keys)
-        self.budgets = KeyBudgets(config.keys)
+        self.budgets = KeyBudgets(config.keys, log, hold_seconds=max(3600.0, 4 * config.timeout))
         self.log = log
         self.owns_log = owns_log
         self.threads = Threads(config.max_concurrency)
@@ -233,11 +233,12 @@ class _Proxy:
             await self.threads.run(self.dispatcher.warm_up)
         except Exception as exc:  # the first request will try again, and say what fails
             logger.warning("warming up failed: %s", exc)
-        if self.budgets and self.log is not None:
+        syncing = self.budgets.needs_sync and self.log is not None
+        if syncing and self.log is not None:
             await self.threads.run(self.budgets.sync, self.log)
         try:
             async with anyio.create_task_group() as tasks:
-                if self.budgets and self.log is not None:
+                if syncing and self.log is not None:
                     tasks.start_soon(self._sync_budgets, self.log)
                 yield
                 tasks.cancel_scope.cancel()
@@ -254,6 +255,7 @@ class _Proxy:
 
     def close(self) -> None:
         self.dispatcher.close()
+        self.budgets.close()
         if self.log is not None and self.owns_log:
             self.log.close()
 

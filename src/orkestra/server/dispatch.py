@@ -42,9 +42,14 @@ from orkestra.errors import (
     UnknownProviderError,
 )
 from orkestra.resilience.breaker import CircuitBreaker
-from orkestra.resilience.budget import Budget, Reservation, as_budget
+from orkestra.resilience.budget import (
+    Budget,
+    Reservation,
+    as_budget,
+    input_token_bound,
+    worst_case_cost,
+)
 from orkestra.resilience.retry import RetryPolicy, Timeouts
-from orkestra.routing.policy import DEFAULT_OUTPUT_TOKENS, estimate_input_tokens
 from orkestra.server.config import ServerConfig
 from orkestra.server.errors import model_not_found
 from orkestra.server.request import ChatParams
@@ -223,14 +228,21 @@ class Dispatcher:
     def _reserve(
         self, destination: Destination, params: ChatParams, budget: Budget | None
     ) -> Reservation | None:
-        """A pass-through call's hold on the key's budget (routed calls reserve in the
-        library, per attempt)."""
+        """A pass-through call's hold on the key's budget: its worst case (routed calls reserve
+        in the library, per attempt, the same way)."""
         if budget is None or destination.model is None:
             return None
         model = self.catalog.model(destination.providers[0], destination.model)
-        text = prompt_text(params.messages) + "".join(json.dumps(t) for t in params.tools)
-        output = min(params.max_tokens or DEFAULT_MAX_TOKENS, DEFAULT_OUTPUT_TOKENS)
-        return budget.reserve(price_of(model).estimate(estimate_input_tokens(text), output))
+        bound = input_token_bound(
+            prompt_text(params.messages),
+            messages=len(params.messages),
+            images=sum(len(m.images) for m in params.messages),
+            tools=bool(params.tools),
+            extra=json.dumps([params.tools, params.response_format]),
+        )
+        return budget.reserve(
+            worst_case_cost(model, bound, params.max_tokens or DEFAULT_MAX_TOKENS)
+        )
 
     def chat(self, destination: Destination, params: ChatParams, budget: Budget | None) -> Response:
         """The whole answer (tools, tool choice and response format passed on as the client

@@ -8,6 +8,7 @@ status an OpenAI client expects, so the official clients raise their usual excep
     404 model_not_found         unknown model name              → openai.NotFoundError
     413 request_too_large       body above the configured cap
     429 insufficient_quota      a budget is used up (x-should-retry: false: retrying cannot help)
+    503 budget_unavailable      a key's shared budget cannot be checked (the database is away)
     429 rate_limit_exceeded     the provider rate-limited every candidate (retry-after passed on)
     502 upstream_error          the provider refused our key or dropped the connection
     503 upstream_unavailable    the provider is down or every candidate's circuit is open
@@ -27,6 +28,7 @@ from orkestra.errors import (
     AuthenticationError,
     BadRequestError,
     BudgetExceededError,
+    BudgetUnavailableError,
     ConfigurationError,
     MissingAPIKeyError,
     ModelNotFoundError,
@@ -114,12 +116,23 @@ def _retry_headers(seconds: float | None) -> dict[str, str]:
     return {"retry-after": str(max(1, round(seconds))), "retry-after-ms": str(round(seconds * 1e3))}
 
 
-def budget_error(error: BudgetExceededError) -> ProxyError:
+def budget_error(error: BudgetExceededError | BudgetUnavailableError) -> ProxyError:
+    if isinstance(error, BudgetUnavailableError):
+        return ProxyError(
+            503,
+            "The budget of this key could not be checked (the usage database is unreachable); "
+            "nothing was sent.",
+            type="server_error",
+            code="budget_unavailable",
+            headers={"retry-after": "5"},
+        )
     if error.budget.startswith(KEY_BUDGET_PREFIX):
         message = (
             f"This orkestra key's budget is used up: ${error.spent:.6f} of its "
-            f"${error.cap:.2f} spent or reserved, and this request's expected "
-            f"${error.expected_cost:.6f} would pass it. Nothing was sent."
+            f"${error.cap:.2f} spent or held by requests in flight, and this request could "
+            f"cost up to ${error.expected_cost:.6f} (its prompt and all of its max_tokens), "
+            "which would pass it. Nothing was sent; a lower max_tokens lowers what a request "
+            "may cost."
         )
     else:
         message = (
@@ -138,7 +151,7 @@ def budget_error(error: BudgetExceededError) -> ProxyError:
 def from_library_error(error: OrkestraError) -> ProxyError:
     """The OpenAI-shaped answer for an error the library raised."""
     message = str(error) or type(error).__name__
-    if isinstance(error, BudgetExceededError):
+    if isinstance(error, (BudgetExceededError, BudgetUnavailableError)):
         return budget_error(error)
     if isinstance(error, UnknownModelError):
         return ProxyError(404, message, param="model", code="model_not_found")

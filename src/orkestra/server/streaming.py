@@ -102,22 +102,27 @@ class StreamSession:
         try:
             self._first = await self.threads.run(next_chunk, self._chunks)
         except BaseException as error:
-            self._end(error=error)
+            await self._end(error=error)
             raise
 
-    def _end(self, *, response: Response | None = None, error: BaseException | None = None) -> None:
+    async def _end(
+        self, *, response: Response | None = None, error: BaseException | None = None
+    ) -> None:
         if self._ended:
             return
         self._ended = True
         if self.reservation is not None:
             if response is not None:
-                self.reservation.settle(response.total_cost)
+                cost = response.total_cost
             elif isinstance(error, OrkestraError) and (
                 error.attempts or isinstance(error, StructuredOutputError)
             ):
-                self.reservation.settle(billed(error))
+                cost = billed(error)
             else:  # cut off: what it billed is unknown, so the whole hold counts
-                self.reservation.settle(self.reservation.amount)
+                cost = self.reservation.amount
+            # A shared budget settles in its database: never on the event loop.
+            with anyio.CancelScope(shield=True):
+                await self.threads.run(self.reservation.settle, cost)
         if response is not None:
             self.outcome.succeeded(response)
         elif error is not None:
@@ -138,12 +143,12 @@ class StreamSession:
                 yield fmt.text(chunk)
                 chunk = await self.threads.run(next_chunk, self._chunks)
         except OrkestraError as error:
-            self._end(error=error)
+            await self._end(error=error)
             yield sse(proxy_error(error).body())
             return
         response = self.stream.response
         assert response is not None  # a stream that ends normally has its response
-        self._end(response=response)
+        await self._end(response=response)
         ignored = self.outcome.ignored_params(response)
         for event in fmt.tool_calls(response):
             yield event
@@ -163,7 +168,7 @@ class StreamSession:
                 # the provider's connection.
                 with contextlib.suppress(Exception):
                     await self.threads.run(self.stream.close)
-                self._end(error=ClientDisconnected("the client closed the stream"))
+                await self._end(error=ClientDisconnected("the client closed the stream"))
 
 
 class SSEResponse(StreamingResponse):

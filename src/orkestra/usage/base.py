@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
 from orkestra.usage._writer import BatchWriter, UsageLogClosedError
+from orkestra.usage.ledger import SQLSpendStore
 from orkestra.usage.query import Dialect, Since, parse_since, totals_from_rows
 from orkestra.usage.records import COLUMNS, Totals, UsageRecord, dumps_json
 
@@ -125,6 +126,12 @@ class SQLUsageLog(ABC):
         if not self.store_prompts:
             values["prompt"] = None
         return tuple(values[column] for column in COLUMNS)
+
+    @abstractmethod
+    def spend_store(self) -> SQLSpendStore:
+        """A ledger for budgets shared through this database (its own connection; close it):
+        the :class:`~orkestra.resilience.budget.SpendStore` of a
+        :class:`~orkestra.resilience.budget.SharedBudget`."""
 
     @abstractmethod
     def _write(self, batch: list[UsageRecord]) -> None:

@@ -69,6 +69,28 @@ _INDEXES = (
     "CREATE INDEX calls_model ON calls (model)",
 )
 
+
+def _ledger_tables(*, real: str, hour: str) -> tuple[str, ...]:
+    """Shared budgets (:mod:`orkestra.usage.ledger`): accounts, hourly spend, holds in flight.
+    Times are seconds (``created``, ``expires``) or hours (``hour``) since the epoch."""
+    return (
+        f"CREATE TABLE budget_accounts (account TEXT PRIMARY KEY, created {real} NOT NULL)",
+        f"""CREATE TABLE budget_spend (
+    account TEXT NOT NULL,
+    hour {hour} NOT NULL,
+    cost {real} NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, hour)
+)""",
+        f"""CREATE TABLE budget_holds (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    amount {real} NOT NULL,
+    expires {real} NOT NULL
+)""",
+        "CREATE INDEX budget_holds_account ON budget_holds (account, expires)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "m001_create_calls",
@@ -77,6 +99,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         postgres=(_calls_table(ts="TIMESTAMPTZ", real="DOUBLE PRECISION", json="JSONB"),),
     ),
     Migration("m002_index_calls", sqlite=_INDEXES, postgres=_INDEXES),
+    Migration(
+        "m003_budget_ledger",
+        sqlite=_ledger_tables(real="REAL", hour="INTEGER"),
+        postgres=_ledger_tables(real="DOUBLE PRECISION", hour="BIGINT"),
+    ),
 )
 
 _MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at {})"

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from orkestra.usage.base import SQLUsageLog
+from orkestra.usage.ledger import PostgresSpendStore
 from orkestra.usage.migrations import migrate_postgres
 from orkestra.usage.query import Dialect
 from orkestra.usage.records import UsageRecord
@@ -95,6 +96,9 @@ class PostgresUsageLog(SQLUsageLog):
                     conn.close()
             conn = self._connect()
         return conn
+
+    def spend_store(self) -> PostgresSpendStore:
+        return PostgresSpendStore(self._url, connect_timeout=self._connect_timeout)
 
     def _write(self, batch: list[UsageRecord]) -> None:
         conn = self._writer_conn = self._live(self._writer_conn)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orkestra.usage.base import SQLUsageLog
+from orkestra.usage.ledger import SQLiteSpendStore
 from orkestra.usage.migrations import migrate_sqlite
 from orkestra.usage.query import Dialect
 from orkestra.usage.records import UsageRecord
@@ -87,6 +88,9 @@ class SQLiteUsageLog(SQLUsageLog):
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.005)
+
+    def spend_store(self) -> SQLiteSpendStore:
+        return SQLiteSpendStore(self.path, busy_timeout=self._busy_timeout)
 
     @staticmethod
     def dialect_ts(ts: datetime) -> Any:
