@@ -28,7 +28,7 @@ from orkestra.providers import make_adapter
 from orkestra.providers._errors import map_error
 from orkestra.providers.base import Adapter, ChatRequest, ClientSettings, Finished, StreamEvent
 
-__all__ = ["NO_KEY", "Endpoint", "Prepared"]
+__all__ = ["NO_KEY", "Endpoint", "Prepared", "check_api_key"]
 
 NO_KEY = "no-key"
 """What is sent as the key to a local server that needs none (the SDKs require one)."""
@@ -51,6 +51,43 @@ class Prepared:
     dropped: tuple[str, ...] = ()
 
 
+def _checked_key(info: ProviderInfo, api_key: object) -> str | None:
+    """The key given, else the first of the provider's variables that is set; checked."""
+    if api_key is not None and not isinstance(api_key, str):
+        raise ConfigurationError(
+            f"api_key for {info.name} must be a str, not {type(api_key).__name__}"
+        )
+    if api_key:
+        return check_api_key(info.name, api_key, "the api_key argument")
+    for variable in info.env_keys:
+        if os.environ.get(variable):
+            return check_api_key(info.name, os.environ[variable], f"${variable}")
+    return None
+
+
+def check_api_key(provider: str, key: str, source: str) -> str:
+    """``key``, if it is printable ASCII without spaces (as every provider's keys are); else a
+    :class:`ConfigurationError` saying what is wrong and where it came from, never the key.
+    A key with a line break or a space fails every attempt in the HTTP layer (retried as a
+    connection error) and can end up in that error's message."""
+    bad = next((i for i, char in enumerate(key) if not "!" <= char <= "~"), None)
+    if bad is not None:
+        raise ConfigurationError(
+            f"the API key for {provider} ({source}) has {_kind(key[bad])} at character {bad}: "
+            "API keys are printable ASCII without spaces. Check how it was copied or read "
+            "(a trailing newline from a file?)"
+        )
+    return key
+
+
+def _kind(char: str) -> str:
+    if char in "\r\n":
+        return "a line break"
+    if char.isspace():
+        return "whitespace"
+    return "a non-ASCII character" if ord(char) > 127 else "a control character"
+
+
 class Endpoint:
     """Credentials, base URL, SDK adapter and single attempts for provider ``info``.
 
@@ -69,7 +106,7 @@ class Endpoint:
     ) -> None:
         self.info = info
         self.name = info.name
-        key = api_key or next((os.environ[v] for v in info.env_keys if os.environ.get(v)), None)
+        key = _checked_key(info, api_key)
         self.key_given = key is not None
         # A local server needs no key, but the SDK needs one: send a placeholder.
         self._api_key = key if key or info.requires_key else NO_KEY

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orkestra._endpoint import check_api_key
 from orkestra.catalog import default_catalog
 from orkestra.errors import ConfigurationError
 from orkestra.resilience.fallback import FALLBACK_ORDERS
@@ -110,7 +111,7 @@ class ProviderConfig:
         env = os.environ if environ is None else environ
         for variable in self.key_variables():
             if env.get(variable):
-                return env[variable]
+                return check_api_key(self.name, env[variable], f"${variable}")
         names = " or ".join(self.key_variables())
         raise ConfigurationError(
             f"providers.{self.name}: no API key: the environment variable {names} is not set"
