@@ -11,11 +11,15 @@ server (429, 500, 503, 529, a dropped connection, a stream cut before or after i
 a delay past the read timeout); it hits whichever request comes next, retries included.
 
 Prints: calls that succeeded, that failed with a typed ``OrkestraError`` (by type), and that were
-*lost* (any other exception, a hang past the deadline, or an answer without text) — must be 0;
-retries and fallbacks; attempts recorded vs generation requests the server saw; dollars recorded
-vs dollars charged to the budget; and the overhead the layer adds: p50/p99 latency of the same
-fault-free calls through the layer vs straight to the adapter (no routing, no layer), and the
-layer's own time inside each call (total minus time in the SDK).
+*lost* (any other exception, a hang past the deadline, an answer without text, or a
+``CircuitOpenError`` without the documented ``retry_after``) — must be 0; retries and
+fallbacks; attempts recorded vs generation requests the server saw; dollars recorded vs dollars
+charged to the budget; the circuits the faults left open; and the overhead the layer adds:
+p50/p99 latency of the same fault-free calls through the layer vs straight to the adapter (no
+routing, no layer), and the layer's own time inside each call (total minus time in the SDK).
+The overhead phase gives the layer a circuit breaker of its own: at high fault rates the shared
+one ends the fault phase with circuits open for their cooldown, which would refuse the calls
+being timed; a call it refuses anyway is counted and left out of the timings.
 """
 
 from __future__ import annotations
@@ -108,6 +112,16 @@ def one_call(
             response = multi.chat(prompt, strategy=strategy, max_tokens=256)
         if not response.text:
             raise AssertionError("an answer without text")
+    except o.CircuitOpenError as e:
+        # Documented: raised when every candidate is cooling down, with retry_after = the time
+        # to the first probe (at most the breaker's cooldown).
+        cooldown = multi.circuit_breaker.cooldown
+        if e.retry_after is None or not 0 <= e.retry_after <= cooldown:
+            with tally.lock:
+                tally.lost.append(f"CircuitOpenError with retry_after={e.retry_after!r}")
+            return
+        tally.add(e.attempts, type(e).__name__)
+        return
     except o.OrkestraError as e:
         tally.add(e.attempts, type(e).__name__)
         return
@@ -174,18 +188,42 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def overhead(multi: o.MultiProvider, n: int, rng: random.Random) -> dict[str, list[float]]:
-    """The same fault-free calls straight to the adapter, and through the layer (interleaved)."""
-    times: dict[str, list[float]] = {"direct": [], "layer": [], "inside": []}
+@dataclass
+class Overhead:
+    """Milliseconds per call: ``direct`` to the adapter, through the ``layer``, and the layer's
+    own time ``inside`` it; and the calls the layer refused, by error type."""
+
+    direct: list[float] = field(default_factory=list)
+    layer: list[float] = field(default_factory=list)
+    inside: list[float] = field(default_factory=list)
+    refused: Counter[str] = field(default_factory=Counter)
+
+
+def overhead(
+    multi: o.MultiProvider,
+    n: int,
+    rng: random.Random,
+    breaker: o.CircuitBreaker | None = None,
+) -> Overhead:
+    """The same fault-free calls straight to the adapter, and through the layer (interleaved).
+
+    The layer gets its own circuit breaker (default: a new one). The fault phase may leave
+    circuits of the shared breaker open for their cooldown, and this phase times the layer's
+    work on calls it makes, not a refusal: with that breaker a call could be refused outright
+    (CircuitOpenError) and the measurement would fail. A call the layer still refuses is
+    counted in ``refused`` and its pair is left out of the timings.
+    """
+    result = Overhead()
     by_name = {p.name: p for p in multi.providers}
     endpoints = {p.name: p.endpoint for p in multi.providers}
-    layer: dict[str, Any] = {"policy": multi.retry, "breaker": multi.circuit_breaker}
+    layer: dict[str, Any] = {"policy": multi.retry, "breaker": breaker or o.CircuitBreaker()}
     options = RequestOptions(max_tokens=256)
     for i in range(n):
         prompt = rng.choice(PROMPTS)
         decision = multi.route(prompt)  # routing is not the layer: outside both timings
         provider = by_name[decision.provider]
         model = multi.plan(decision, prompt, max_tokens=256)[0].model
+        pair: dict[str, float] = {}
         for mode in ("direct", "layer") if i % 2 else ("layer", "direct"):
             started = time.perf_counter()
             if mode == "direct":
@@ -194,12 +232,17 @@ def overhead(multi: o.MultiProvider, n: int, rng: random.Random) -> dict[str, li
             else:  # plan the fallbacks, run the flow, price it, build the Response
                 targets = multi.plan(decision, prompt, max_tokens=256)
                 call = Call(endpoints, read_input(prompt, None, max_tokens=256), **layer)
-                response = call.chat(targets)
-            elapsed = (time.perf_counter() - started) * 1000
-            times[mode].append(elapsed)
-            if mode == "layer":
-                times["inside"].append(elapsed - sum(a.latency_ms for a in response.attempts))
-    return times
+                try:
+                    response = call.chat(targets)
+                except o.OrkestraError as e:
+                    result.refused[type(e).__name__] += 1
+                    break
+            pair[mode] = (time.perf_counter() - started) * 1000
+        else:
+            result.direct.append(pair["direct"])
+            result.layer.append(pair["layer"])
+            result.inside.append(pair["layer"] - sum(a.latency_ms for a in response.attempts))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             if r.path.endswith(("/completions", "/messages", "Content", "GenerateContent"))
         )
         left = len(server._script)  # faults queued last, after the final requests
+        open_after = len(multi.circuit_breaker.open_keys())
         server.clear()
         charged = budget.spent
         times = overhead(multi, args.overhead_calls, rng)
@@ -267,7 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fallbacks            {tally.fallbacks}")
     print(f"attempts recorded    {tally.attempts} (generation requests the server saw: {requests})")
     print(f"cost recorded        ${tally.recorded:.6f} (charged to the budget: ${charged:.6f})")
-    d, lay, inside = times["direct"], times["layer"], times["inside"]
+    print(f"circuits still open  {open_after} (of the shared breaker, after the fault phase)")
+    d, lay, inside = times.direct, times.layer, times.inside
+    refused = ", ".join(f"{k} {v}" for k, v in times.refused.most_common())
+    if refused:
+        print(f"overhead refused     {sum(times.refused.values())} ({refused}): left out below")
+    if not d:
+        print("latency, no faults   no call went through the layer: nothing to time")
+        return 1
     print(
         f"latency, no faults   direct to the adapter p50 {percentile(d, 50):.2f} ms "
         f"p99 {percentile(d, 99):.2f} ms; through the layer p50 {percentile(lay, 50):.2f} ms "
