@@ -440,8 +440,32 @@ def evaluate_command(
     plot: Annotated[
         Path | None, typer.Option(help="Write the cost-quality curve PNG here.")
     ] = None,
+    answers: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of real answer texts (prompt, <model>_response): measure a cascade "
+            "(weak answer, verifier, escalate) against routing and random mixing."
+        ),
+    ] = None,
+    target_quality: Annotated[
+        float,
+        typer.Option(
+            help="With --answers: calibrate the verifier on the train rows for this share "
+            "of the strong model's quality."
+        ),
+    ] = 0.95,
+    prompt_overhead_tokens: Annotated[
+        int,
+        typer.Option(
+            help="With --answers: prompt-template tokens every call also paid (few-shot examples).",
+            min=0,
+        ),
+    ] = 0,
 ) -> None:
-    """A router's cost-quality curve and headline figures (APGR, CPT, savings, AIQ) with CIs."""
+    """A router's cost-quality curve and headline figures (APGR, CPT, savings, AIQ) with CIs.
+
+    With --answers, a cascade on the weak model's real answers, side by side with routing and
+    random mixing (every escalation pays both calls and the verifier)."""
     from orkestra.evaluation.runner import evaluate, models_for
     from orkestra.routing.data import load_rows
     from orkestra.routing.knn import KNNRouter
@@ -453,6 +477,23 @@ def evaluate_command(
         tier_map = _parse_tiers(tiers)
         models = models_for(rows, weak=weak, strong=strong, tiers=tier_map)
         knn = KNNRouter.load(router)
+        if answers is not None:
+            _eval_cascade(
+                data,
+                rows,
+                knn,
+                models,
+                answers=answers,
+                task=task,
+                split=split,
+                prices=_parse_prices(prices),
+                target_quality=target_quality,
+                overhead=prompt_overhead_tokens,
+                n_boot=n_boot,
+                as_json=as_json,
+                plot=plot,
+            )
+            return
         with _progress() as bar:
             job = bar.add_task(f"routing {len(rows)} prompts", total=len(rows))
             result = evaluate(
@@ -484,6 +525,54 @@ def evaluate_command(
     lat = result.latency_ms
     typer.echo(f"  routing latency p50 {lat['p50']:.3f} ms, p99 {lat['p99']:.3f} ms")
     if plot:
+        typer.echo(f"  plot: {plot}")
+
+
+def _eval_cascade(
+    data: list[Path],
+    rows: list[Any],
+    knn: Any,
+    models: list[str],
+    *,
+    answers: Path,
+    task: str | None,
+    split: str,
+    prices: dict[str, tuple[float, float]],
+    target_quality: float,
+    overhead: int,
+    n_boot: int,
+    as_json: bool,
+    plot: Path | None,
+) -> None:
+    from orkestra.evaluation.cascade import evaluate_cascade, load_answers, render_cascade
+    from orkestra.routing.data import load_rows
+
+    if len(models) != 2:
+        raise typer.BadParameter("a cascade is measured between two models (--weak/--strong)")
+    texts = load_answers(answers, models)
+    train = [] if split == "train" else load_rows(data, split="train")
+    if task:
+        train = [r for r in train if r.task.startswith(task)]
+    with _progress() as bar:
+        job = bar.add_task(f"verifying {len(rows)} answers", total=len(rows))
+        result = evaluate_cascade(
+            rows,
+            texts,
+            knn,
+            models,
+            train_rows=train,
+            prices=prices,
+            prompt_overhead_tokens=overhead,
+            target_quality=target_quality,
+            n_boot=n_boot,
+            progress=lambda done, total: bar.update(job, completed=done),
+        )
+    if plot:
+        from orkestra.evaluation.plot import plot_cascade
+
+        plot_cascade(result, plot)
+    typer.echo(json.dumps(result.to_json(), indent=2) if as_json else render_cascade(result, split))
+    if plot and not as_json:
         typer.echo(f"  plot: {plot}")
 
 

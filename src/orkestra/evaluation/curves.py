@@ -32,6 +32,7 @@ import numpy.typing as npt
 __all__ = [
     "Axis",
     "Curve",
+    "cascade_curve",
     "curve_from_choices",
     "model_points",
     "oracle_choice",
@@ -193,6 +194,55 @@ def two_tier_curve(
     cuts = np.concatenate(([0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1, [n]))
     ends = (float(qw.mean()), float(qs.mean()), float(cw.sum()), float(cs.sum()))
     return _sweep((qs - qw)[order], (cs - cw)[order], cuts, ends=ends, n=n, x=x)
+
+
+def cascade_curve(
+    verifier_score: npt.ArrayLike,
+    q_weak: npt.ArrayLike,
+    q_strong: npt.ArrayLike,
+    c_weak: npt.ArrayLike,
+    c_strong: npt.ArrayLike,
+    c_verify: npt.ArrayLike = 0.0,
+    *,
+    x: Axis = "cost",
+) -> Curve:
+    """Sweep a cascade's threshold over its verifier scores (higher = the cheap answer is more
+    likely right): every cheap answer scoring below the threshold escalates.
+
+    Every prompt pays the weak call and the verification (``c_verify``); an escalated one pays
+    the strong call on top and gets the strong answer's quality. The sweep runs from "accept
+    every cheap answer" to "escalate every one" (which costs more than always calling strong);
+    equal scores escalate together. When verifying costs something, the all-weak point (no
+    verification, nothing escalated) comes first. ``r_weak``, ``r_strong``, ``c_weak`` and
+    ``c_strong`` are those of always calling one model, so PGR, savings and the cost axis mean
+    what they mean for a router. On the share axis x is the share of prompts escalated.
+    """
+    _check_axis(x)
+    score = np.asarray(verifier_score, dtype=np.float64)
+    if score.ndim != 1 or score.size == 0 or np.any(np.isnan(score)):
+        raise ValueError("verifier_score must be a non-empty 1-D array without nan")
+    n = score.size
+    qw, qs = _vector(q_weak, n, "q_weak"), _vector(q_strong, n, "q_strong")
+    cw, cs = _vector(c_weak, n, "c_weak"), _vector(c_strong, n, "c_strong")
+    cv = _vector(c_verify, n, "c_verify")
+    order = np.argsort(score, kind="stable")  # the lowest scores escalate first
+    ordered = score[order]
+    cuts = np.concatenate(([0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1, [n]))
+    gained = np.concatenate(([0.0], np.cumsum((qs - qw)[order])))[cuts]
+    added = np.concatenate(([0.0], np.cumsum(cs[order])))[cuts]
+    r_weak, r_strong = float(qw.mean()), float(qs.mean())
+    c_w, c_s = float(cw.sum()), float(cs.sum())
+    quality = r_weak + gained / n
+    cost = c_w + float(cv.sum()) + added
+    shares = cuts / n
+    if cv.sum() > 0:
+        quality, cost = np.concatenate(([r_weak], quality)), np.concatenate(([c_w], cost))
+        shares = np.concatenate(([0.0], shares))
+    if x == "share":
+        return Curve(shares, quality, cost, r_weak, r_strong, c_w, c_s, "share")
+    if not c_s > c_w:
+        raise ValueError("the cost axis needs C(strong) > C(weak)")
+    return Curve((cost - c_w) / (c_s - c_w), quality, cost, r_weak, r_strong, c_w, c_s, "cost")
 
 
 def zero_router_curve(

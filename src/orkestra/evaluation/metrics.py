@@ -39,6 +39,7 @@ __all__ = [
     "percentile_ci",
     "pgr",
     "quality_ratio_at",
+    "roc_auc",
     "savings_at",
     "summarize",
     "summary_ci",
@@ -209,6 +210,30 @@ def aiq(
     if hi == lo:
         return _value_at(hull_c, hull_q, lo)
     return _integrate(hull_c, hull_q, lo, hi) / (hi - lo)
+
+
+# ----------------------------------------------------------------------------- detection
+
+
+def roc_auc(score: npt.ArrayLike, positive: npt.ArrayLike) -> float:
+    """Area under the ROC curve of ``score`` for telling ``positive`` cases from the rest: the
+    probability that a random positive scores higher than a random negative, ties counting
+    half (the Mann-Whitney statistic). nan when either class is empty."""
+    s = np.asarray(score, dtype=np.float64)
+    pos = np.asarray(positive, dtype=bool)
+    if s.ndim != 1 or pos.shape != s.shape:
+        raise ValueError("score and positive must be 1-D arrays of the same length")
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return _NAN
+    order = np.argsort(s, kind="mergesort")
+    ordered = s[order]
+    ranks = np.empty(s.size, dtype=np.float64)
+    starts = np.concatenate(([0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1))
+    ends = np.concatenate((starts[1:], [s.size]))
+    for start, end in zip(starts, ends, strict=True):  # ties share their mean rank
+        ranks[order[start:end]] = (start + end + 1) / 2.0
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 # ----------------------------------------------------------------------------- bootstrap

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from orkestra.evaluation.runner import EvalResult
 
-__all__ = ["plot_result"]
+if TYPE_CHECKING:
+    from orkestra.evaluation.cascade import CascadeResult
+
+__all__ = ["plot_cascade", "plot_result"]
 
 
-def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Path:
-    """Quality against cost fraction (C / C(strong)) for the router, the zero router, the
-    oracle and the single models, with the default knob marked; written as a PNG."""
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -20,7 +22,13 @@ def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Pat
         import matplotlib.pyplot as plt
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("plotting needs matplotlib: pip install 'orkestra-router[plot]'") from e
+    return plt
 
+
+def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Path:
+    """Quality against cost fraction (C / C(strong)) for the router, the zero router, the
+    oracle and the single models, with the default knob marked; written as a PNG."""
+    plt = _pyplot()
     curve, zero, oracle = result.curve, result.zero, result.oracle
     c_strong = curve.c_strong
 
@@ -78,6 +86,71 @@ def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Pat
         title or f"{headline} · savings@95% {f['savings_at_95']:.0%} · n={result.n}", fontsize=10
     )
     ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def plot_cascade(result: CascadeResult, path: Path | str, *, title: str = "") -> Path:
+    """Quality against cost (C / C(strong)) for the cascade, routing alone and random mixing,
+    with the cascade's threshold calibrated on train rows marked; written as a PNG."""
+    plt = _pyplot()
+    cascade = result.cost["cascade"]
+    c_strong = cascade.curve.c_strong
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    styles = {
+        "random": ("#c44", "--", "random mixing (zero router)"),
+        "routing": ("#1f5fbf", "-", "routing alone (KNN router)"),
+        "cascade": ("#2a9d4b", "-", f"cascade ({result.verifier.split('(')[0]})"),
+    }
+    for name in ("random", "routing", "cascade"):
+        m = result.cost[name]
+        color, style, label = styles[name]
+        f, lo_hi = m.figures, m.intervals["apgr"]
+        ax.plot(
+            [c / c_strong for c in m.curve.cost],
+            m.curve.quality,
+            color=color,
+            ls=style,
+            lw=2 if name != "random" else 1.2,
+            label=f"{label}: APGR {f['apgr']:.2f} [{lo_hi[0]:.2f}, {lo_hi[1]:.2f}], "
+            f"savings@95 {f['savings95']:.0%}",
+        )
+    curve = cascade.curve
+    for name, cost, quality, offset in (
+        (result.models[0], curve.c_weak, curve.r_weak, (8, -3)),
+        (result.models[1], curve.c_strong, curve.r_strong, (-6, -14)),
+    ):
+        ax.scatter([cost / c_strong], [quality], color="black", zorder=5)
+        ax.annotate(
+            name.split("/")[-1],
+            (cost / c_strong, quality),
+            textcoords="offset points",
+            xytext=offset,
+            ha="left" if offset[0] > 0 else "right",
+            fontsize=8,
+        )
+    calibration = result.calibration
+    if calibration:
+        ax.scatter(
+            [1 - calibration["test_savings"]],
+            [calibration["test_quality_ratio"] * curve.r_strong],
+            marker="*",
+            s=180,
+            color="#f0a000",
+            zorder=6,
+            label=f"cascade threshold set on train rows "
+            f"({calibration['test_escalation_share']:.0%} escalated)",
+        )
+    ax.axhline(0.95 * curve.r_strong, color="#bbbbbb", lw=0.8)
+    ax.text(0.01, 0.95 * curve.r_strong, " 95% of strong", va="bottom", fontsize=8, color="#777")
+    ax.set_xlabel("cost, as a fraction of always using the strong model (both calls counted)")
+    ax.set_ylabel("mean quality")
+    ax.set_title(title or f"cascade vs routing vs random · n={result.n} test prompts", fontsize=10)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 0.06), fontsize=7.5)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out = Path(path)

@@ -48,7 +48,14 @@ from orkestra.routing.data import DATASET_TIERS, OutcomeRow
 from orkestra.routing.knn import KNNRouter
 from orkestra.routing.policy import tier_choices
 
-__all__ = ["DEFAULT_OUTPUT_TOKENS", "EvalResult", "cost_matrix", "evaluate", "models_for"]
+__all__ = [
+    "DEFAULT_OUTPUT_TOKENS",
+    "EvalResult",
+    "cost_matrix",
+    "evaluate",
+    "models_for",
+    "routing_gain",
+]
 
 DEFAULT_OUTPUT_TOKENS = 256
 """Answer length assumed when a row has a price but no token counts for a model."""
@@ -148,6 +155,14 @@ class EvalResult:
         return out
 
 
+def routing_gain(router: KNNRouter, scores: F64) -> F64:
+    """The order in which the knob moves prompts to premium under the router's rule (margin:
+    predicted premium − budget; ratio: budget / premium, lowest first), from (n, 3) scores."""
+    if router.rule == "ratio":
+        return np.asarray(-scores[:, 0] / np.maximum(scores[:, 2], 1e-9), dtype=np.float64)
+    return np.asarray(scores[:, 2] - scores[:, 0], dtype=np.float64)
+
+
 def _latency(router: KNNRouter, prompts: Sequence[str], sample: int = 200) -> dict[str, float]:
     times = []
     for prompt in prompts[:sample]:
@@ -184,11 +199,7 @@ def evaluate(
     default_choice = tier_choices(scores.astype(np.float32), knob, router.rule)
     n = len(kept)
     if len(models) == 2:
-        # The order in which the knob moves prompts to premium under the router's rule.
-        if router.rule == "ratio":
-            gain = -scores[:, 0] / np.maximum(scores[:, 2], 1e-9)
-        else:
-            gain = scores[:, 2] - scores[:, 0]
+        gain = routing_gain(router, scores)
 
         def build(idx: npt.NDArray[np.intp]) -> Curve:
             return two_tier_curve(
