@@ -39,16 +39,19 @@ def test_an_endless_loop_is_killed_on_timeout() -> None:
 @pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX")
 def test_what_the_code_started_dies_with_it(tmp_path: Path) -> None:
     marker = tmp_path / "still-alive"
-    # A grandchild that would write the marker after the timeout, then the parent hangs.
-    grandchild = f"import time; time.sleep(2); open({str(marker)!r}, 'w').write('x')"
+    # A grandchild that would write the marker well after the timeout; the parent says it
+    # started it, then hangs.
+    grandchild = f"import time; time.sleep(3); open({str(marker)!r}, 'w').write('x')"
     code = (
         "import subprocess, sys\n"
-        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}])\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {grandchild!r}])\n"
+        "print(child.pid, flush=True)\n"
         "while True:\n    pass\n"
     )
-    result = run_python(code, timeout=1.0)
+    result = run_python(code, timeout=1.5)
     assert result.timed_out
-    time.sleep(2.5)
+    assert result.stdout.strip().isdigit()  # the grandchild was started before the kill
+    time.sleep(3.5)
     assert not marker.exists()
 
 
