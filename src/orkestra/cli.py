@@ -470,6 +470,15 @@ def evaluate_command(
     from orkestra.routing.data import load_rows
     from orkestra.routing.knn import KNNRouter
 
+    if plot:  # before the evaluation, not after minutes of it
+        from orkestra.evaluation.plot import require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ImportError as e:
+            typer.secho(f"error: --plot: {e}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=2) from None
+
     try:
         rows = load_rows(data, split=split)
         if task:

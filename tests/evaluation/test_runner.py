@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,20 @@ def test_eval_without_costs_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--prices a=IN,OUT" in result.output
+
+
+def test_eval_plot_without_matplotlib_says_what_to_install_before_evaluating(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` fails
+    png = tmp_path / "curve.png"
+    args = ["eval", str(data), "--weak", WEAK, "--strong", STRONG, "--plot", str(png)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "error: --plot: plotting needs matplotlib: pip install 'orkestra-router[plot]'" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+    assert "routing" not in result.output  # refused before the evaluation ran
+    assert not png.exists()

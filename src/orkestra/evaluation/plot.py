@@ -11,16 +11,18 @@ from orkestra.evaluation.runner import EvalResult
 if TYPE_CHECKING:
     from orkestra.evaluation.cascade import CascadeResult
 
-__all__ = ["plot_cascade", "plot_result"]
+__all__ = ["plot_cascade", "plot_result", "require_matplotlib"]
 
 
-def _pyplot() -> Any:
+def require_matplotlib() -> Any:
+    """``matplotlib.pyplot``, drawing to files; an ImportError naming the extra to install
+    when matplotlib is missing (``orkestra eval --plot`` checks this before evaluating)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError as e:  # pragma: no cover - depends on the environment
+    except ImportError as e:
         raise ImportError("plotting needs matplotlib: pip install 'orkestra-router[plot]'") from e
     return plt
 
@@ -28,7 +30,7 @@ def _pyplot() -> Any:
 def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Path:
     """Quality against cost fraction (C / C(strong)) for the router, the zero router, the
     oracle and the single models, with the default knob marked; written as a PNG."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     curve, zero, oracle = result.curve, result.zero, result.oracle
     c_strong = curve.c_strong
 
@@ -97,7 +99,7 @@ def plot_result(result: EvalResult, path: Path | str, *, title: str = "") -> Pat
 def plot_cascade(result: CascadeResult, path: Path | str, *, title: str = "") -> Path:
     """Quality against cost (C / C(strong)) for the cascade, routing alone and random mixing,
     with the cascade's threshold calibrated on train rows marked; written as a PNG."""
-    plt = _pyplot()
+    plt = require_matplotlib()
     cascade = result.cost["cascade"]
     c_strong = cascade.curve.c_strong
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
