@@ -205,6 +205,14 @@ class SQLUsageLog(ABC):
         rows = self._fetch(sql, self._params(params))
         return float(rows[0][0])
 
+    def ping(self) -> None:
+        """Check that the database answers now (a readiness probe); raises what it says if
+        not. Does not wait for queued records."""
+        if self._writer.closed:
+            raise UsageLogClosedError("the usage log is closed")
+        for _ in self._rows("SELECT 1", []):
+            pass
+
     def export_csv(self, file: IO[str] | str | os.PathLike[str], since: Since = None) -> int:
         if isinstance(file, (str, os.PathLike)):
             with open(file, "w", newline="", encoding="utf-8") as f:

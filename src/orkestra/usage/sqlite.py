@@ -117,6 +117,16 @@ class SQLiteUsageLog(SQLUsageLog):
         # "database is locked", disk full, I/O errors; an IntegrityError is not.
         return isinstance(exc, sqlite3.OperationalError)
 
+    def ping(self) -> None:
+        """The file and its directory are writable (WAL writes beside the file), and a
+        query on the log's tables answers."""
+        for path, what in ((self.path, "file"), (self.path.parent, "directory")):
+            if not os.access(path, os.W_OK):
+                raise PermissionError(f"the usage log's {what} {str(path)!r} is not writable")
+        super().ping()
+        for _ in self._rows("SELECT 1 FROM _migrations LIMIT 1", []):
+            pass
+
     def _rows(self, sql: str, params: list[Any], *, stream: bool = False) -> Iterator[Any]:
         with self._read_lock:
             if self._reader is None:
