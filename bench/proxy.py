@@ -3,6 +3,7 @@
     .venv/bin/python bench/proxy.py                  # orkestra and LiteLLM, side by side
     .venv/bin/python bench/proxy.py --skip-litellm   # orkestra only
     .venv/bin/python bench/proxy.py --requests 0.5   # half the requests (quicker, noisier)
+    .venv/bin/python bench/proxy.py --skip-litellm --workers 1,2 --rounds 3   # --workers N
 
 Everything runs on 127.0.0.1, each in its own process: the fake provider server
 (``python -m orkestra.testing``), ``orkestra serve`` (``python -m orkestra.server``, one worker,
@@ -21,6 +22,11 @@ Four targets get the same non-streaming chat requests (eight prompts in turn, ``
 
 For each, at concurrency 1, 16 and 64, a bounded number of requests after a warm-up: p50 and p99
 latency, requests per second, and (at concurrency 1) the latency added over ``direct``.
+
+``--workers 1,2`` measures the orkestra targets once per worker count (``orkestra serve
+--workers N``, one server per count) and ends with each count's requests per second as a
+multiple of the first count's, at each concurrency; ``--rounds R`` measures them R times in
+turn and pools each target's rounds (the machine's load drifts over every count alike).
 """
 
 from __future__ import annotations
@@ -172,6 +178,17 @@ async def load(target: Target, concurrency: int, requests: int) -> Result:
     return Result(concurrency, requests, time.perf_counter() - started, latencies, errors)
 
 
+def pool(a: Result, b: Result) -> Result:
+    """Two runs of one target at one concurrency as one."""
+    return Result(
+        a.concurrency,
+        a.requests + b.requests,
+        a.seconds + b.seconds,
+        a.latencies + b.latencies,
+        a.errors + b.errors,
+    )
+
+
 def measure(target: Target, scale: float) -> list[Result]:
     asyncio.run(load(target, 4, WARMUP))
     results = []
@@ -289,6 +306,30 @@ model_list:
 # -- report ----------------------------------------------------------------------------------
 
 
+def scaling(runs: dict[str, list[Result]], counts: list[int]) -> str:
+    """Each worker count's req/s over the first count's, per target and concurrency."""
+    lines = [
+        "| target | concurrency | "
+        + " | ".join(f"{n} worker{'s' * (n > 1)} req/s" for n in counts)
+        + " | "
+        + " | ".join(f"{n}/{counts[0]}" for n in counts[1:])
+        + " |",
+        "|---|---:|" + "---:|" * (2 * len(counts) - 1),
+    ]
+    for base_name in ("orkestra gpt-4o-mini", "orkestra/openai"):
+        per_count = [runs[f"{base_name} ({n}w)"] for n in counts]
+        for level, results in enumerate(zip(*per_count, strict=True)):
+            rates = [r.rps for r in results]
+            lines.append(
+                f"| {base_name} | {LEVELS[level][0]} | "
+                + " | ".join(f"{rate:.0f}" for rate in rates)
+                + " | "
+                + " | ".join(f"{rate / rates[0]:.2f}×" for rate in rates[1:])
+                + " |"
+            )
+    return "\n".join(lines)
+
+
 def report(runs: dict[str, list[Result]]) -> str:
     direct = {r.concurrency: r for r in runs["direct"]}
     lines = [
@@ -318,13 +359,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-litellm", action="store_true", help="measure orkestra only")
     parser.add_argument("--requests", type=float, default=1.0, help="scale the request counts")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the orkestra targets this many times, in turn",
+    )
+    parser.add_argument(
+        "--workers",
+        default="1",
+        help="orkestra serve --workers, comma-separated counts to compare (e.g. 1,2)",
+    )
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
 
     runs: dict[str, list[Result]] = {}
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orkestra-bench-")))
         env = base_env()
-        up_port, ork_port, lite_port = free_port(), free_port(), free_port()
+        up_port, lite_port = free_port(), free_port()
         upstream = f"http://127.0.0.1:{up_port}"
         fake = stack.enter_context(
             process(
@@ -337,41 +390,48 @@ def main() -> int:
         wait_for_any(f"{upstream}/v1/models", fake, tmp / "fake.log")
 
         ork_env = {**env, "ORKESTRA_HOME": str(tmp), "BENCH_UPSTREAM_KEY": UPSTREAM_KEY}
-        ork = stack.enter_context(
-            process(
-                [
-                    sys.executable,
-                    "-m",
-                    "orkestra.server",
-                    "--config",
-                    str(orkestra_config(upstream, tmp)),
-                    "--port",
-                    str(ork_port),
-                ],
-                ork_env,
-                tmp / "orkestra.log",
-            )
-        )
-        orkestra_url = f"http://127.0.0.1:{ork_port}"
-        wait_for(f"{orkestra_url}/healthz", ork, tmp / "orkestra.log")
+        ork_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        config = orkestra_config(upstream, tmp)
 
-        targets = [
+        print(f"{os.cpu_count()} CPUs; each line: one target at one concurrency", file=sys.stderr)
+        runs["direct"] = measure(
             Target("direct", upstream, "/v1/chat/completions", "gpt-4o-mini", UPSTREAM_KEY),
-            Target(
-                "orkestra gpt-4o-mini",
-                orkestra_url,
-                "/v1/chat/completions",
-                "gpt-4o-mini",
-                CLIENT_KEY,
-            ),
-            Target(
-                "orkestra/openai",
-                orkestra_url,
-                "/v1/chat/completions",
-                "orkestra/openai",
-                CLIENT_KEY,
-            ),
-        ]
+            args.requests,
+        )
+        # Every worker count's server runs from the start (an idle one takes next to no CPU);
+        # with --rounds R they are measured in turn R times, so that the machine's load drifts
+        # over all of them alike, and each target's rounds are pooled.
+        orkestra_targets: list[list[Target]] = []
+        for count in counts:
+            ork_port = free_port()
+            command = [sys.executable, "-m", "orkestra.server", "--config", str(config)]
+            command += ["--port", str(ork_port), "--workers", str(count)]
+            log = tmp / f"orkestra-{count}.log"
+            ork = stack.enter_context(process(command, ork_env, log))
+            orkestra_url = f"http://127.0.0.1:{ork_port}"
+            wait_for(f"{orkestra_url}/healthz", ork, log)
+            suffix = f" ({count}w)" if len(counts) > 1 else ""
+            orkestra_targets.append(
+                [
+                    Target(name + suffix, orkestra_url, "/v1/chat/completions", model, CLIENT_KEY)
+                    for name, model in (
+                        ("orkestra gpt-4o-mini", "gpt-4o-mini"),
+                        ("orkestra/openai", "orkestra/openai"),
+                    )
+                ]
+            )
+        for _ in range(args.rounds):
+            for group in orkestra_targets:
+                for target in group:
+                    results = measure(target, args.requests)
+                    earlier = runs.get(target.name)
+                    runs[target.name] = (
+                        results
+                        if earlier is None
+                        else [pool(a, b) for a, b in zip(earlier, results, strict=True)]
+                    )
+
+        targets = []
         version = None
         if not args.skip_litellm:
             litellm = ensure_litellm()
@@ -409,7 +469,6 @@ def main() -> int:
                 )
             )
 
-        print(f"{os.cpu_count()} CPUs; each line: one target at one concurrency", file=sys.stderr)
         for target in targets:
             runs[target.name] = measure(target, args.requests)
 
@@ -418,6 +477,9 @@ def main() -> int:
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n"
     )
     print(report(runs))
+    if len(counts) > 1:
+        print(f"\norkestra serve --workers {args.workers}: req/s against {counts[0]} worker(s)\n")
+        print(scaling(runs, counts))
     return 0
 
 

@@ -639,18 +639,35 @@ def usage(
 @app.command()
 def serve(
     config: Annotated[
-        Path | None, typer.Option(help="TOML or YAML config (default: providers from env keys).")
+        Path | None,
+        typer.Option(
+            help="TOML or YAML config (default: providers from env keys).",
+            envvar="ORKESTRA_CONFIG",
+        ),
     ] = None,
     host: Annotated[
-        str | None, typer.Option(help="Address to bind (default 127.0.0.1, or the config's).")
+        str | None,
+        typer.Option(
+            help="Address to bind (default 127.0.0.1, or the config's).", envvar="ORKESTRA_HOST"
+        ),
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000, or the config's).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="Port (default 8000, or the config's).", envvar="ORKESTRA_PORT"),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Server processes sharing the port (default 1, or the config's).",
+            envvar="ORKESTRA_WORKERS",
+        ),
+    ] = None,
 ) -> None:
     """An OpenAI-compatible routing proxy: point any OpenAI client's base URL at it."""
     from orkestra.server import run_server
 
     try:
-        run_server(config, host, port)
+        run_server(config, host, port, workers=workers)
     except OrkestraError as e:
         raise _fail(e) from e
 

@@ -7,19 +7,18 @@ client keys, so that tests can look for either where it must never appear.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from proxy_helpers import (
-    OTHER_KEY,
     UPSTREAM_KEY,
     AppClient,
     LiveServer,
     config_toml,
     make_config,
+    server_env,
     start_server,
 )
 from starlette.testclient import TestClient
@@ -80,20 +79,6 @@ def live(
     db = home / "usage.db"
     config = home / "orkestra.toml"
     config.write_text(config_toml(upstream, db))
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.endswith(("_API_KEY", "_BASE_URL")) and key != "ORKESTRA_DATABASE_URL"
-    }
-    env.update(
-        ORKESTRA_HOME=str(home),
-        NO_PROXY="127.0.0.1,localhost",
-        GOOGLE_GENAI_API_VERSION="v1beta",
-        UPSTREAM_OPENAI_KEY=UPSTREAM_KEY,
-        UPSTREAM_ANTHROPIC_KEY=UPSTREAM_KEY,
-        UPSTREAM_GOOGLE_KEY=UPSTREAM_KEY,
-        BROKE_CLIENT_KEY=OTHER_KEY,
-    )
-    server = start_server(config, env, home / "server.log", db)
+    server = start_server(config, server_env(home), home / "server.log", db)
     yield server
     server.stop()

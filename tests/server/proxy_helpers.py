@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -166,13 +167,39 @@ budget_usd = 0
 """
 
 
+def server_env(home: Path) -> dict[str, str]:
+    """The environment of a proxy process started by a test: no real keys or URLs, the
+    variables :func:`config_toml` names, ``ORKESTRA_HOME`` in the test's directory."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith(("_API_KEY", "_BASE_URL"))
+        and key not in ("ORKESTRA_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")
+    }
+    env.update(
+        ORKESTRA_HOME=str(home),
+        NO_PROXY="127.0.0.1,localhost",
+        GOOGLE_GENAI_API_VERSION="v1beta",
+        UPSTREAM_OPENAI_KEY=UPSTREAM_KEY,
+        UPSTREAM_ANTHROPIC_KEY=UPSTREAM_KEY,
+        UPSTREAM_GOOGLE_KEY=UPSTREAM_KEY,
+        BROKE_CLIENT_KEY=OTHER_KEY,
+    )
+    return env
+
+
 def start_server(
-    config: Path, env: dict[str, str], log_file: Path, db: Path, timeout: float = 60.0
+    config: Path,
+    env: dict[str, str],
+    log_file: Path,
+    db: Path,
+    timeout: float = 60.0,
+    args: tuple[str, ...] = (),
 ) -> LiveServer:
-    """``python -m orkestra.server --config …``, once it answers ``/healthz``."""
+    """``python -m orkestra.server --config … [args]``, once it answers ``/healthz``."""
     with log_file.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "orkestra.server", "--config", str(config)],
+            [sys.executable, "-m", "orkestra.server", "--config", str(config), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="a TOML or YAML config file")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000; 0: any)")
+    parser.add_argument("--workers", type=int, help="server processes sharing the port (default 1)")
     parser.add_argument(
         "--new-key", action="store_true", help="print a new client key and its sha256"
     )
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(hash_key(key))
         return 0
     try:
-        run_server(args.config, args.host, args.port)
+        run_server(args.config, args.host, args.port, workers=args.workers)
     except ConfigurationError as exc:
         print(f"orkestra serve: {exc}", file=sys.stderr)
         return 2

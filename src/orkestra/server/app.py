@@ -4,11 +4,13 @@
 >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
 
 Endpoints: ``POST /v1/chat/completions`` (streaming or not), ``GET /v1/models``,
-``GET /v1/models/{id}`` and ``GET /healthz`` (no key needed). Every answered completion carries
-``x-orkestra-provider``, ``x-orkestra-model``, ``x-orkestra-tier``, ``x-orkestra-cost-usd`` and
-``x-orkestra-savings-usd`` (a stream: the first three up front, cost and savings in its last
-chunks' ``orkestra`` object). Every error is OpenAI-shaped JSON (:mod:`orkestra.server.errors`,
-and :func:`~orkestra.server.response.proxy_error` for a request no model can serve and an
+``GET /v1/models/{id}``, ``GET /healthz`` and ``GET /readyz`` (no key needed:
+:mod:`~orkestra.server.readiness`) and ``GET /metrics`` (:mod:`~orkestra.server.metrics`).
+Every answered completion carries ``x-orkestra-provider``, ``x-orkestra-model``,
+``x-orkestra-tier``, ``x-orkestra-cost-usd`` and ``x-orkestra-savings-usd`` (a stream: the
+first three up front, cost and savings in its last chunks' ``orkestra`` object). Every error is
+OpenAI-shaped JSON (:mod:`orkestra.server.errors`, and
+:func:`~orkestra.server.response.proxy_error` for a request no model can serve and an
 answer that failed its ``response_format``: that one was billed, so it carries the routing and
 cost headers of a success and is logged with its cost); a bug answers a 500 with a request id
 and is logged with its traceback, never sent.
@@ -23,11 +25,12 @@ import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response as HTTPResponse
 from starlette.routing import Route
@@ -44,10 +47,22 @@ from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
 from orkestra.server.dispatch import Destination, Dispatcher
 from orkestra.server.errors import ProxyError, bad_request, error_json
+from orkestra.server.metrics import (
+    MetricsMiddleware,
+    ProxyMetrics,
+    RequestLabels,
+    labels_of,
+    observe_call,
+)
+from orkestra.server.readiness import Readiness
 from orkestra.server.request import ChatParams, parse_chat_request
 from orkestra.server.response import ChunkFormatter, completion_json, dumps, proxy_error
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
+from orkestra.server.tracing import CallSpan, ProxyTracer
 from orkestra.usage import UsageLog, UsageRecord, open_usage_log
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["create_app"]
 
@@ -56,6 +71,8 @@ logger = logging.getLogger("orkestra.server")
 # A body over the cap is read and thrown away up to this much, so that the client (still
 # sending) gets its 413 instead of a reset connection; past it the connection is dropped.
 _DRAIN_LIMIT = 64 * 1024 * 1024
+# With several workers, how often each one writes its circuit and budget gauges.
+METRICS_REFRESH_SECONDS = 5.0
 
 
 def _new_id() -> str:
@@ -116,6 +133,25 @@ class _Call:
     destination: Destination
     request_id: str
     started: float
+    labels: RequestLabels = dataclasses.field(default_factory=RequestLabels)
+    span: CallSpan | None = None
+
+    def _observe(self, response: Response | None, error: BaseException | None) -> None:
+        if self.span is not None:
+            try:
+                self.span.end(response, error)
+            except Exception:  # never fail an answer for its trace
+                logger.exception("tracing: ending the span of %s failed", self.request_id)
+        routed = self.destination.requested if self.destination.model is None else None
+        observe_call(
+            self.proxy.metrics,
+            self.labels,
+            response,
+            error,
+            key_id=self.client.key_id or "",
+            routed_to=routed,
+            seconds=time.perf_counter() - self.started,
+        )
 
     def _prompt(self) -> str | None:
         log = self.proxy.log
@@ -139,6 +175,7 @@ class _Call:
 
     def succeeded(self, response: Response) -> None:
         self._log_line("ok", f"{response.provider}/{response.model}", response.total_cost)
+        self._observe(response, None)
         log = self.proxy.log
         if log is None:
             return
@@ -155,6 +192,7 @@ class _Call:
         if answer is not None:  # made and billed, but not what response_format asked for
             self._invalid_output(error, answer)
             return
+        self._observe(None, error)
         attempts = getattr(error, "attempts", ())
         cost = sum(a.cost for a in attempts)
         single = self.destination.providers[0] if len(self.destination.providers) == 1 else None
@@ -184,6 +222,7 @@ class _Call:
         has (model, tokens, cost), its status the error's name."""
         status = type(error).__name__
         self._log_line(status, f"{response.provider}/{response.model}", response.total_cost)
+        self._observe(response, None)
         log = self.proxy.log
         if log is None:
             return
@@ -216,14 +255,19 @@ class _Proxy:
         dispatcher: Dispatcher,
         log: UsageLog | None,
         owns_log: bool,
+        environ: Mapping[str, str] | None = None,
+        tracer: ProxyTracer | None = None,
     ) -> None:
         self.config = config
+        self.tracer = tracer
         self.dispatcher = dispatcher
         self.keys = KeyStore(config.keys)
         self.budgets = KeyBudgets(config.keys, log, hold_seconds=max(3600.0, 4 * config.timeout))
         self.log = log
         self.owns_log = owns_log
         self.threads = Threads(config.max_concurrency)
+        self.metrics = ProxyMetrics() if config.metrics else None
+        self.readiness = Readiness(config, dispatcher, log, environ)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -231,6 +275,7 @@ class _Proxy:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         try:
             await self.threads.run(self.dispatcher.warm_up)
+            self.readiness.warmed = True
         except Exception as exc:  # the first request will try again, and say what fails
             logger.warning("warming up failed: %s", exc)
         syncing = self.budgets.needs_sync and self.log is not None
@@ -240,10 +285,32 @@ class _Proxy:
             async with anyio.create_task_group() as tasks:
                 if syncing and self.log is not None:
                     tasks.start_soon(self._sync_budgets, self.log)
+                if self.metrics is not None and self.metrics.multiprocess_dir is not None:
+                    tasks.start_soon(self._refresh_metrics)
                 yield
                 tasks.cancel_scope.cancel()
         finally:
             await self.threads.run(self.close)
+
+    async def _refresh_metrics(self) -> None:
+        """With several workers a scrape reads every worker's gauges from their files: each
+        worker keeps its own circuit and budget gauges current."""
+        while True:
+            self._set_gauges()
+            await anyio.sleep(METRICS_REFRESH_SECONDS)
+
+    def _set_gauges(self) -> None:
+        if self.metrics is None:
+            return
+        try:
+            self.metrics.refresh(
+                self.dispatcher.breaker,
+                self.dispatcher.served_models(),
+                self.budgets,
+                self.config.keys,
+            )
+        except Exception:
+            logger.exception("metrics: reading the circuit and budget state failed")
 
     async def _sync_budgets(self, log: UsageLog) -> None:
         while True:
@@ -258,22 +325,45 @@ class _Proxy:
         self.budgets.close()
         if self.log is not None and self.owns_log:
             self.log.close()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.tracer is not None:
+            self.tracer.close()
 
     # -- endpoints -----------------------------------------------------------------------
 
     async def health(self, request: Request) -> HTTPResponse:
         return _json({"status": "ok", "providers": list(self.dispatcher.providers)})
 
+    async def ready(self, request: Request) -> HTTPResponse:
+        status, body = await self.readiness.check()
+        return _json(body, status)
+
+    async def metrics_page(self, request: Request) -> HTTPResponse:
+        assert self.metrics is not None  # the route exists only with metrics on
+        try:
+            if not self.config.metrics_public:
+                self._authenticate(request)
+        except ProxyError as error:
+            return error_response(error)
+        self._set_gauges()
+        return HTTPResponse(self.metrics.exposition(), media_type=self.metrics.content_type)
+
+    def _authenticate(self, request: Request) -> Client:
+        client = self.keys.authenticate(request.headers.get("authorization"))
+        labels_of(request.scope).key_id = client.key_id or ""
+        return client
+
     async def models(self, request: Request) -> HTTPResponse:
         try:
-            self.keys.authenticate(request.headers.get("authorization"))
+            self._authenticate(request)
         except ProxyError as error:
             return error_response(error)
         return _json({"object": "list", "data": self.dispatcher.model_list()})
 
     async def model(self, request: Request) -> HTTPResponse:
         try:
-            self.keys.authenticate(request.headers.get("authorization"))
+            self._authenticate(request)
             name = request.path_params["model"]
             self.dispatcher.resolve(name)
         except ProxyError as error:
@@ -291,10 +381,21 @@ class _Proxy:
         request_id = _new_id()
         started = time.perf_counter()
         try:
-            client = self.keys.authenticate(request.headers.get("authorization"))
+            client = self._authenticate(request)
             params = parse_chat_request(await self._read_json(request))
             destination = self.dispatcher.resolve(params.model)
-            call = _Call(self, client, params, destination, request_id, started)
+            call = _Call(
+                self, client, params, destination, request_id, started, labels_of(request.scope)
+            )
+            if self.tracer is not None:
+                call.span = self.tracer.start(
+                    params,
+                    request.headers,
+                    providers=destination.providers,
+                    routed=destination.model is None,
+                    request_id=request_id,
+                    key_id=client.key_id,
+                )
             budget = self.budgets.get(client.key_id)
             if params.stream:
                 return await self._stream(call, budget)
@@ -461,6 +562,7 @@ def create_app(
     environ: Mapping[str, str] | None = None,
     circuit_breaker: CircuitBreaker | None = None,
     catalog: Catalog | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Starlette:
     """The proxy app for ``config``.
 
@@ -469,6 +571,8 @@ def create_app(
     log (default: the one the config names, opened here and closed with the app). The app's
     circuit breaker is its own (``circuit_breaker`` to share one). ``catalog``: the models
     and their capabilities to route among (default: :func:`~orkestra.catalog.default_catalog`).
+    ``tracer_provider``: an OpenTelemetry tracer provider to send the calls' spans to (default:
+    spans only when tracing is configured, :mod:`orkestra.server.tracing`).
     """
     dispatcher = Dispatcher(
         config,
@@ -485,15 +589,28 @@ def create_app(
             dispatcher.close()
             raise
         owns_log = True
-    proxy = _Proxy(config, dispatcher, log, owns_log)
+    try:
+        tracer = ProxyTracer.create(config, environ, provider=tracer_provider)
+        proxy = _Proxy(config, dispatcher, log, owns_log, environ, tracer)
+    except BaseException:
+        dispatcher.close()
+        if log is not None and owns_log:
+            log.close()
+        raise
     routes = [
         Route("/v1/chat/completions", proxy.chat_completions, methods=["POST"]),
         Route("/v1/models", proxy.models, methods=["GET"]),
         Route("/v1/models/{model:path}", proxy.model, methods=["GET"]),
         Route("/healthz", proxy.health, methods=["GET"]),
+        Route("/readyz", proxy.ready, methods=["GET"]),
     ]
+    middleware = []
+    if proxy.metrics is not None:
+        routes.append(Route("/metrics", proxy.metrics_page, methods=["GET"]))
+        middleware.append(Middleware(MetricsMiddleware, metrics=proxy.metrics))
     app = Starlette(
         routes=routes,
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=proxy.lifespan,
     )

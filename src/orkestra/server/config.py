@@ -173,6 +173,21 @@ class ServerConfig:
     budget_sync_seconds: float = 5.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_concurrency: int = 256
+    workers: int = 1
+    """Server processes sharing the port (``orkestra serve --workers N``)."""
+    metrics: bool = True
+    """Serve ``GET /metrics`` (Prometheus)."""
+    metrics_public: bool = False
+    """Answer ``/metrics`` without a client key even when keys are configured."""
+    tracing: bool | None = None
+    """OpenTelemetry traces: on, off, or (None) on when the ``OTEL_*`` variables name an
+    exporter (:mod:`orkestra.server.tracing`)."""
+    tracing_exporter: str | None = None
+    """``"otlp"`` or ``"console"`` (default: ``OTEL_TRACES_EXPORTER``, else OTLP)."""
+    tracing_endpoint: str | None = None
+    """The OTLP/HTTP traces URL (default: the ``OTEL_EXPORTER_OTLP_*`` variables)."""
+    tracing_service_name: str | None = None
+    """The traces' ``service.name`` (default: ``OTEL_SERVICE_NAME``, else ``orkestra``)."""
     source: str = "ServerConfig"
 
     def __post_init__(self) -> None:
@@ -256,6 +271,14 @@ class ServerConfig:
                 "server.max_concurrency: must be an integer ≥ 1",
             ),
             (
+                self.tracing_exporter in (None, "otlp", "console"),
+                f"tracing.exporter: {self.tracing_exporter!r} is not one of 'otlp', 'console'",
+            ),
+            (
+                _int_in(self.workers, 1, 1024),
+                f"server.workers: must be an integer in [1, 1024], not {self.workers!r}",
+            ),
+            (
                 _number_in(self.budget_sync_seconds, 0.05, 86_400.0),
                 "usage.budget_sync_seconds: must be a number of seconds ≥ 0.05",
             ),
@@ -317,15 +340,17 @@ class ServerConfig:
         server = top.section("server")
         routing = top.section("routing")
         usage = top.section("usage")
+        observability = _observability(top.section("metrics"), top.section("tracing"))
         providers_data = top.take("providers", Mapping, None)
         keys_data: list[Any] = top.take("keys", list, [])
         top.done()
 
-        kwargs: dict[str, Any] = {"source": source}
+        kwargs: dict[str, Any] = {"source": source, **observability}
         kwargs["host"] = server.take("host", str, DEFAULT_HOST)
         kwargs["port"] = server.take("port", int, DEFAULT_PORT)
         kwargs["max_body_bytes"] = server.take("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
         kwargs["max_concurrency"] = server.take("max_concurrency", int, 256)
+        kwargs["workers"] = server.take("workers", int, 1)
         server.done()
 
         kwargs["strategy"] = routing.take("strategy", str, "cheapest")
@@ -497,6 +522,21 @@ class _Section:
                     'key_env = "…")',
                 )
             raise self.error(str(name), "unknown field")
+
+
+def _observability(metrics: _Section, tracing: _Section) -> dict[str, Any]:
+    """The ``[metrics]`` and ``[tracing]`` sections, as :class:`ServerConfig` fields."""
+    fields = {
+        "metrics": metrics.take("enabled", bool, True),
+        "metrics_public": metrics.take("public", bool, False),
+        "tracing": tracing.take("enabled", bool, None),
+        "tracing_exporter": tracing.take("exporter", str, None),
+        "tracing_endpoint": tracing.take("endpoint", str, None),
+        "tracing_service_name": tracing.take("service_name", str, None),
+    }
+    metrics.done()
+    tracing.done()
+    return fields
 
 
 def _provider(name: object, value: object, source: str, env: Mapping[str, str]) -> ProviderConfig:

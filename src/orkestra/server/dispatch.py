@@ -177,6 +177,16 @@ class Dispatcher:
         names = [f"{PREFIX}auto", *(f"{PREFIX}{s}" for s in STRATEGIES)]
         return names + [f"{PREFIX}{p}" for p in self.providers]
 
+    def served_models(self) -> list[tuple[str, str]]:
+        """(provider, model) of every current model of the configured providers."""
+        day = today()
+        return [
+            (provider, m.id)
+            for provider in self.providers
+            for m in self.catalog.provider_models(provider)
+            if not m.retired_on(day)
+        ]
+
     def model_list(self) -> list[dict[str, Any]]:
         """``GET /v1/models``: the routed names, then every current model of each provider."""
         created = int(

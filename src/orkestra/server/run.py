@@ -3,25 +3,38 @@
 With no client keys configured the proxy answers anyone who can reach it, so it listens on this
 machine only (127.0.0.1, ::1, localhost) and says so; any other address is refused until keys
 are configured.
+
+``--workers N`` (N > 1): the parent checks the config, opens the usage log once (so its
+migrations run once), binds the socket and hands it to N worker processes (uvicorn's
+supervisor: spawned, each building its own app, restarted if one dies). What each worker keeps
+to itself and what they share is in ``docs/deploy.md``: the usage log and key budgets are
+shared through the database, metrics through prometheus-client's multiprocess directory (a
+fresh one per run), while circuit breakers and sticky-session pins are per worker, and a
+provider's ``budget_usd`` is split evenly between the workers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import os
 import socket
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+from uvicorn.config import STARTUP_FAILURE
 
 from orkestra._net import is_loopback, listen
-from orkestra.errors import ConfigurationError
+from orkestra.errors import ConfigurationError, OrkestraError
 from orkestra.server.app import create_app
 from orkestra.server.config import ServerConfig, load_config
+from orkestra.server.metrics import MULTIPROC_ENV
 
 __all__ = ["check_host", "is_loopback", "run_server"]
 
@@ -56,24 +69,88 @@ def _announce(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        lifespan="on",
+        access_log=False,  # the proxy logs each call itself, without keys
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        log_level="info",
+        log_config=_log_config(),
+        **options,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerApp:
+    """What each worker process runs to build its app (pickled to it: the config the parent
+    checked, not a second reading of the file)."""
+
+    config: ServerConfig
+
+    def __call__(self) -> Starlette:
+        try:
+            return create_app(self.config)
+        except OrkestraError as exc:
+            # uvicorn's supervisor stops, rather than restarting a worker that cannot start.
+            logger.error("orkestra serve: a worker could not start: %s", exc)
+            sys.exit(STARTUP_FAILURE)
+
+
+def per_worker(config: ServerConfig, workers: int) -> ServerConfig:
+    """The config each of ``workers`` processes serves: a provider's cap, kept in each process's
+    memory, split evenly so that together they never spend more than it."""
+    providers = tuple(
+        p if p.budget_usd is None else dataclasses.replace(p, budget_usd=p.budget_usd / workers)
+        for p in config.providers
+    )
+    return dataclasses.replace(config, providers=providers, workers=workers)
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[str]:
+    """prometheus-client's multiprocess directory for this run: the operator's
+    ``PROMETHEUS_MULTIPROC_DIR`` if set, else a fresh temporary one, removed at the end (stale
+    files of an earlier run would add its counts to this one's)."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        os.makedirs(given, exist_ok=True)
+        yield given
+        return
+    with tempfile.TemporaryDirectory(prefix="orkestra-metrics-") as path:
+        os.environ[MULTIPROC_ENV] = path
+        try:
+            yield path
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
+
+
 def run_server(
     config_path: str | os.PathLike[str] | None = None,
     host: str | None = None,
     port: int | None = None,
     *,
+    workers: int | None = None,
     announce: Callable[[str], None] = _announce,
 ) -> None:
     """Serve the proxy in the foreground until Ctrl-C or SIGTERM.
 
     ``config_path``: a TOML or YAML file (default: serve every provider whose key variable is
-    set). ``host``/``port``: override the config's ``[server]`` values (``port=0``: any free
-    port). Raises :class:`~orkestra.ConfigurationError`, before listening, on an invalid config,
-    a missing key variable or an address it must not or cannot listen on.
+    set). ``host``/``port``/``workers``: override the config's ``[server]`` values (``port=0``:
+    any free port; ``workers``: processes sharing the port). Raises
+    :class:`~orkestra.ConfigurationError`, before listening, on an invalid config, a missing key
+    variable or an address it must not or cannot listen on.
     """
     config = load_config(config_path)
     host = config.host if host is None else host
     port = config.port if port is None else port
+    workers = config.workers if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
+        raise ConfigurationError(f"--workers: must be an integer in [1, 1024], not {workers!r}")
     check_host(config, host)
+    # Built here even with workers: every error the workers would meet is raised now, before
+    # listening, and the usage log's migrations run once.
     app = create_app(config)
     try:
         sock = _bind(host, port)
@@ -91,16 +168,28 @@ def run_server(
             "orkestra serve: no client keys configured: any local client is served, and only "
             "on this machine (127.0.0.1)"
         )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            lifespan="on",
-            access_log=False,  # the proxy logs each call itself, without keys
-            server_header=False,
-            timeout_graceful_shutdown=10,
-            log_level="info",
-            log_config=_log_config(),
-        )
+    if workers == 1:
+        server = uvicorn.Server(_uvicorn_config(app))
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+        return
+    app.state.proxy.close()  # each worker builds its own
+    _serve_workers(per_worker(config, workers), sock, workers, announce)
+
+
+def _serve_workers(
+    config: ServerConfig, sock: socket.socket, workers: int, announce: Callable[[str], None]
+) -> None:
+    from uvicorn.supervisors import Multiprocess
+
+    split = [p.name for p in config.providers if p.budget_usd is not None]
+    announce(
+        f"orkestra serve: {workers} worker processes"
+        + (f"; each may spend 1/{workers} of the budget_usd of {', '.join(split)}" if split else "")
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(sockets=[sock])
+    with metrics_directory():
+        supervisor = Multiprocess(
+            _uvicorn_config(WorkerApp(config), workers=workers, factory=True), sockets=[sock]
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            supervisor.run()
