@@ -3,13 +3,14 @@ what ``--workers`` changes in the config each worker serves."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 
 import pytest
 
 from orkestra import ConfigurationError
-from orkestra.server import ProviderConfig, ServerConfig, run_server
+from orkestra.server import KeyConfig, ProviderConfig, ServerConfig, run_server
 from orkestra.server.run import WorkerApp, per_worker
 
 ENV = {"OPENAI_API_KEY": "sk-test-openai"}
@@ -62,6 +63,14 @@ def test_each_worker_may_spend_its_share_of_a_provider_cap() -> None:
     assert shared.workers == 3
     assert [p.budget_usd for p in shared.providers] == [10.0, None]
     assert per_worker(config, 1).providers == config.providers
+
+
+def test_without_a_usage_log_each_worker_may_spend_its_share_of_a_key_cap() -> None:
+    keys = (KeyConfig("team", "a" * 64, budget_usd=9.0), KeyConfig("free", "b" * 64))
+    config = ServerConfig(providers=(ProviderConfig("openai"),), keys=keys)
+    assert per_worker(config, 3).keys == keys  # shared through the usage database
+    alone = dataclasses.replace(config, usage_log=False)
+    assert [k.budget_usd for k in per_worker(alone, 3).keys] == [3.0, None]
 
 
 def test_the_worker_app_travels_to_a_spawned_process() -> None:

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -296,7 +297,7 @@ class _Proxy:
         """With several workers a scrape reads every worker's gauges from their files: each
         worker keeps its own circuit and budget gauges current."""
         while True:
-            self._set_gauges()
+            await anyio.to_thread.run_sync(self._set_gauges)
             await anyio.sleep(METRICS_REFRESH_SECONDS)
 
     def _set_gauges(self) -> None:
@@ -346,8 +347,15 @@ class _Proxy:
                 self._authenticate(request)
         except ProxyError as error:
             return error_response(error)
+        # Off the event loop: a shared budget's remaining is a database query, and with
+        # workers the exposition reads every worker's files.
+        body = await anyio.to_thread.run_sync(self._exposition)
+        return HTTPResponse(body, media_type=self.metrics.content_type)
+
+    def _exposition(self) -> bytes:
+        assert self.metrics is not None
         self._set_gauges()
-        return HTTPResponse(self.metrics.exposition(), media_type=self.metrics.content_type)
+        return self.metrics.exposition()
 
     def _authenticate(self, request: Request) -> Client:
         client = self.keys.authenticate(request.headers.get("authorization"))

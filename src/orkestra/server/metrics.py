@@ -282,7 +282,11 @@ class ProxyMetrics:
         for key in keys:
             self.key_info.labels(key.key_id, key.name).set(1)
             budget = budgets.get(key.key_id)
-            remaining = None if budget is None else budget.remaining
+            try:  # a budget shared through the database asks it
+                remaining = None if budget is None else budget.remaining
+            except Exception as exc:  # the database is away: the gauge keeps its last value
+                logger.warning("metrics: the budget of key %s is unknown: %s", key.name, exc)
+                continue
             if remaining is not None:
                 self.budget_remaining.labels(key.key_id).set(remaining)
 

@@ -99,13 +99,20 @@ class WorkerApp:
 
 
 def per_worker(config: ServerConfig, workers: int) -> ServerConfig:
-    """The config each of ``workers`` processes serves: a provider's cap, kept in each process's
-    memory, split evenly so that together they never spend more than it."""
+    """The config each of ``workers`` processes serves: a cap kept in each process's memory (a
+    provider's; a key's when there is no usage log to share it through) split evenly, so that
+    together they never spend more than it."""
     providers = tuple(
         p if p.budget_usd is None else dataclasses.replace(p, budget_usd=p.budget_usd / workers)
         for p in config.providers
     )
-    return dataclasses.replace(config, providers=providers, workers=workers)
+    keys = config.keys
+    if not config.usage_log:
+        keys = tuple(
+            k if k.budget_usd is None else dataclasses.replace(k, budget_usd=k.budget_usd / workers)
+            for k in keys
+        )
+    return dataclasses.replace(config, providers=providers, keys=keys, workers=workers)
 
 
 @contextlib.contextmanager
@@ -183,6 +190,8 @@ def _serve_workers(
     from uvicorn.supervisors import Multiprocess
 
     split = [p.name for p in config.providers if p.budget_usd is not None]
+    if not config.usage_log:
+        split += [f"key {k.name}" for k in config.keys if k.budget_usd is not None]
     announce(
         f"orkestra serve: {workers} worker processes"
         + (f"; each may spend 1/{workers} of the budget_usd of {', '.join(split)}" if split else "")
