@@ -208,12 +208,23 @@ class ProxyMetrics:
         )
         self.info = gauge("build_info", "orkestra's version (always 1).", ("version",), "max")
         self.info.labels(__version__).set(1)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
     # -- recording -----------------------------------------------------------------------
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: prometheus-client checks and locks on every
+        lookup, and a request touches a dozen series (a race only looks one up twice)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def request(self, route: str, status: int, labels: RequestLabels, seconds: float) -> None:
-        self.requests.labels(route, str(status), labels.model, labels.tier, labels.key_id).inc()
-        self.duration.labels(route).observe(seconds)
+        child = self._child
+        child(self.requests, route, str(status), labels.model, labels.tier, labels.key_id).inc()
+        child(self.duration, route).observe(seconds)
 
     def answered(
         self,
@@ -225,17 +236,18 @@ class ProxyMetrics:
         seconds: float,
     ) -> None:
         """A chat answer (also one that failed its ``response_format``: it was billed)."""
-        provider, model, tier = response.provider, response.model, response.tier
+        child = self._child
+        where = (response.provider, response.model, response.tier, key_id)
         usage = response.usage
-        self.tokens.labels(provider, model, tier, key_id, "input").inc(usage.input_tokens)
-        self.tokens.labels(provider, model, tier, key_id, "output").inc(usage.output_tokens)
-        self.base_cost.labels(provider, model, tier, key_id).inc(max(0.0, response.base_cost))
-        self.savings.labels(provider, model, tier, key_id).inc(max(0.0, response.savings))
+        child(self.tokens, *where, "input").inc(usage.input_tokens)
+        child(self.tokens, *where, "output").inc(usage.output_tokens)
+        child(self.base_cost, *where).inc(max(0.0, response.base_cost))
+        child(self.savings, *where).inc(max(0.0, response.savings))
         if routed_to is not None:
-            self.routing.labels(routed_to, response.routing.tier).inc()
+            child(self.routing, routed_to, response.routing.tier).inc()
         attempts = response.attempts
         if not attempts:  # the library always lists them; priced here if it ever does not
-            self.cost.labels(provider, model, tier, key_id).inc(max(0.0, response.cost))
+            child(self.cost, *where).inc(max(0.0, response.cost))
             return
         self._attempts(attempts, key_id, route, seconds)
 
@@ -245,24 +257,23 @@ class ProxyMetrics:
             self._attempts(attempts, key_id, route, seconds)
 
     def _attempts(self, attempts: Sequence[Any], key_id: str, route: str, seconds: float) -> None:
+        child = self._child
         upstream = 0.0
         previous: str | None = None
         for attempt in attempts:
-            where = f"{attempt.provider}/{attempt.model}"
+            provider, model = attempt.provider, attempt.model
             outcome = "ok" if attempt.error is None else str(attempt.error)
-            self.attempts.labels(attempt.provider, attempt.model, outcome).inc()
-            self.upstream_duration.labels(attempt.provider, attempt.model).observe(
-                attempt.latency_ms / 1000.0
-            )
-            tier = attempt.tier or ""
-            self.cost.labels(attempt.provider, attempt.model, tier, key_id).inc(
+            child(self.attempts, provider, model, outcome).inc()
+            child(self.upstream_duration, provider, model).observe(attempt.latency_ms / 1000.0)
+            child(self.cost, provider, model, attempt.tier or "", key_id).inc(
                 max(0.0, attempt.cost)
             )
+            where = f"{provider}/{model}"
             if previous is not None and previous != where:
-                self.fallbacks.labels(previous, where).inc()
+                child(self.fallbacks, previous, where).inc()
             previous = where
             upstream += attempt.latency_ms / 1000.0
-        self.added_duration.labels(route).observe(max(0.0, seconds - upstream))
+        child(self.added_duration, route).observe(max(0.0, seconds - upstream))
 
     # -- state read at scrape time (and, with workers, every few seconds) --------------------
 
