@@ -4,6 +4,8 @@ prometheus-client's own parser, in process and from a real server process."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterable
 
 import httpx2 as httpx
@@ -220,3 +222,24 @@ def test_a_real_server_exposes_what_the_openai_client_did(live: LiveServer) -> N
     assert value(found, "orkestra_tokens_total", model="gpt-4o-mini", type="input") == tokens_in
     cost = sum(c.model_extra["orkestra"]["cost_usd"] for c in completions if c.model_extra)
     assert math.isclose(value(found, "orkestra_cost_usd_total"), cost, rel_tol=1e-6)
+
+
+def test_without_prometheus_client_the_app_says_what_to_install() -> None:
+    # As if prometheus-client were not installed: its import fails.
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None\n"
+        "from orkestra.server import ServerConfig, ProviderConfig, create_app\n"
+        "create_app(ServerConfig(providers=(ProviderConfig('openai'),), usage_log=False))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"OPENAI_API_KEY": "sk-test", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ConfigurationError" in result.stderr
+    assert "pip install 'orkestra-router[server]'" in result.stderr
+    assert "[metrics] enabled = false" in result.stderr

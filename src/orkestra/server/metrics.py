@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orkestra._types import Response
 from orkestra._version import __version__
+from orkestra.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -94,8 +95,14 @@ class ProxyMetrics:
     multiprocess mode, the shared directory every worker writes to."""
 
     def __init__(self) -> None:
-        import prometheus_client as prom
-        from prometheus_client import CollectorRegistry, multiprocess
+        try:
+            import prometheus_client as prom
+            from prometheus_client import CollectorRegistry, multiprocess
+        except ImportError:
+            raise ConfigurationError(
+                "metrics: GET /metrics needs prometheus-client: pip install "
+                "'orkestra-router[server]' (or turn it off: [metrics] enabled = false)"
+            ) from None
 
         self.content_type = prom.CONTENT_TYPE_LATEST
         self.multiprocess_dir = multiprocess_dir()
