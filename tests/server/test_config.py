@@ -254,3 +254,37 @@ def test_hash_key_from_the_command_line() -> None:
         check=False,
     )
     assert result.stdout.strip() == hash_key(CLIENT_KEY)
+
+
+def test_host_names_and_origins_the_proxy_answers_to(tmp_path: Path) -> None:
+    from orkestra.server import ProviderConfig
+
+    openai_only = (ProviderConfig("openai"),)
+    keyless = ServerConfig(providers=openai_only)
+    assert keyless.hosts == {"127.0.0.1", "localhost", "::1"}
+    assert ServerConfig(providers=openai_only, host="[::1]").hosts == {
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    }
+    keyed = load_config(_write(tmp_path, "k.toml", TOML), {**ENV, "TEAM_KEY2": "ok-" + "b" * 40})
+    assert keyed.hosts == {"*"}  # the key protects it, whatever name it is reached by
+    chosen = ServerConfig(providers=openai_only, allowed_hosts=("Proxy.Internal", "[::1]"))
+    assert chosen.hosts == {"proxy.internal", "::1"}
+    config = load_config(
+        _write(
+            tmp_path,
+            "o.yaml",
+            "server: {allowed_origins: ['https://app.example.com', 'http://localhost:3000'], "
+            "allowed_hosts: [orkestra.lan]}\nproviders: {openai: {}}\n",
+        ),
+        ENV,
+    )
+    assert config.allowed_origins == ("https://app.example.com", "http://localhost:3000")
+    assert config.hosts == {"orkestra.lan"}
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path

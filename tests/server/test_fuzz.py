@@ -26,6 +26,8 @@ pytestmark = pytest.mark.filterwarnings(
 
 MAX_BODY = 64 * 1024
 AUTH = {"authorization": f"Bearer {CLIENT_KEY}"}
+# Raw bodies say they are JSON, so that they reach the parser (anything else is a 415 first).
+AUTH_JSON = {**AUTH, "content-type": "application/json"}
 
 json_scalars = (
     st.none()
@@ -138,14 +140,14 @@ SPECIAL_BODIES = [
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=raw_bodies)
 def _fuzz_in_process(client: TestClient, body: bytes) -> None:
-    check(client.post("/v1/chat/completions", content=body, headers=AUTH))
+    check(client.post("/v1/chat/completions", content=body, headers=AUTH_JSON))
 
 
 def test_fuzzed_bodies_in_process(app_client: AppClient) -> None:
     client = app_client(keys=(client_key(),), max_body_bytes=MAX_BODY)
     _fuzz_in_process(client)
     for body in SPECIAL_BODIES:
-        check(client.post("/v1/chat/completions", content=body, headers=AUTH))
+        check(client.post("/v1/chat/completions", content=body, headers=AUTH_JSON))
     assert client.post("/v1/chat/completions", json=chat_body(), headers=AUTH).status_code == 200
 
 
@@ -186,7 +188,9 @@ def test_huge_bodies_are_413(app_client: AppClient) -> None:
     client = app_client(max_body_bytes=MAX_BODY)
     for size in (MAX_BODY + 1, 5 * 1024 * 1024):
         response = client.post(
-            "/v1/chat/completions", content=b'{"model": "' + b"x" * size + b'"}', headers=AUTH
+            "/v1/chat/completions",
+            content=b'{"model": "' + b"x" * size + b'"}',
+            headers=AUTH_JSON,
         )
         assert response.status_code == 413 and is_openai_error(response)
     assert client.post("/v1/chat/completions", json=chat_body()).status_code == 200
@@ -221,7 +225,7 @@ def send_raw(url: str, data: bytes) -> None:
 
 @pytest.mark.slow
 def test_a_real_server_survives_the_fuzz(live: LiveServer) -> None:
-    with httpx.Client(base_url=live.url, headers=AUTH, timeout=30) as http:
+    with httpx.Client(base_url=live.url, headers=AUTH_JSON, timeout=30) as http:
 
         @settings(max_examples=150, deadline=None)
         @given(body=raw_bodies)

@@ -132,7 +132,10 @@ def test_a_fallback_and_the_open_circuit_it_leaves_are_visible(
     fake.queue(Fault.status(503), provider="openai")
     config = make_config(max_retries=0, fallback="up-then-down")
     breaker = CircuitBreaker(failure_threshold=1, cooldown=600)
-    with TestClient(create_app(config, usage_log=usage_log, circuit_breaker=breaker)) as client:
+    with TestClient(
+        create_app(config, usage_log=usage_log, circuit_breaker=breaker),
+        base_url="http://127.0.0.1:8000",
+    ) as client:
         response = client.post(CHAT, json=chat_body(model="orkestra/openai"))
         assert response.status_code == 200
         first, second = (f"openai/{r.model}" for r in fake.requests)

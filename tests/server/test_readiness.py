@@ -15,6 +15,9 @@ from orkestra.server import create_app
 from orkestra.testing import FakeProviderServer
 from orkestra.usage import SQLiteUsageLog, UsageRecord
 
+# The keyless proxy answers to this machine's names only (not TestClient's "testserver").
+LOCAL = "http://127.0.0.1:8000"
+
 
 def test_ready_with_providers_and_a_working_log(app_client: AppClient) -> None:
     response = app_client().get("/readyz")
@@ -34,7 +37,7 @@ def test_a_usage_log_that_went_away_is_a_503_naming_it(
     folder = tmp_path / "volume"
     log = SQLiteUsageLog(folder / "usage.db")
     try:
-        with TestClient(create_app(make_config(), usage_log=log)) as client:
+        with TestClient(create_app(make_config(), usage_log=log), base_url=LOCAL) as client:
             assert client.get("/readyz").status_code == 200
             shutil.rmtree(folder)
             response = client.get("/readyz")
@@ -54,7 +57,9 @@ def test_a_provider_key_that_is_gone_is_a_503_naming_the_variable(
 ) -> None:
     env = dict(fake.env(), OPENAI_API_KEY=fake.api_key, ANTHROPIC_API_KEY=fake.api_key)
     env["GOOGLE_API_KEY"] = fake.api_key
-    with TestClient(create_app(make_config(), usage_log=usage_log, environ=env)) as client:
+    with TestClient(
+        create_app(make_config(), usage_log=usage_log, environ=env), base_url=LOCAL
+    ) as client:
         assert client.get("/readyz").status_code == 200
         del env["ANTHROPIC_API_KEY"]
         response = client.get("/readyz")
@@ -96,7 +101,7 @@ def test_a_usage_log_that_does_not_answer_is_a_503_after_the_time_limit(
     app = create_app(make_config(), usage_log=log)  # type: ignore[arg-type]
     app.state.proxy.readiness.timeout = 0.3
     try:
-        with TestClient(app) as client:
+        with TestClient(app, base_url=LOCAL) as client:
             response = client.get("/readyz")
     finally:
         log.release.set()

@@ -38,7 +38,7 @@ def traced(
     spans: tuple[TracerProvider, InMemorySpanExporter], log: SQLiteUsageLog, **config: Any
 ) -> TestClient:
     app = create_app(make_config(**config), usage_log=log, tracer_provider=spans[0])
-    return TestClient(app)
+    return TestClient(app, base_url="http://127.0.0.1:8000")
 
 
 def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:

@@ -27,6 +27,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orkestra._net import LOOPBACK_NAMES, host_allowed
 from orkestra.dashboard._summary import (
     Cursor,
     bundled_knob_targets,
@@ -43,7 +44,7 @@ __all__ = ["LOCAL_HOSTS", "create_app"]
 
 logger = logging.getLogger("orkestra.dashboard")
 
-LOCAL_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
+LOCAL_HOSTS: frozenset[str] = LOOPBACK_NAMES
 MAX_CALLS = 500
 
 _CSP = (
@@ -58,27 +59,19 @@ _HEADERS = [
 ]
 
 
-def _host_name(header: str) -> str:
-    """The host part of a ``Host`` header: ``[::1]:8333`` -> ``::1``, ``a:80`` -> ``a``."""
-    if header.startswith("["):
-        return header[1:].partition("]")[0]
-    return header.rpartition(":")[0] if header.count(":") == 1 else header
-
-
 class _Guard:
     """Refuses foreign ``Host`` headers; adds the security headers to every response."""
 
     def __init__(self, app: ASGIApp, allowed_hosts: Collection[str]) -> None:
         self.app = app
-        self.allow_any = "*" in allowed_hosts
-        self.allowed = {h.lower() for h in allowed_hosts}
+        self.allowed = frozenset(h.lower() for h in allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
-        if not self.allow_any and _host_name(host) not in self.allowed:
+        host = dict(scope["headers"]).get(b"host")
+        if not host_allowed(None if host is None else host.decode("latin-1"), self.allowed):
             response = PlainTextResponse("unknown host", status_code=421)
             await response(scope, receive, send)
             return

@@ -13,26 +13,19 @@ import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from types import TracebackType
 
 import uvicorn
 from starlette.applications import Starlette
 
-from orkestra._net import is_loopback, listen
-from orkestra.dashboard._app import LOCAL_HOSTS, create_app
+from orkestra._net import allowed_hosts_for, is_loopback, listen
+from orkestra.dashboard._app import create_app
 from orkestra.errors import ConfigurationError
 
 __all__ = ["DEFAULT_PORT", "DashboardServer", "allowed_hosts_for", "is_loopback", "run_dashboard"]
 
 DEFAULT_PORT = 8333
-
-
-def allowed_hosts_for(host: str, allow_remote: bool = False) -> Collection[str]:
-    """The ``Host`` names a dashboard listening on ``host`` answers to."""
-    if allow_remote and not is_loopback(host):
-        return {"*"}
-    return LOCAL_HOSTS | {host.strip("[]").lower()}
 
 
 def _check_host(host: str, allow_remote: bool) -> None:

@@ -48,6 +48,7 @@ from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
 from orkestra.server.dispatch import Destination, Dispatcher
 from orkestra.server.errors import ProxyError, bad_request, error_json
+from orkestra.server.guard import BrowserGuard
 from orkestra.server.metrics import (
     MetricsMiddleware,
     ProxyMetrics,
@@ -475,6 +476,7 @@ class _Proxy:
         return SSEResponse(session, headers)
 
     async def _read_json(self, request: Request) -> object:
+        _check_json_content_type(request.headers.get("content-type"))
         cap = self.config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > _DRAIN_LIMIT):
@@ -522,6 +524,20 @@ class _Proxy:
                 "invalid_value",
             )
         return body
+
+
+def _check_json_content_type(header: str | None) -> None:
+    """A POST body must say it is JSON: ``text/plain`` (or nothing) is what a web page can
+    send cross-site without the browser asking the server first (see :mod:`.guard`)."""
+    media_type = (header or "").partition(";")[0].strip().lower()
+    if media_type != JSON:
+        shown = f"'{header[:100]}'" if header else "none"
+        raise ProxyError(
+            415,
+            f"Send the request body as JSON with the header Content-Type: application/json "
+            f"(this request's content type: {shown}).",
+            code="unsupported_media_type",
+        )
 
 
 def _too_large(cap: int) -> ProxyError:
@@ -612,7 +628,8 @@ def create_app(
         Route("/healthz", proxy.health, methods=["GET"]),
         Route("/readyz", proxy.ready, methods=["GET"]),
     ]
-    middleware = []
+    # The guard first: a request a web page may not make is refused before anything else.
+    middleware = [Middleware(BrowserGuard, hosts=config.hosts, origins=config.allowed_origins)]
     if proxy.metrics is not None:
         routes.append(Route("/metrics", proxy.metrics_page, methods=["GET"]))
         middleware.append(Middleware(MetricsMiddleware, metrics=proxy.metrics))

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orkestra._endpoint import check_api_key
+from orkestra._net import ANY_HOST, allowed_hosts_for
 from orkestra.catalog import default_catalog
 from orkestra.errors import ConfigurationError
 from orkestra.resilience.fallback import FALLBACK_ORDERS
@@ -62,6 +63,7 @@ DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 MIN_KEY_LENGTH = 24
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 T = TypeVar("T")
@@ -188,6 +190,12 @@ class ServerConfig:
     """The OTLP/HTTP traces URL (default: the ``OTEL_EXPORTER_OTLP_*`` variables)."""
     tracing_service_name: str | None = None
     """The traces' ``service.name`` (default: ``OTEL_SERVICE_NAME``, else ``orkestra``)."""
+    allowed_hosts: tuple[str, ...] | None = None
+    """The ``Host`` names the proxy answers to (``"*"``: any). Default: without client keys,
+    this machine's names and ``host``; with keys, any (the key is what protects it)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web origins (``https://app.example.com``) whose pages may call the proxy (CORS); any
+    other browser request from a page is refused. ``"*"`` needs client keys."""
     source: str = "ServerConfig"
 
     def __post_init__(self) -> None:
@@ -232,7 +240,39 @@ class ServerConfig:
                 except ConfigurationError as exc:
                     raise ConfigurationError(f"{where}.budget_window: {exc}") from None
 
+    def _check_browsers(self) -> None:
+        src = self.source
+        for name in self.allowed_hosts or ():
+            if not isinstance(name, str) or not name.strip() or any(c in name for c in "/ "):
+                raise _fail(src, f"server.allowed_hosts: {name!r} is not a host name")
+        for origin in self.allowed_origins:
+            if origin == "*":
+                if not self.keys:
+                    raise _fail(
+                        src,
+                        "server.allowed_origins: '*' would let any web page spend your provider "
+                        "keys through a proxy without client keys; name the origins, or add "
+                        "[[keys]]",
+                    )
+                continue
+            if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+                raise _fail(
+                    src,
+                    f"server.allowed_origins: {origin!r} is not an origin: give scheme://host"
+                    "[:port] with no path, as a browser sends it (https://app.example.com)",
+                )
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The ``Host`` names served (see :attr:`allowed_hosts`)."""
+        if self.allowed_hosts is not None:
+            return frozenset(h.strip("[]").lower() for h in self.allowed_hosts)
+        if self.keys:
+            return frozenset({ANY_HOST})
+        return allowed_hosts_for(self.host)
+
     def _check_settings(self) -> None:
+        self._check_browsers()
         problems = [
             (
                 self.strategy in STRATEGIES,
@@ -351,6 +391,9 @@ class ServerConfig:
         kwargs["max_body_bytes"] = server.take("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
         kwargs["max_concurrency"] = server.take("max_concurrency", int, 256)
         kwargs["workers"] = server.take("workers", int, 1)
+        hosts = server.take("allowed_hosts", list, None)
+        kwargs["allowed_hosts"] = None if hosts is None else tuple(hosts)
+        kwargs["allowed_origins"] = tuple(server.take("allowed_origins", list, []))
         server.done()
 
         kwargs["strategy"] = routing.take("strategy", str, "cheapest")

@@ -59,9 +59,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _log_config() -> dict[str, Any]:
     """uvicorn's logging, plus one line per call from ``orkestra.server`` (this is a process
-    entry point: configuring logging is its job)."""
+    entry point: configuring logging is its job). Warnings and errors, uvicorn's and asyncio's
+    included, are throttled: a flood of bad requests logs a line a minute per kind, with a
+    count, not a line per request (:class:`~orkestra.server.logs.ThrottleFilter`)."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"throttle": {"()": "orkestra.server.logs.ThrottleFilter"}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["throttle"]
     config["loggers"]["orkestra"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["loggers"]["asyncio"] = {"handlers": ["default"], "level": "WARNING", "propagate": False}
     return config
 
 
@@ -156,6 +162,8 @@ def run_server(
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
         raise ConfigurationError(f"--workers: must be an integer in [1, 1024], not {workers!r}")
     check_host(config, host)
+    # The app answers to the names of the address it really listens on (--host included).
+    config = dataclasses.replace(config, host=host, port=port)
     # Built here even with workers: every error the workers would meet is raised now, before
     # listening, and the usage log's migrations run once.
     app = create_app(config)
