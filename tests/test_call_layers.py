@@ -138,3 +138,21 @@ def test_an_answer_that_fails_its_schema_is_recorded_with_the_error(
     assert isinstance(answer, o.Response) and answer.cost > 0
     assert record.cost == pytest.approx(answer.total_cost)
     p.close()
+
+
+def test_a_stream_closed_early_is_recorded_and_settles_its_budget(
+    fake: FakeProviderServer, log: SQLiteUsageLog
+) -> None:
+    p = o.Provider("anthropic", fake.api_key, usage_sink=UsageSink(log))
+    fake.queue(Reply(" ".join(["word"] * 200)), provider="anthropic")
+    mine = o.Budget(1.0)
+    stream = p.stream(PROMPT, budget=mine)
+    assert next(iter(stream))
+    assert mine.reserved > 0
+    stream.close()
+    assert mine.reserved == 0.0
+    assert mine.spent > 0  # the input Anthropic reported when the stream started
+    log.flush()
+    (record,) = log.query()
+    assert record.status == "StreamClosed" and record.provider == "anthropic"
+    p.close()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from orkestra._multi import MultiProvider
 from orkestra._provider import Provider, ResponseStream
+from orkestra._request import ForcedTool, Image, Message, ResponseFormat, Tool
 from orkestra._session import Conversation
 from orkestra._types import (
     TIERS,
@@ -21,6 +22,7 @@ from orkestra._types import (
     Neighbor,
     Response,
     RoutingDecision,
+    StopReason,
     Tier,
     ToolCall,
     Usage,
@@ -58,6 +60,7 @@ from orkestra.errors import (
 )
 from orkestra.hooks import register_event, register_middleware
 from orkestra.resilience import (
+    FALLBACK_ORDERS,
     Budget,
     CircuitBreaker,
     RetryPolicy,
@@ -71,6 +74,7 @@ if TYPE_CHECKING:
     from orkestra import verifiers
 
 __all__ = [
+    "FALLBACK_ORDERS",
     "TIERS",
     "AsyncResponseStream",
     "Attempt",
@@ -86,7 +90,10 @@ __all__ = [
     "ConfigurationError",
     "Conversation",
     "DataFormatError",
+    "ForcedTool",
+    "Image",
     "InvalidRequestError",
+    "Message",
     "MissingAPIKeyError",
     "ModelAliasWarning",
     "ModelNotFoundError",
@@ -103,14 +110,17 @@ __all__ = [
     "ProviderUnavailableError",
     "RateLimitError",
     "Response",
+    "ResponseFormat",
     "ResponseStream",
     "RetryPolicy",
     "RoutingDecision",
     "RoutingError",
+    "StopReason",
     "StreamInterruptedError",
     "StructuredOutputError",
     "Tier",
     "Timeouts",
+    "Tool",
     "ToolCall",
     "UnknownModelError",
     "UnknownProviderError",

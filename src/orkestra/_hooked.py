@@ -13,6 +13,7 @@ from typing import Any
 
 from orkestra._call import CallArgs
 from orkestra._types import Response, RoutingDecision
+from orkestra.errors import InvalidRequestError, OrkestraError
 from orkestra.hooks import (
     AsyncNotify,
     Handler,
@@ -26,6 +27,7 @@ from orkestra.hooks import (
 )
 from orkestra.resilience.call import AsyncResponseStream, Call, ResponseStream, fallback_moves
 from orkestra.resilience.executor import Target
+from orkestra.usage import UsageSink
 
 __all__ = ["HookedCalls"]
 
@@ -40,6 +42,34 @@ class HookedCalls:
         self, args: CallArgs, notify: Notify
     ) -> tuple[Call, Sequence[Target], RoutingDecision]:
         raise NotImplementedError
+
+    def _refusal_sink(self, args: CallArgs) -> tuple[UsageSink | None, str | None]:
+        """Where a call refused before any model was tried is recorded, and its provider."""
+        return args.usage_sink, args.provider
+
+    def _refused(self, args: CallArgs, error: OrkestraError) -> None:
+        """Record a call that failed before any attempt (no model can serve it, an unknown
+        model, no key...): the usage log shows refusals too. Arguments the caller got wrong
+        (:class:`InvalidRequestError`) are the caller's bug, not a call: not recorded."""
+        if isinstance(error, InvalidRequestError):
+            return
+        sink, provider = self._refusal_sink(args)
+        if sink is not None:
+            sink.record_error(
+                error,
+                provider=provider,
+                model=args.model,
+                prompt=args.prompt if isinstance(args.prompt, str) else None,
+            )
+
+    def _prepared(
+        self, args: CallArgs, notify: Notify
+    ) -> tuple[Call, Sequence[Target], RoutingDecision]:
+        try:
+            return self._prepare(args, notify)
+        except OrkestraError as error:
+            self._refused(args, error)
+            raise
 
     def _cold_routers(self) -> list[Callable[[], object]]:
         """Loaders of the routers this object's calls need and has not loaded yet."""
@@ -69,7 +99,7 @@ class HookedCalls:
         return stream
 
     def _run_chat(self, args: CallArgs, notify: Notify) -> Response:
-        call, targets, decision = self._prepare(args, notify)
+        call, targets, decision = self._prepared(args, notify)
         notify("on_chat", decision=decision)
         response = call.chat(targets)
         for move in fallback_moves(response):
@@ -77,7 +107,7 @@ class HookedCalls:
         return response
 
     def _run_stream(self, args: CallArgs, notify: Notify) -> ResponseStream:
-        call, targets, decision = self._prepare(args, notify)
+        call, targets, decision = self._prepared(args, notify)
         notify("on_stream", decision=decision)
         stream = call.stream(targets, decision)
         stream.notify = notify
@@ -93,10 +123,10 @@ class HookedCalls:
             # Loading a router (first call in a process: ~0.3 s) must not stall the loop.
             await asyncio.to_thread(load)
         if notify is asilent:
-            return self._prepare(args, _ignore)
+            return self._prepared(args, _ignore)
         held: list[tuple[str, dict[str, Any]]] = []
         try:
-            return self._prepare(args, lambda name, **event: held.append((name, event)))
+            return self._prepared(args, lambda name, **event: held.append((name, event)))
         finally:
             for name, event in held:
                 await notify(name, **event)

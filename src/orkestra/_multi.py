@@ -188,16 +188,19 @@ class MultiProvider(HookedCalls):
         needs: frozenset[str] = frozenset(),
         budget: Budget | None = None,
         input_bound: int | None = None,
+        input_tokens: int | None = None,
     ) -> list[Target]:
         """The models a call of ``decision`` would try, in order; no model is called.
         ``budget``: the call's own spend cap, counted before this router's. ``input_bound``:
-        the most tokens the prompt can be (default: counted from ``prompt``)."""
+        the most tokens the prompt can be (default: counted from ``prompt``); ``input_tokens``:
+        the prompt's estimated size, when the caller already made the estimate."""
         self._provider(decision).adapter  # noqa: B018 - fail on a missing key before any work
         budgets = [b for b in (budget, self.budget) if b is not None]
         return plan_targets(
             decision,
             [p.reachable() for p in self.providers],
             prompt=prompt,
+            input_tokens=input_tokens,
             max_tokens=max_tokens,
             order=self.fallback,
             budgets=budgets,
@@ -460,8 +463,14 @@ class MultiProvider(HookedCalls):
             needs=needs,
             budget=args.budget,
             input_bound=request.input_bound,
+            input_tokens=tokens,
         )
         return call, targets, decision
+
+    def _refusal_sink(self, args: CallArgs) -> tuple[UsageSink | None, str | None]:
+        sinks = [p.usage_sink for p in self.providers if p.usage_sink is not None]
+        single = self.providers[0].name if len(self.providers) == 1 else None
+        return args.usage_sink or next(iter(sinks), None), single
 
     def _by_name(self, name: str) -> Provider:
         return next(p for p in self.providers if p.name == name)

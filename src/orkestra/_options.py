@@ -123,23 +123,10 @@ def _response_format(value: Any) -> tuple[ResponseFormat | None, Any]:
         fmt = ResponseFormat(str(name), dict(spec["schema"]), bool(spec.get("strict", False)))
     else:
         fmt = ResponseFormat(schema=dict(value))
-    if fmt.schema is not None:
-        _check_schema(fmt.schema)
+    problem = fmt.schema_problem()
+    if problem is not None:
+        raise InvalidRequestError(f"response_format: {problem}")
     return fmt, None
-
-
-def _check_schema(schema: Mapping[str, Any]) -> None:
-    import jsonschema
-
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(dict(schema))
-    except jsonschema.SchemaError as e:
-        raise InvalidRequestError(f"response_format: not a valid JSON Schema: {e.message}") from e
-    if schema.get("type") != "object":
-        raise InvalidRequestError(
-            "response_format: the schema's top level must be {'type': 'object', ...} "
-            "(what every provider's structured output accepts)"
-        )
 
 
 def parse_options(

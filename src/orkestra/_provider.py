@@ -427,8 +427,12 @@ class Provider(ProviderRouting, HookedCalls):
             needs=needs,
             budget=args.budget,
             input_bound=request.input_bound,
+            input_tokens=tokens,
         )
         return call, targets, decision
+
+    def _refusal_sink(self, args: CallArgs) -> tuple[UsageSink | None, str | None]:
+        return args.usage_sink or self.usage_sink, self.name
 
     def reachable(self) -> Reachable:
         """What the resilience layer's planning needs to know of this provider."""
@@ -444,13 +448,15 @@ class Provider(ProviderRouting, HookedCalls):
         needs: frozenset[str] = frozenset(),
         budget: Budget | None = None,
         input_bound: int | None = None,
+        input_tokens: int | None = None,
     ) -> list[Target]:
         """The models a call of ``decision`` would try, in order; no model is called.
 
         ``fallback`` overrides the provider's order for this call; ``"none"`` pins the model
         (no fallback, and no switch to a cheaper model near a budget's cap). ``budget``: the
         call's own spend cap, counted before the provider's. ``input_bound``: the most tokens
-        the prompt can be (default: counted from ``prompt``).
+        the prompt can be (default: counted from ``prompt``); ``input_tokens``: the prompt's
+        estimated size, when the caller already made the estimate.
         """
         self.endpoint.adapter  # noqa: B018 - fail on a missing key before any work
         order = self.fallback if fallback is None else resolve_fallback(fallback, 1)
@@ -458,6 +464,7 @@ class Provider(ProviderRouting, HookedCalls):
             decision,
             [self.reachable()],
             prompt=prompt,
+            input_tokens=input_tokens,
             max_tokens=max_tokens,
             order=order,
             pinned=fallback == "none",

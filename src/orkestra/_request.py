@@ -114,6 +114,21 @@ class ResponseFormat:
     schema: Mapping[str, Any] | None = None
     strict: bool = False
 
+    def schema_problem(self) -> str | None:
+        """Why ``schema`` cannot be used, or None: it must be a valid JSON Schema with an
+        object at its top (what every provider's structured output takes)."""
+        if self.schema is None:
+            return None
+        import jsonschema  # only calls with a schema pay for the import
+
+        try:
+            jsonschema.validators.validator_for(self.schema).check_schema(dict(self.schema))
+        except jsonschema.SchemaError as e:
+            return f"not a valid JSON Schema: {e.message}"
+        if self.schema.get("type") != "object":
+            return "the schema's top level must be {'type': 'object', ...}"
+        return None
+
 
 @dataclass(frozen=True)
 class RequestOptions:

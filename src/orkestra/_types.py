@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 Tier = Literal["budget", "balanced", "premium"]
 TIERS: tuple[Tier, ...] = ("budget", "balanced", "premium")
+StopReason = Literal["stop", "length", "tool_calls", "content_filter"]
+"""Why an answer ended, in common terms (OpenAI's names), whichever provider gave it."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,10 @@ class Response:
     cache_savings: float = 0.0
     """Dollars the provider's prompt cache saved on this call: the cost of the same tokens
     without any caching minus ``cost`` (cache writes, dearer on Anthropic, count against it)."""
+    stop_reason: StopReason = "stop"
+    """Why the answer ended, in the same terms for every provider: ``"stop"``, ``"length"``
+    (it hit ``max_tokens``), ``"tool_calls"`` or ``"content_filter"`` (``finish_reason`` is
+    the provider's own)."""
     ignored_params: tuple[str, ...] = ()
     """Parameters of the call the answering model could not take, so they were not sent (a
     ``temperature`` for a model that only takes its own); each is also warned about once."""

@@ -11,7 +11,7 @@ from orkestra import Usage
 from orkestra.providers.base import Message
 from orkestra.server.errors import ProxyError
 from orkestra.server.request import ChatParams, parse_chat_request
-from orkestra.server.response import finish_reason, usage_json
+from orkestra.server.response import usage_json
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -180,25 +180,6 @@ def test_malformed_fields_are_400s_naming_the_param(fields: dict[str, Any], para
 def test_a_body_that_is_not_an_object(body: object) -> None:
     with pytest.raises(ProxyError):
         parse_chat_request(body)
-
-
-@pytest.mark.parametrize(
-    ("native", "openai"),
-    [
-        (None, "stop"),
-        ("stop", "stop"),
-        ("length", "length"),
-        ("end_turn", "stop"),
-        ("max_tokens", "length"),
-        ("refusal", "content_filter"),
-        ("STOP", "stop"),
-        ("MAX_TOKENS", "length"),
-        ("SAFETY", "content_filter"),
-        ("something_new", "stop"),
-    ],
-)
-def test_finish_reasons(native: str | None, openai: str) -> None:
-    assert finish_reason(native) == openai
 
 
 def test_usage_counts_cached_and_reasoning_tokens_inside_the_totals() -> None:

@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 from proxy_helpers import CLIENT_KEY, AppClient, LiveServer, make_config, sse_events
 
+import orkestra as o
 from orkestra._types import ToolCall
 from orkestra.catalog import Catalog, default_catalog
 from orkestra.providers.base import Image, Message
@@ -27,7 +28,6 @@ from orkestra.server import ProviderConfig, create_app
 from orkestra.server.call_ids import parse_call_id, wire_call_id
 from orkestra.server.errors import ProxyError
 from orkestra.server.request import ChatParams, parse_chat_request
-from orkestra.server.response import finish_reason
 from orkestra.testing import FakeProviderServer, Reply
 
 PROVIDERS = ("openai", "anthropic", "google")
@@ -452,7 +452,9 @@ def refused(**fields: Any) -> ProxyError:
     return caught.value
 
 
-def test_tools_choice_and_format_reach_the_library_in_openai_form() -> None:
+def test_tools_choice_and_format_reach_the_library_typed() -> None:
+    """The proxy parses the wire into the library's vocabulary and hands that over: the library
+    takes it as it is (nothing is checked twice)."""
     params = parse(
         tools=[{"type": "function", "function": {**WEATHER["function"], "strict": True}}],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
@@ -462,17 +464,16 @@ def test_tools_choice_and_format_reach_the_library_in_openai_form() -> None:
             "json_schema": {"name": "capital", "schema": CAPITAL_SCHEMA, "description": "d"},
         },
     )
+    function = WEATHER["function"]
     assert params.options() == {
-        "tools": [WEATHER],  # strict: no provider is sent it, and it is reported
-        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "capital", "schema": CAPITAL_SCHEMA, "strict": False},
-        },
+        # strict: no provider is sent it, and it is reported
+        "tools": (o.Tool("get_weather", function["description"], function["parameters"]),),
+        "tool_choice": o.ForcedTool("get_weather"),
+        "response_format": o.ResponseFormat("capital", CAPITAL_SCHEMA, strict=False),
     }
     assert params.ignored == ("tools.function.strict", "response_format.json_schema.description")
     assert parse(response_format={"type": "json_object"}).options() == {
-        "response_format": {"type": "json_object"}
+        "response_format": o.ResponseFormat(schema=None)
     }
     assert parse(tool_choice="auto").options() == {}  # no tools: nothing to choose
 
@@ -755,22 +756,6 @@ def test_a_malformed_tool_or_format_request_is_a_400_naming_it(
     assert error.param == param
     if code is not None:
         assert error.code == code
-
-
-@pytest.mark.parametrize(
-    ("native", "calls", "openai_reason"),
-    [
-        ("STOP", True, "tool_calls"),
-        ("tool_use", True, "tool_calls"),
-        ("tool_calls", True, "tool_calls"),
-        ("end_turn", True, "tool_calls"),
-        ("MAX_TOKENS", True, "length"),
-        ("tool_use", False, "stop"),
-        ("STOP", False, "stop"),
-    ],
-)
-def test_finish_reasons_with_tool_calls(native: str, calls: bool, openai_reason: str) -> None:
-    assert finish_reason(native, tool_calls=calls) == openai_reason
 
 
 def test_what_no_provider_is_sent_is_named_in_the_ignored_params(

@@ -39,10 +39,12 @@ from orkestra.providers.base import (
     Image,
     Message,
     ResponseFormat,
+    StopReason,
     StreamEvent,
     TextDelta,
     Tool,
     UsageReport,
+    stop_reason,
 )
 
 if TYPE_CHECKING:
@@ -326,6 +328,18 @@ def _mark_last_block(messages: list[dict[str, Any]]) -> None:
 # ---------------------------------------------------------------- answer parsing
 
 
+STOP_REASONS: dict[str, StopReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+"""Anthropic's stop reasons, in common terms."""
+
+
 def _finish_reason(raw: str | None, calls: Sequence[ToolCall], answered: bool) -> str | None:
     """Anthropic's own ``stop_reason``, except that a JSON-mode answer (a call of the format
     tool and nothing else) ends the turn like text does: "tool_use" would promise calls."""
@@ -349,12 +363,14 @@ def read_message(message: AnthropicMessage, format_tool: str | None) -> tuple[st
                 answered = True
             else:
                 calls.append(ToolCall(block.id, block.name, arguments))
+    finish = _finish_reason(message.stop_reason, calls, answered)
     return "".join(texts), Finished(
         usage=usage_from_anthropic(message.usage),
-        finish_reason=_finish_reason(message.stop_reason, calls, answered),
+        finish_reason=finish,
         response_id=message.id,
         model_version=message.model,
         tool_calls=tuple(calls),
+        stop_reason=stop_reason(finish, STOP_REASONS, tool_calls=bool(calls)),
     )
 
 
@@ -428,7 +444,14 @@ class StreamReader:
             if tool.name != self.format_tool
         )
         finish = _finish_reason(self._finish, calls, self._answered)
-        return Finished(self._usage, finish, self._id, self._model_version, calls)
+        return Finished(
+            self._usage,
+            finish,
+            self._id,
+            self._model_version,
+            calls,
+            stop_reason(finish, STOP_REASONS, tool_calls=bool(calls)),
+        )
 
 
 def _merge_usage(start: Any, delta: Any) -> Usage:

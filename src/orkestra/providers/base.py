@@ -10,7 +10,7 @@ for both. Adding a provider is one new module with an :class:`Adapter` and one c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,7 +23,7 @@ from orkestra._request import (
     Tool,
     ToolChoice,
 )
-from orkestra._types import ToolCall, Usage
+from orkestra._types import StopReason, ToolCall, Usage
 from orkestra.catalog import ModelInfo
 
 __all__ = [
@@ -36,11 +36,13 @@ __all__ = [
     "Message",
     "ResponseFormat",
     "Role",
+    "StopReason",
     "StreamEvent",
     "TextDelta",
     "Tool",
     "ToolChoice",
     "UsageReport",
+    "stop_reason",
 ]
 
 
@@ -75,13 +77,35 @@ class TextDelta:
     text: str
 
 
+def stop_reason(
+    native: str | None, reasons: Mapping[str, StopReason], *, tool_calls: bool
+) -> StopReason:
+    """A provider's own finish reason in common terms, by its adapter's table (``reasons``);
+    one the table does not know is ``"stop"``.
+
+    An answer with tool calls that otherwise ended normally is ``"tool_calls"`` (Gemini says
+    ``STOP``); ``"tool_calls"`` without any call would send a client looking for none."""
+    reason: StopReason = "stop"
+    if native is not None:
+        reason = reasons.get(native, reasons.get(native.upper(), "stop"))
+    if tool_calls and reason == "stop":
+        return "tool_calls"
+    if not tool_calls and reason == "tool_calls":
+        return "stop"
+    return reason
+
+
 @dataclass(frozen=True)
 class Finished:
+    """How an answer ended: its usage, the provider's own finish reason and the adapter's
+    :data:`StopReason` for it, its ids, and the tool calls it made."""
+
     usage: Usage
     finish_reason: str | None = None
     response_id: str | None = None
     model_version: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    stop_reason: StopReason = "stop"
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,11 @@ from orkestra.providers.base import (
     Finished,
     ForcedTool,
     Message,
+    StopReason,
     StreamEvent,
     TextDelta,
     UsageReport,
+    stop_reason,
 )
 
 if TYPE_CHECKING:
@@ -297,6 +299,27 @@ def _tool_calls(parts: Sequence[Any], first: int) -> list[ToolCall]:
     return calls
 
 
+STOP_REASONS: dict[str, StopReason] = {
+    "STOP": "stop",  # a call of a tool ends with STOP too: the calls themselves say it
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "MODEL_ARMOR": "content_filter",
+    "MALFORMED_FUNCTION_CALL": "stop",
+    "UNEXPECTED_TOOL_CALL": "stop",
+    "TOO_MANY_TOOL_CALLS": "stop",
+    "LANGUAGE": "stop",
+    "OTHER": "stop",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+}
+"""Gemini's finish reasons, in common terms."""
+
+
 def _finish_reason(response: Any) -> str | None:
     candidates = getattr(response, "candidates", None) or []
     reason = candidates[0].finish_reason if candidates else None
@@ -306,12 +329,14 @@ def _finish_reason(response: Any) -> str | None:
 def _answer(response: Any) -> tuple[str, Finished]:
     """A non-streaming answer: its text and how it finished (with its tool calls)."""
     parts = _parts(response)
+    native, calls = _finish_reason(response), tuple(_tool_calls(parts, 0))
     return _text(parts), Finished(
         usage=usage_from_google(response.usage_metadata),
-        finish_reason=_finish_reason(response),
+        finish_reason=native,
         response_id=response.response_id,
         model_version=response.model_version,
-        tool_calls=tuple(_tool_calls(parts, 0)),
+        tool_calls=calls,
+        stop_reason=stop_reason(native, STOP_REASONS, tool_calls=bool(calls)),
     )
 
 
@@ -350,12 +375,14 @@ class _Stream:
                 provider="google",
                 model=self._request.model.id,
             )
+        calls = tuple(self._calls)
         return Finished(
             usage_from_google(last.usage_metadata),
             self._finish_reason,
             last.response_id,
             last.model_version,
-            tool_calls=tuple(self._calls),
+            tool_calls=calls,
+            stop_reason=stop_reason(self._finish_reason, STOP_REASONS, tool_calls=bool(calls)),
         )
 
 

@@ -22,9 +22,11 @@ from orkestra.providers.base import (
     ForcedTool,
     Message,
     ResponseFormat,
+    StopReason,
     StreamEvent,
     TextDelta,
     Tool,
+    stop_reason,
 )
 
 if TYPE_CHECKING:
@@ -174,18 +176,31 @@ def _tool_calls(message: Any) -> tuple[ToolCall, ...]:
     )
 
 
+STOP_REASONS: dict[str, StopReason] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+}
+"""OpenAI's finish reasons (those of every OpenAI-compatible server too), in common terms."""
+
+
 def parse_completion(completion: Any) -> tuple[str, Finished]:
     """A whole ``ChatCompletion``: its text, and how it finished (usage, tool calls)."""
     choice = completion.choices[0] if completion.choices else None
     message = choice.message if choice else None
     text = (message.content or "") if message else ""
     usage = usage_from_openai(completion.usage) if completion.usage else Usage()
+    native = choice.finish_reason if choice else None
+    calls = _tool_calls(message) if message else ()
     return text, Finished(
         usage=usage,
-        finish_reason=choice.finish_reason if choice else None,
+        finish_reason=native,
         response_id=completion.id,
         model_version=completion.model,
-        tool_calls=_tool_calls(message) if message else (),
+        tool_calls=calls,
+        stop_reason=stop_reason(native, STOP_REASONS, tool_calls=bool(calls)),
     )
 
 
@@ -238,7 +253,14 @@ class _StreamAssembler:
             ToolCall(c.id, c.name, "".join(c.arguments) or "{}")
             for _, c in sorted(self.calls.items())
         )
-        return Finished(self.usage, self.finish_reason, self.response_id, self.model_version, calls)
+        return Finished(
+            self.usage,
+            self.finish_reason,
+            self.response_id,
+            self.model_version,
+            calls,
+            stop_reason(self.finish_reason, STOP_REASONS, tool_calls=bool(calls)),
+        )
 
 
 # ---------------------------------------------------------------- the adapter

@@ -43,7 +43,18 @@ from orkestra.resilience.executor import Flow, Target
 from orkestra.resilience.retry import RetryPolicy
 from orkestra.usage import UsageSink
 
-__all__ = ["AsyncResponseStream", "Call", "ResponseStream", "fallback_moves", "respond"]
+__all__ = [
+    "AsyncResponseStream",
+    "Call",
+    "ResponseStream",
+    "StreamClosed",
+    "fallback_moves",
+    "respond",
+]
+
+
+class StreamClosed(Exception):
+    """What the usage log records for a stream its reader closed before it ended."""
 
 
 def fallback_moves(response: Any) -> list[dict[str, Any]]:
@@ -234,6 +245,7 @@ def respond(result: Result, started: float, dropped: tuple[str, ...] = ()) -> Re
         base_cost=base_cost.total,
         routing=routing,
         finish_reason=result.finished.finish_reason,
+        stop_reason=result.finished.stop_reason,
         latency_ms=(time.perf_counter() - started) * 1000.0,
         response_id=result.finished.response_id,
         attempts=result.attempts,
@@ -298,6 +310,14 @@ class _Stream:
             ("on_response", {"response": self.response}),
         ]
 
+    def _closed(self) -> None:
+        """The reader closed the stream before it ended: record it (what it billed so far was
+        settled on the budgets when the attempt was abandoned)."""
+        if not self._recorded and self.response is None:
+            self._recorded = True
+            closed = StreamClosed("the stream was closed before it ended")
+            self._call.record_failure(self._targets, closed, self._started)
+
     def _failed(self, error: OrkestraError) -> Event:
         """Record a failed stream (unless it was answered and recorded, and only its
         structured output was invalid); return the ``on_error`` event."""
@@ -343,6 +363,9 @@ class ResponseStream(_Stream):
         except OrkestraError as error:
             self._emit(*self._failed(error))
             raise
+        except GeneratorExit:
+            self._closed()
+            raise
         for name, event in events:
             self._emit(name, event)
 
@@ -383,6 +406,9 @@ class AsyncResponseStream(_Stream):
             events = self._finish()
         except OrkestraError as error:
             await self._emit(*self._failed(error))
+            raise
+        except GeneratorExit:
+            self._closed()
             raise
         for name, event in events:
             await self._emit(name, event)

@@ -101,7 +101,12 @@ class _Streaming:
         return None
 
     def abandoned(self) -> None:
-        self.flow.abandon(Outcome(usage=self.usage, cost=_billed(self.target.model, self.usage)))
+        """The reader closed the stream. Once text was handed out, what the attempt billed is
+        unknown (the provider's final usage never came), so its whole hold counts: a budget
+        never counts less than was spent."""
+        billed = _billed(self.target.model, self.usage)
+        cost = max(billed, self.target.reservation) if self.parts else billed
+        self.flow.abandon(Outcome(usage=self.usage, cost=cost))
 
 
 def _unfinished(target: Target) -> OrkestraError:

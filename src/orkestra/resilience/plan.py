@@ -71,7 +71,8 @@ def plan_targets(
     decision: RoutingDecision,
     providers: Sequence[Reachable],
     *,
-    prompt: str,
+    prompt: str = "",
+    input_tokens: int | None = None,
     max_tokens: int,
     order: str,
     budgets: Sequence[Budget] = (),
@@ -88,7 +89,8 @@ def plan_targets(
     (:func:`~orkestra.resilience.budget.input_token_bound`; default: from ``prompt`` alone).
     """
     by_name = {p.name: p for p in providers}
-    input_tokens = estimate_input_tokens(prompt)
+    if input_tokens is None:  # a call passes the estimate it made when it read its input
+        input_tokens = estimate_input_tokens(prompt)
     bound = input_token_bound(prompt) if input_bound is None else input_bound
     output_tokens = min(max_tokens, decision.expected_output_tokens or DEFAULT_OUTPUT_TOKENS)
     models: dict[tuple[str, str], ModelInfo] = {}

@@ -37,12 +37,10 @@ from starlette.responses import Response as HTTPResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from orkestra._types import Response, RoutingDecision
+from orkestra import Budget, CircuitBreaker, Response, RoutingDecision
 from orkestra._unicode import find_lone_surrogate
 from orkestra.catalog import Catalog
 from orkestra.errors import OrkestraError, StructuredOutputError
-from orkestra.resilience.breaker import CircuitBreaker
-from orkestra.resilience.budget import Budget
 from orkestra.server.auth import Client, KeyStore
 from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
@@ -61,7 +59,7 @@ from orkestra.server.request import ChatParams, parse_chat_request
 from orkestra.server.response import ChunkFormatter, completion_json, dumps, proxy_error
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
 from orkestra.server.tracing import CallSpan, ProxyTracer
-from orkestra.usage import UsageLog, UsageRecord, open_usage_log
+from orkestra.usage import UsageLog, UsageSink, open_usage_log
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -127,7 +125,8 @@ def _reject_constant(name: str) -> float:
 
 @dataclasses.dataclass
 class _Call:
-    """One chat request on its way through: who asked, for what, and how to record it."""
+    """One chat request on its way through: who asked, for what, and how it is logged (the
+    library records it in the usage log, through the sink this request labels)."""
 
     proxy: _Proxy
     client: Client
@@ -155,9 +154,16 @@ class _Call:
             seconds=time.perf_counter() - self.started,
         )
 
-    def _prompt(self) -> str | None:
-        log = self.proxy.log
-        return self.params.last_user_text if log is not None and log.store_prompts else None
+    def usage_sink(self) -> UsageSink | None:
+        """The app's usage sink, labelled with this request's key, id and question."""
+        sink = self.proxy.usage_sink
+        if sink is None:
+            return None
+        return sink.labelled(
+            key_id=self.client.key_id,
+            record_id=self.request_id,
+            prompt=self.params.last_user_text,
+        )
 
     def _log_line(self, status: str, where: str, cost: float) -> None:
         logger.info(
@@ -178,67 +184,19 @@ class _Call:
     def succeeded(self, response: Response) -> None:
         self._log_line("ok", f"{response.provider}/{response.model}", response.total_cost)
         self._observe(response, None)
-        log = self.proxy.log
-        if log is None:
-            return
-        try:
-            record = UsageRecord.from_response(
-                response, key_id=self.client.key_id, prompt=self._prompt(), source="proxy"
-            )
-            log.record(dataclasses.replace(record, id=self.request_id))
-        except Exception:  # the answer is already on its way: never fail it for the log
-            logger.exception("usage log: recording %s failed", self.request_id)
 
     def failed(self, error: BaseException, routing: RoutingDecision | None) -> None:
         answer = _invalid_answer(error)
         if answer is not None:  # made and billed, but not what response_format asked for
-            self._invalid_output(error, answer)
-            return
-        self._observe(None, error)
-        attempts = getattr(error, "attempts", ())
-        cost = sum(a.cost for a in attempts)
-        single = self.destination.providers[0] if len(self.destination.providers) == 1 else None
-        self._log_line(
-            type(error).__name__, getattr(error, "provider", None) or single or "-", cost
-        )
-        log = self.proxy.log
-        if log is None:
-            return
-        try:
-            record = UsageRecord.from_error(
-                error,
-                provider=single,
-                model=self.destination.model,
-                routing=routing,
-                latency_ms=(time.perf_counter() - self.started) * 1000.0,
-                key_id=self.client.key_id,
-                prompt=self._prompt(),
-                source="proxy",
-            )
-            log.record(dataclasses.replace(record, id=self.request_id))
-        except Exception:
-            logger.exception("usage log: recording %s failed", self.request_id)
-
-    def _invalid_output(self, error: BaseException, response: Response) -> None:
-        """An answer that failed its ``response_format``: logged with everything a success
-        has (model, tokens, cost), its status the error's name."""
-        status = type(error).__name__
-        self._log_line(status, f"{response.provider}/{response.model}", response.total_cost)
-        self._observe(response, None)
-        log = self.proxy.log
-        if log is None:
-            return
-        try:
-            record = UsageRecord.from_response(
-                response,
-                status=status,
-                key_id=self.client.key_id,
-                prompt=self._prompt(),
-                source="proxy",
-            )
-            log.record(dataclasses.replace(record, id=self.request_id, error=str(error)))
-        except Exception:
-            logger.exception("usage log: recording %s failed", self.request_id)
+            where, cost = f"{answer.provider}/{answer.model}", answer.total_cost
+            self._observe(answer, None)  # answered and billed: observed as an answer
+        else:
+            self._observe(None, error)
+            attempts = getattr(error, "attempts", ())
+            single = self.destination.providers[0] if len(self.destination.providers) == 1 else None
+            where = getattr(error, "provider", None) or single or "-"
+            cost = sum(a.cost for a in attempts)
+        self._log_line(type(error).__name__, where, cost)
 
 
 def _invalid_answer(error: BaseException) -> Response | None:
@@ -267,6 +225,7 @@ class _Proxy:
         self.budgets = KeyBudgets(config.keys, log, hold_seconds=max(3600.0, 4 * config.timeout))
         self.log = log
         self.owns_log = owns_log
+        self.usage_sink = None if log is None else UsageSink(log, source="proxy", key_id=None)
         self.threads = Threads(config.max_concurrency)
         self.metrics = ProxyMetrics() if config.metrics else None
         self.readiness = Readiness(config, dispatcher, log, environ)
@@ -429,7 +388,7 @@ class _Proxy:
     async def _complete(self, call: _Call, budget: Budget | None) -> HTTPResponse:
         try:
             response = await self.threads.run(
-                self.dispatcher.chat, call.destination, call.params, budget
+                self.dispatcher.chat, call.destination, call.params, budget, call.usage_sink()
             )
         except OrkestraError as error:
             call.failed(error, None)
@@ -449,8 +408,8 @@ class _Proxy:
 
     async def _stream(self, call: _Call, budget: Budget | None) -> HTTPResponse:
         try:
-            stream, reservation = await self.threads.run(
-                self.dispatcher.stream, call.destination, call.params, budget
+            stream = await self.threads.run(
+                self.dispatcher.stream, call.destination, call.params, budget, call.usage_sink()
             )
         except OrkestraError as error:  # routing or planning failed: nothing was called
             call.failed(error, None)
@@ -462,7 +421,7 @@ class _Proxy:
             routing.model,
             call.params.include_usage,
         )
-        session = StreamSession(stream, formatter, self.threads, call, reservation)
+        session = StreamSession(stream, formatter, self.threads, call)
         try:
             await session.start()
         except OrkestraError as error:  # recorded by the session

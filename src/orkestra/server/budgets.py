@@ -23,7 +23,8 @@ import functools
 import logging
 from collections.abc import Sequence
 
-from orkestra.resilience.budget import Budget, SharedBudget
+from orkestra import Budget
+from orkestra.resilience import SharedBudget
 from orkestra.server.config import KeyConfig
 from orkestra.server.errors import KEY_BUDGET_PREFIX
 from orkestra.usage import SQLUsageLog, UsageLog, parse_since

@@ -9,7 +9,7 @@ contains ``~`` leaves as ``"<id>~"`` so that it comes back unchanged.
 
 from __future__ import annotations
 
-from orkestra._types import ToolCall
+from orkestra import ToolCall
 
 __all__ = ["SIGNATURE_SEPARATOR", "parse_call_id", "wire_call_id"]
 

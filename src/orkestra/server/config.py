@@ -41,11 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orkestra import FALLBACK_ORDERS
 from orkestra._endpoint import check_api_key
 from orkestra._net import ANY_HOST, allowed_hosts_for
 from orkestra.catalog import default_catalog
 from orkestra.errors import ConfigurationError
-from orkestra.resilience.fallback import FALLBACK_ORDERS
 from orkestra.strategies import STRATEGIES
 from orkestra.usage import parse_since
 

@@ -16,12 +16,13 @@ anything else                          404 ``model_not_found``
 
 One :class:`~orkestra.Provider` per configured provider lives as long as the app (its SDK client
 is reused by every request); routed calls go through a :class:`~orkestra.MultiProvider` over
-them, made once per provider set and key budget.
+them, made once per provider set. Each call carries its client key's budget (``budget=``) and
+its usage sink, labelled with the key and the request id (``usage_sink=``): the library reserves,
+settles and records, as for any call.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -29,43 +30,27 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from orkestra._conversation import prompt_text
-from orkestra._multi import MultiProvider
-from orkestra._provider import Provider, ResponseStream
-from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
-from orkestra._types import Response
-from orkestra.catalog import Catalog, default_catalog, price_of, today
-from orkestra.errors import (
-    OrkestraError,
-    StructuredOutputError,
-    UnknownModelError,
-    UnknownProviderError,
-)
-from orkestra.resilience.breaker import CircuitBreaker
-from orkestra.resilience.budget import (
+from orkestra import (
     Budget,
-    Reservation,
-    as_budget,
-    input_token_bound,
-    worst_case_cost,
+    CircuitBreaker,
+    MultiProvider,
+    Provider,
+    Response,
+    ResponseStream,
+    RetryPolicy,
+    Timeouts,
 )
-from orkestra.resilience.retry import RetryPolicy, Timeouts
+from orkestra.catalog import Catalog, default_catalog, price_of, today
+from orkestra.errors import UnknownModelError, UnknownProviderError
 from orkestra.server.config import ServerConfig
 from orkestra.server.errors import model_not_found
 from orkestra.server.request import ChatParams
 from orkestra.strategies import STRATEGIES
+from orkestra.usage import UsageSink
 
-__all__ = ["Destination", "Dispatcher", "billed"]
+__all__ = ["Destination", "Dispatcher"]
 
 PREFIX = "orkestra/"
-
-
-def billed(error: OrkestraError) -> float:
-    """What a failed request cost: its attempts, or, for an answer that failed its
-    ``response_format``, the whole (billed) answer."""
-    if isinstance(error, StructuredOutputError) and isinstance(error.response, Response):
-        return error.response.total_cost
-    return sum(a.cost for a in error.attempts)
 
 
 @dataclass(frozen=True)
@@ -105,14 +90,16 @@ class Dispatcher:
                 timeout=Timeouts(read=config.timeout),
                 retry=self.retry,
                 fallback=config.fallback,
-                budget=as_budget(p.budget_usd, name=f"provider:{p.name}"),
+                budget=None
+                if p.budget_usd is None
+                else Budget(p.budget_usd, name=f"provider:{p.name}"),
                 circuit_breaker=self.breaker,
                 catalog=self.catalog,
-                record_usage=False,  # the proxy records each call itself, with its key id
+                usage_sink=None,  # each call brings the app's, labelled with its key and id
             )
             for p in config.providers
         }
-        self._multis: dict[tuple[tuple[str, ...], int], MultiProvider] = {}
+        self._multis: dict[tuple[str, ...], MultiProvider] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -206,19 +193,16 @@ class Dispatcher:
         ]
 
     def ignored_params(self, params: ChatParams, response: Response) -> tuple[str, ...]:
-        """What the answering model could not take, so the library did not send it: reported
-        in ``x-orkestra-ignored-params`` rather than dropped silently; then what no provider
-        takes (a tool's ``strict``, an image's ``detail``: :attr:`ChatParams.ignored`)."""
-        if params.temperature is None or params.temperature == DEFAULT_TEMPERATURE:
-            return params.ignored
-        model = self.catalog.resolve(response.provider, response.model).model
-        takes = self.catalog.provider(response.provider).supports_temperature
-        return params.ignored if takes and not model.reasoning else ("temperature", *params.ignored)
+        """What the answering model could not take, so the library did not send it
+        (:attr:`Response.ignored_params`), then what no provider takes (a tool's ``strict``,
+        an image's ``detail``: :attr:`ChatParams.ignored`): reported in
+        ``x-orkestra-ignored-params`` rather than dropped silently."""
+        return (*response.ignored_params, *params.ignored)
 
     # -- calls (blocking: run them in a worker thread) -----------------------------------
 
-    def _multi(self, providers: Sequence[str], budget: Budget | None) -> MultiProvider:
-        key = (tuple(providers), id(budget))
+    def _multi(self, providers: Sequence[str]) -> MultiProvider:
+        key = tuple(providers)
         multi = self._multis.get(key)
         if multi is None:
             with self._lock:
@@ -229,67 +213,47 @@ class Dispatcher:
                         strategy=self.strategy,
                         retry=self.retry,
                         fallback=self.fallback,
-                        budget=budget,
                         circuit_breaker=self.breaker,
                     )
                     self._multis[key] = multi
         return multi
 
-    def _reserve(
-        self, destination: Destination, params: ChatParams, budget: Budget | None
-    ) -> Reservation | None:
-        """A pass-through call's hold on the key's budget: its worst case (routed calls reserve
-        in the library, per attempt, the same way)."""
-        if budget is None or destination.model is None:
-            return None
-        model = self.catalog.model(destination.providers[0], destination.model)
-        bound = input_token_bound(
-            prompt_text(params.messages),
-            messages=len(params.messages),
-            images=sum(len(m.images) for m in params.messages),
-            tools=bool(params.tools),
-            extra=json.dumps([params.tools, params.response_format]),
-        )
-        return budget.reserve(
-            worst_case_cost(model, bound, params.max_tokens or DEFAULT_MAX_TOKENS)
-        )
+    def _arguments(
+        self, params: ChatParams, budget: Budget | None, usage_sink: UsageSink | None
+    ) -> dict[str, Any]:
+        return {
+            **params.conversation(),
+            **params.options(),
+            "budget": budget,
+            "usage_sink": usage_sink,
+        }
 
-    def chat(self, destination: Destination, params: ChatParams, budget: Budget | None) -> Response:
-        """The whole answer (tools, tool choice and response format passed on as the client
-        gave them: see :meth:`ChatParams.options`)."""
-        kwargs = {**params.conversation(), **params.options()}
+    def chat(
+        self,
+        destination: Destination,
+        params: ChatParams,
+        budget: Budget | None = None,
+        usage_sink: UsageSink | None = None,
+    ) -> Response:
+        """The whole answer: routed across the destination's providers, or its one model."""
+        kwargs = self._arguments(params, budget, usage_sink)
         if destination.model is None:
-            multi = self._multi(destination.providers, budget)
+            multi = self._multi(destination.providers)
             return multi.chat(strategy=destination.strategy, **kwargs)
         provider = self.providers[destination.providers[0]]
-        reservation = self._reserve(destination, params, budget)
-        try:
-            response = provider.chat(model=destination.model, **kwargs)
-        except OrkestraError as error:
-            if reservation is not None:
-                reservation.settle(billed(error))
-            raise
-        except BaseException:
-            if reservation is not None:
-                reservation.settle(reservation.amount)
-            raise
-        if reservation is not None:
-            reservation.settle(response.total_cost)
-        return response
+        return provider.chat(model=destination.model, **kwargs)
 
     def stream(
-        self, destination: Destination, params: ChatParams, budget: Budget | None
-    ) -> tuple[ResponseStream, Reservation | None]:
-        """The answer as a stream, and the pass-through budget hold its end must settle."""
-        kwargs = {**params.conversation(), **params.options()}
+        self,
+        destination: Destination,
+        params: ChatParams,
+        budget: Budget | None = None,
+        usage_sink: UsageSink | None = None,
+    ) -> ResponseStream:
+        """The answer as a stream (routing and planning errors raise here)."""
+        kwargs = self._arguments(params, budget, usage_sink)
         if destination.model is None:
-            multi = self._multi(destination.providers, budget)
-            return multi.stream(strategy=destination.strategy, **kwargs), None
+            multi = self._multi(destination.providers)
+            return multi.stream(strategy=destination.strategy, **kwargs)
         provider = self.providers[destination.providers[0]]
-        reservation = self._reserve(destination, params, budget)
-        try:
-            return provider.stream(model=destination.model, **kwargs), reservation
-        except BaseException:
-            if reservation is not None:
-                reservation.settle(0.0)
-            raise
+        return provider.stream(model=destination.model, **kwargs)

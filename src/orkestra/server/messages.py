@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from orkestra._types import ToolCall
-from orkestra.providers.base import Image, Message, Role
+from orkestra import Image, Message, ToolCall
 from orkestra.server.call_ids import parse_call_id
 from orkestra.server.errors import bad_request, unsupported
 from orkestra.server.fields import (
@@ -28,6 +27,7 @@ __all__ = ["MAX_MESSAGES", "parse_messages"]
 
 MAX_MESSAGES = 10_000
 
+Role = Literal["system", "user", "assistant", "tool"]
 _ROLES: dict[str, Role] = {
     "system": "system",
     "developer": "system",

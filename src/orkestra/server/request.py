@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orkestra.providers.base import Message
+from orkestra import ForcedTool, Message, ResponseFormat, Tool
 from orkestra.server.errors import bad_request, unsupported
 from orkestra.server.fields import (
     invalid,
@@ -41,10 +41,10 @@ MAX_TOOLS = 128  # OpenAI's limit
 
 @dataclass(frozen=True)
 class ChatParams:
-    """A checked chat request, in the library's terms.
-
-    ``tools``, ``tool_choice`` and ``response_format`` stay in OpenAI's form (the library's
-    own input format), cleaned of what no provider takes; ``ignored`` names those fields.
+    """A checked chat request, in the library's request vocabulary (:class:`~orkestra.Message`,
+    :class:`~orkestra.Tool`, :class:`~orkestra.ForcedTool`, :class:`~orkestra.ResponseFormat`),
+    which the library takes as it is: what the proxy checked is not checked again.
+    ``ignored`` names what was accepted but no provider is sent (a tool's ``strict``...).
     """
 
     model: str
@@ -54,9 +54,9 @@ class ChatParams:
     stream: bool = False
     include_usage: bool = False
     user: str | None = None
-    tools: tuple[Mapping[str, Any], ...] = ()
-    tool_choice: str | Mapping[str, Any] | None = None
-    response_format: Mapping[str, Any] | None = None
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str | ForcedTool | None = None
+    response_format: ResponseFormat | None = None
     session_id: str | None = None
     """``prompt_cache_key``: the conversation's sticky session (its model stays put, so the
     provider's prompt cache stays warm; see docs/conversations.md)."""
@@ -77,7 +77,7 @@ class ChatParams:
 
     def conversation(self) -> dict[str, Any]:
         """``prompt=`` for a single user turn, else ``messages=`` (the library's
-        :class:`~orkestra.providers.base.Message` turns, tool-call signatures decoded)."""
+        :class:`~orkestra.Message` turns, tool-call signatures decoded)."""
         prompt = self.prompt
         if prompt is not None:
             return {"prompt": prompt}
@@ -92,11 +92,11 @@ class ChatParams:
         if self.temperature is not None:
             out["temperature"] = self.temperature
         if self.tools:
-            out["tools"] = [dict(t) for t in self.tools]
+            out["tools"] = self.tools
         if self.tool_choice is not None:
             out["tool_choice"] = self.tool_choice
         if self.response_format is not None:
-            out["response_format"] = dict(self.response_format)
+            out["response_format"] = self.response_format
         if self.session_id is not None:
             out["session_id"] = self.session_id
         return out
@@ -275,29 +275,25 @@ _TOOL_FIELDS = frozenset({"type", "function"})
 _FUNCTION_FIELDS = frozenset({"name", "description", "parameters", "strict"})
 
 
-def _tools(value: object, ignored: list[str]) -> tuple[Mapping[str, Any], ...]:
-    """Function tools, in OpenAI's form without ``strict`` (no provider is sent it)."""
+def _tools(value: object, ignored: list[str]) -> tuple[Tool, ...]:
+    """Function tools (a tool's ``strict`` is no provider's: it is named in ``ignored``)."""
     if value is None:
         return ()
     if not isinstance(value, list):
         raise wrong_type("tools", "an array", value)
     if len(value) > MAX_TOOLS:
         raise invalid("tools", f"{len(value)} tools; at most {MAX_TOOLS} are allowed.")
-    out: list[Mapping[str, Any]] = []
-    names: set[str] = set()
+    out: list[Tool] = []
     for i, item in enumerate(value):
-        function = _function(f"tools[{i}]", item, ignored)
-        if function["name"] in names:
-            raise invalid(
-                "tools", f"two tools are named {function['name']!r}; tool names must be unique."
-            )
-        names.add(function["name"])
-        out.append({"type": "function", "function": function})
+        tool = _function(f"tools[{i}]", item, ignored)
+        if any(t.name == tool.name for t in out):
+            raise invalid("tools", f"two tools are named {tool.name!r}; tool names must be unique.")
+        out.append(tool)
     return tuple(out)
 
 
-def _function(where: str, item: object, ignored: list[str]) -> dict[str, Any]:
-    """One function tool's ``function`` object, checked."""
+def _function(where: str, item: object, ignored: list[str]) -> Tool:
+    """One function tool, checked."""
     tool = object_field(where, item)
     kind = tool.get("type")
     if kind is None:
@@ -312,10 +308,10 @@ def _function(where: str, item: object, ignored: list[str]) -> dict[str, Any]:
     where = f"{where}.function"
     function = object_field(where, tool["function"])
     only_known(where, function, _FUNCTION_FIELDS, "function field")
-    clean: dict[str, Any] = {"name": name_field(f"{where}.name", function.get("name"))}
+    name = name_field(f"{where}.name", function.get("name"))
     description = function.get("description")
     if description is not None:
-        clean["description"] = text_field(f"{where}.description", description)
+        description = text_field(f"{where}.description", description)
     parameters = function.get("parameters")
     if parameters is not None:
         parameters = object_field(f"{where}.parameters", parameters)
@@ -324,18 +320,17 @@ def _function(where: str, item: object, ignored: list[str]) -> dict[str, Any]:
                 f"{where}.parameters",
                 "a function's parameters must be a JSON Schema of type 'object'.",
             )
-        clean["parameters"] = parameters
     strict = function.get("strict")
     if strict is not None and not isinstance(strict, bool):
         raise wrong_type(f"{where}.strict", "a boolean", strict)
     if strict:
         ignored.append("tools.function.strict")
-    return clean
+    if parameters is None:
+        return Tool(name, description)
+    return Tool(name, description, parameters)
 
 
-def _tool_choice(
-    value: object, tools: Sequence[Mapping[str, Any]]
-) -> str | Mapping[str, Any] | None:
+def _tool_choice(value: object, tools: Sequence[Tool]) -> str | ForcedTool | None:
     """``"auto"``, ``"none"``, ``"required"`` or one named function; None when there are no
     tools and the choice asks for nothing."""
     if value is None:
@@ -363,12 +358,12 @@ def _tool_choice(
     name = name_field(f"{param}.function.name", function.get("name"))
     if not tools:
         raise invalid(param, "'tool_choice' is only allowed when 'tools' are specified.")
-    if name not in {t["function"]["name"] for t in tools}:
+    if name not in {t.name for t in tools}:
         raise invalid(f"{param}.function.name", f"no tool named {name!r} is in 'tools'.")
-    return {"type": "function", "function": {"name": name}}
+    return ForcedTool(name)
 
 
-def _parallel_tool_calls(value: object, tools: Sequence[Mapping[str, Any]]) -> None:
+def _parallel_tool_calls(value: object, tools: Sequence[Tool]) -> None:
     """True (OpenAI's default) is what every provider does; false cannot be promised (Gemini
     has no such switch), so with tools it is refused rather than quietly broken."""
     if value is None:
@@ -382,8 +377,8 @@ def _parallel_tool_calls(value: object, tools: Sequence[Mapping[str, Any]]) -> N
 _JSON_SCHEMA_FIELDS = frozenset({"name", "description", "schema", "strict"})
 
 
-def _response_format(value: object, ignored: list[str]) -> Mapping[str, Any] | None:
-    """``json_object`` or ``json_schema`` in OpenAI's form (``text`` is the default: None)."""
+def _response_format(value: object, ignored: list[str]) -> ResponseFormat | None:
+    """``json_object`` (any JSON object) or ``json_schema`` (``text`` is the default: None)."""
     if value is None:
         return None
     param = "response_format"
@@ -395,7 +390,7 @@ def _response_format(value: object, ignored: list[str]) -> Mapping[str, Any] | N
         raise wrong_type(f"{param}.type", "a string", kind)
     if kind in ("text", "json_object"):
         only_known(param, fmt, frozenset({"type"}), "response_format field")
-        return None if kind == "text" else {"type": "json_object"}
+        return None if kind == "text" else ResponseFormat(schema=None)
     if kind != "json_schema":
         raise unsupported(f"{param}.type", f"response_format of type {kind!r}")
     only_known(param, fmt, frozenset({"type", "json_schema"}), "response_format field")
@@ -411,24 +406,10 @@ def _response_format(value: object, ignored: list[str]) -> Mapping[str, Any] | N
     if "schema" not in spec or spec["schema"] is None:
         raise missing(f"{where}.schema")
     schema = object_field(f"{where}.schema", spec["schema"])
-    _check_schema(f"{where}.schema", schema)
+    problem = ResponseFormat(name, schema).schema_problem()  # the library's check, made here
+    if problem is not None:
+        raise invalid(f"{where}.schema", f"{problem}.")
     strict = spec.get("strict")
     if strict is not None and not isinstance(strict, bool):
         raise wrong_type(f"{where}.strict", "a boolean", strict)
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": name, "schema": schema, "strict": bool(strict)},
-    }
-
-
-def _check_schema(param: str, schema: Mapping[str, Any]) -> None:
-    """A schema the answer can be validated against, with an object at its top (what every
-    provider's structured output takes)."""
-    import jsonschema  # only requests with a schema pay for the import
-
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(dict(schema))
-    except jsonschema.SchemaError as error:
-        raise invalid(param, f"not a valid JSON Schema: {error.message}") from None
-    if schema.get("type") != "object":
-        raise invalid(param, "the schema's top level must be {'type': 'object', ...}.")
+    return ResponseFormat(name, schema, bool(strict))

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from orkestra._types import Response, ToolCall, Usage
+from orkestra import Response, ToolCall, Usage
 from orkestra.errors import CapabilityError, OrkestraError, StructuredOutputError
 from orkestra.server.call_ids import wire_call_id
 from orkestra.server.errors import ProxyError, from_library_error
@@ -20,7 +20,6 @@ __all__ = [
     "InvalidOutputError",
     "completion_json",
     "dumps",
-    "finish_reason",
     "orkestra_json",
     "proxy_error",
     "sse",
@@ -33,59 +32,10 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
-# Each provider's own finish reasons, as OpenAI names them (unknown ones: "stop").
-_FINISH_REASONS = {
-    # OpenAI
-    "stop": "stop",
-    "length": "length",
-    "content_filter": "content_filter",
-    "tool_calls": "tool_calls",
-    "function_call": "tool_calls",
-    # Anthropic
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-    # Gemini (a call of a tool ends with STOP: the calls themselves say it)
-    "STOP": "stop",
-    "MAX_TOKENS": "length",
-    "SAFETY": "content_filter",
-    "RECITATION": "content_filter",
-    "BLOCKLIST": "content_filter",
-    "PROHIBITED_CONTENT": "content_filter",
-    "SPII": "content_filter",
-    "IMAGE_SAFETY": "content_filter",
-    "IMAGE_PROHIBITED_CONTENT": "content_filter",
-    "MODEL_ARMOR": "content_filter",
-    "MALFORMED_FUNCTION_CALL": "stop",
-    "UNEXPECTED_TOOL_CALL": "stop",
-    "TOO_MANY_TOOL_CALLS": "stop",
-    "LANGUAGE": "stop",
-    "OTHER": "stop",
-    "FINISH_REASON_UNSPECIFIED": "stop",
-}
-
-
-def finish_reason(native: str | None, *, tool_calls: bool = False) -> str:
-    """OpenAI's ``finish_reason`` for a provider's own (``end_turn``, ``MAX_TOKENS``...).
-
-    An answer with tool calls that otherwise ended normally is ``"tool_calls"`` (Gemini says
-    ``STOP``); ``"tool_calls"`` without any call would send a client looking for none."""
-    reason = "stop"
-    if native is not None:
-        reason = _FINISH_REASONS.get(native, _FINISH_REASONS.get(native.upper(), "stop"))
-    if tool_calls and reason == "stop":
-        return "tool_calls"
-    if not tool_calls and reason == "tool_calls":
-        return "stop"
-    return reason
-
-
 def response_finish(response: Response) -> str:
-    return finish_reason(response.finish_reason, tool_calls=bool(response.tool_calls))
+    """OpenAI's ``finish_reason``: the library's :attr:`~orkestra.Response.stop_reason`, which
+    each adapter maps from its provider's own."""
+    return response.stop_reason
 
 
 def tool_calls_json(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:

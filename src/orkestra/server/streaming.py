@@ -28,11 +28,8 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from orkestra._provider import ResponseStream
-from orkestra._types import Response, RoutingDecision
-from orkestra.errors import OrkestraError, StructuredOutputError
-from orkestra.resilience.budget import Reservation
-from orkestra.server.dispatch import billed
+from orkestra import Response, ResponseStream, RoutingDecision
+from orkestra.errors import OrkestraError
 from orkestra.server.response import DONE, ChunkFormatter, proxy_error, sse
 
 __all__ = ["SSEResponse", "StreamSession", "Threads"]
@@ -58,7 +55,8 @@ class Threads:
 
 
 class Outcome(Protocol):
-    """What the app does when a stream ends (records it in the usage log, logs it)."""
+    """What the app does when a stream ends (logs it; the library records it in the usage
+    log, and settles its budget reservations, itself)."""
 
     def ignored_params(self, response: Response) -> tuple[str, ...]: ...
 
@@ -85,13 +83,11 @@ class StreamSession:
         formatter: ChunkFormatter,
         threads: Threads,
         outcome: Outcome,
-        reservation: Reservation | None = None,
     ) -> None:
         self.stream = stream
         self.formatter = formatter
         self.threads = threads
         self.outcome = outcome
-        self.reservation = reservation
         self._chunks = iter(stream)
         self._first: str | None = None
         self._ended = False
@@ -111,18 +107,6 @@ class StreamSession:
         if self._ended:
             return
         self._ended = True
-        if self.reservation is not None:
-            if response is not None:
-                cost = response.total_cost
-            elif isinstance(error, OrkestraError) and (
-                error.attempts or isinstance(error, StructuredOutputError)
-            ):
-                cost = billed(error)
-            else:  # cut off: what it billed is unknown, so the whole hold counts
-                cost = self.reservation.amount
-            # A shared budget settles in its database: never on the event loop.
-            with anyio.CancelScope(shield=True):
-                await self.threads.run(self.reservation.settle, cost)
         if response is not None:
             self.outcome.succeeded(response)
         elif error is not None:
@@ -164,8 +148,8 @@ class StreamSession:
                 with contextlib.suppress(Exception):
                     await self._events.aclose()
             if not self._ended:
-                # Closing the stream settles the library's budget reservations and closes
-                # the provider's connection.
+                # Closing the stream settles the library's budget reservations, records
+                # the call and closes the provider's connection.
                 with contextlib.suppress(Exception):
                     await self.threads.run(self.stream.close)
                 await self._end(error=ClientDisconnected("the client closed the stream"))
