@@ -156,3 +156,24 @@ def test_a_stream_closed_early_is_recorded_and_settles_its_budget(
     (record,) = log.query()
     assert record.status == "StreamClosed" and record.provider == "anthropic"
     p.close()
+
+
+def test_a_call_refused_before_any_attempt_is_recorded(
+    fake: FakeProviderServer, log: SQLiteUsageLog
+) -> None:
+    """No model can serve it: the usage log shows the refusal; bad arguments are not a call."""
+    local = o.Provider(
+        "ollama",
+        base_url=fake.openai_base_url,
+        models={"balanced": {"id": "tiny", "capabilities": []}},  # no JSON output
+    )
+    sink = UsageSink(log)
+    with pytest.raises(o.CapabilityError):
+        local.chat(PROMPT, response_format=City, usage_sink=sink)
+    with pytest.raises(o.InvalidRequestError):
+        local.chat(PROMPT, max_tokens=0, usage_sink=sink)
+    log.flush()
+    (record,) = log.query()
+    assert (record.status, record.provider) == ("CapabilityError", "ollama")
+    assert fake.requests == []
+    local.close()

@@ -1,10 +1,10 @@
-"""One call's arguments, typed, and the checked :class:`Request` every layer below the public
-methods works from (like ``llm``'s ``Prompt``: one object carries the call).
+"""A call's input, checked once: the :class:`Request` every layer below the public methods works
+from (like ``llm``'s ``Prompt``: one object carries the call).
 
-``Provider.chat(...)`` and its siblings put their arguments in a :class:`CallArgs`; middleware
-sees them as the documented ``data`` dict (:meth:`CallArgs.data`) and may change them; then
-:meth:`CallArgs.request` checks everything once, before any network call, and the rest of the
-call (routing, planning, the resilience layer, the endpoint) reads the :class:`Request`.
+``Provider.chat(...)`` and its siblings put their arguments in a ``CallArgs``
+(:mod:`orkestra._hooked`); after the middleware, :func:`read_input` checks everything, before
+any network call, and the rest of the call (routing, planning, the resilience layer, the
+endpoint) reads the :class:`Request`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
 from orkestra._options import parse_options
@@ -24,26 +24,7 @@ from orkestra.errors import InvalidRequestError
 from orkestra.resilience.budget import input_token_bound
 from orkestra.routing.policy import estimate_input_tokens
 
-if TYPE_CHECKING:
-    from orkestra.resilience.budget import Budget
-    from orkestra.usage import UsageSink
-
-__all__ = ["CallArgs", "Request", "read_input", "validate_knob", "validate_request"]
-
-DATA_KEYS = (
-    "prompt",
-    "messages",
-    "model",
-    "strategy",
-    "max_tokens",
-    "temperature",
-    "quality",
-    "tools",
-    "tool_choice",
-    "response_format",
-    "session_id",
-)
-"""The arguments of a call, as middleware sees them in ``data`` (with ``provider``, ``stream``)."""
+__all__ = ["Request", "read_input", "validate_knob", "validate_request"]
 
 
 def validate_request(prompt: object, max_tokens: object, temperature: object) -> str:
@@ -148,55 +129,3 @@ def _input_bound(
         tools=bool(options.tools),
         extra=extra,
     )
-
-
-@dataclass(frozen=True)
-class CallArgs:
-    """A call's arguments as given (checked by :meth:`request`), and where it was made."""
-
-    prompt: str | None = None
-    messages: Messages | None = None
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    temperature: float = DEFAULT_TEMPERATURE
-    model: str | None = None
-    strategy: str | None = None
-    quality: float | None = None
-    tools: Sequence[Any] | None = None
-    tool_choice: Any = None
-    response_format: Any = None
-    session_id: str | None = None
-    budget: Budget | None = None
-    """A spend cap for this call alone, on top of the provider's and the process's."""
-    usage_sink: UsageSink | None = None
-    """Where this call's usage record goes (default: the provider's sink)."""
-    provider: str | None = None
-    """The provider the call was made on (None: a ``MultiProvider``)."""
-    multi: bool = False
-    stream: bool = False
-
-    def data(self) -> dict[str, Any]:
-        """The ``data`` dict middleware sees (see :mod:`orkestra.hooks`)."""
-        data = {key: getattr(self, key) for key in DATA_KEYS}
-        if not self.multi:
-            del data["strategy"]
-        data.update(provider=self.provider, stream=self.stream)
-        return data
-
-    def with_data(self, data: Mapping[str, Any]) -> CallArgs:
-        """These arguments as (possibly) changed by middleware."""
-        changes: dict[str, Any] = {key: data[key] for key in DATA_KEYS if key in data}
-        return dataclasses.replace(self, **changes)
-
-    def request(self) -> Request:
-        """The checked :class:`Request` (raises :class:`InvalidRequestError` before anything
-        is sent)."""
-        return read_input(
-            self.prompt,
-            self.messages,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            tools=self.tools,
-            tool_choice=self.tool_choice,
-            response_format=self.response_format,
-            session_id=self.session_id,
-        )

@@ -1,19 +1,22 @@
 """What Provider and MultiProvider share around a call: hooks, and running chat/stream in them
 (sync, and async for ``achat``/``astream``).
 
-A call's arguments travel typed (:class:`~orkestra._call.CallArgs`); middleware sees them as its
+A call's arguments travel typed (:class:`CallArgs`); middleware sees them as its
 documented ``data`` dict, and only when there is middleware or a handler anywhere."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from orkestra._call import CallArgs
+from orkestra._call import Request, read_input
+from orkestra._conversation import Messages
+from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from orkestra._types import Response, RoutingDecision
-from orkestra.errors import InvalidRequestError, OrkestraError
+from orkestra.errors import CapabilityError, InvalidRequestError, OrkestraError
 from orkestra.hooks import (
     AsyncNotify,
     Handler,
@@ -25,11 +28,79 @@ from orkestra.hooks import (
     global_hooks,
     hooked,
 )
+from orkestra.resilience.budget import Budget
 from orkestra.resilience.call import AsyncResponseStream, Call, ResponseStream, fallback_moves
 from orkestra.resilience.executor import Target
 from orkestra.usage import UsageSink
 
-__all__ = ["HookedCalls"]
+__all__ = ["CallArgs", "HookedCalls"]
+
+DATA_KEYS = (
+    "prompt",
+    "messages",
+    "model",
+    "strategy",
+    "max_tokens",
+    "temperature",
+    "quality",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "session_id",
+)
+"""The arguments of a call, as middleware sees them in ``data`` (with ``provider``, ``stream``)."""
+
+
+@dataclass(frozen=True)
+class CallArgs:
+    """A call's arguments as given (checked by :meth:`request`), and where it was made."""
+
+    prompt: str | None = None
+    messages: Messages | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
+    model: str | None = None
+    strategy: str | None = None
+    quality: float | None = None
+    tools: Sequence[Any] | None = None
+    tool_choice: Any = None
+    response_format: Any = None
+    session_id: str | None = None
+    budget: Budget | None = None
+    """A spend cap for this call alone, on top of the provider's and the process's."""
+    usage_sink: UsageSink | None = None
+    """Where this call's usage record goes (default: the provider's sink)."""
+    provider: str | None = None
+    """The provider the call was made on (None: a ``MultiProvider``)."""
+    multi: bool = False
+    stream: bool = False
+
+    def data(self) -> dict[str, Any]:
+        """The ``data`` dict middleware sees (see :mod:`orkestra.hooks`)."""
+        data = {key: getattr(self, key) for key in DATA_KEYS}
+        if not self.multi:
+            del data["strategy"]
+        data.update(provider=self.provider, stream=self.stream)
+        return data
+
+    def with_data(self, data: Mapping[str, Any]) -> CallArgs:
+        """These arguments as (possibly) changed by middleware."""
+        changes: dict[str, Any] = {key: data[key] for key in DATA_KEYS if key in data}
+        return dataclasses.replace(self, **changes)
+
+    def request(self) -> Request:
+        """The checked :class:`Request` (raises :class:`InvalidRequestError` before anything
+        is sent)."""
+        return read_input(
+            self.prompt,
+            self.messages,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            tools=self.tools,
+            tool_choice=self.tool_choice,
+            response_format=self.response_format,
+            session_id=self.session_id,
+        )
 
 
 class HookedCalls:
@@ -50,8 +121,9 @@ class HookedCalls:
     def _refused(self, args: CallArgs, error: OrkestraError) -> None:
         """Record a call that failed before any attempt (no model can serve it, an unknown
         model, no key...): the usage log shows refusals too. Arguments the caller got wrong
-        (:class:`InvalidRequestError`) are the caller's bug, not a call: not recorded."""
-        if isinstance(error, InvalidRequestError):
+        (:class:`InvalidRequestError`, but :class:`CapabilityError`) are the caller's bug, not
+        a call: not recorded."""
+        if isinstance(error, InvalidRequestError) and not isinstance(error, CapabilityError):
             return
         sink, provider = self._refusal_sink(args)
         if sink is not None:

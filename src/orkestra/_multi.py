@@ -7,9 +7,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from orkestra._call import CallArgs, read_input, validate_knob, validate_request
+from orkestra._call import read_input, validate_knob, validate_request
 from orkestra._conversation import Messages
-from orkestra._hooked import HookedCalls
+from orkestra._hooked import CallArgs, HookedCalls
 from orkestra._options import can_serve, refusal
 from orkestra._provider import Provider, ResponseStream
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE

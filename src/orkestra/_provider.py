@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-from orkestra._call import CallArgs, validate_knob
+from orkestra._call import validate_knob
 from orkestra._conversation import Messages
 from orkestra._endpoint import Endpoint
-from orkestra._hooked import HookedCalls
+from orkestra._hooked import CallArgs, HookedCalls
 from orkestra._options import can_serve
 from orkestra._provider_routing import ProviderRouting
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE

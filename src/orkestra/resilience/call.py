@@ -27,9 +27,8 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orkestra._call import Request
 from orkestra._endpoint import Endpoint
 from orkestra._options import structured
 from orkestra._types import Response, RoutingDecision, Usage
@@ -42,6 +41,9 @@ from orkestra.resilience.drivers import Result
 from orkestra.resilience.executor import Flow, Target
 from orkestra.resilience.retry import RetryPolicy
 from orkestra.usage import UsageSink
+
+if TYPE_CHECKING:  # a call is handed its checked Request; it never imports the layer above
+    from orkestra._call import Request
 
 __all__ = [
     "AsyncResponseStream",
