@@ -9,7 +9,8 @@ No provider SDK is imported until its provider makes its first call, and ``o.ver
 (checks of a cheap answer, for cascades) is imported on first use.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from orkestra._multi import MultiProvider
 from orkestra._provider import Provider, ResponseStream
@@ -70,7 +71,7 @@ from orkestra.resilience import (
 )
 from orkestra.resilience.call import AsyncResponseStream
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from orkestra import verifiers
 
 __all__ = [
@@ -138,7 +139,7 @@ __all__ = [
 _LAZY_MODULES = ("verifiers",)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """``o.verifiers``: a submodule imported when first used, not with ``import orkestra``."""
     if name in _LAZY_MODULES:
         import importlib

@@ -5,7 +5,9 @@ SDK) and speaks in provider-neutral terms: a :class:`ChatRequest` in, a stream o
 :class:`TextDelta` (with a :class:`UsageReport` wherever the provider reports usage before the
 end) followed by one :class:`Finished` out. ``complete()`` returns the same events for
 a non-streaming call, so usage, cost and the :class:`~orkestra.Response` are built in one place
-for both. Adding a provider is one new module with an :class:`Adapter` and one catalog entry.
+for both. Each adapter also maps its provider's finish reasons to a :data:`StopReason`. Adding a
+wire protocol takes an adapter module, its ``ADAPTERS`` entry, catalog entries and a protocol of
+the fake server: ARCHITECTURE.md, "Adding a provider", lists every step.
 """
 
 from __future__ import annotations
