@@ -23,8 +23,7 @@ import functools
 import logging
 from collections.abc import Sequence
 
-from orkestra import Budget
-from orkestra.resilience import SharedBudget
+from orkestra import Budget, SharedBudget
 from orkestra.server.config import KeyConfig
 from orkestra.server.errors import KEY_BUDGET_PREFIX
 from orkestra.usage import SQLUsageLog, UsageLog, parse_since
