@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orkestra._types import Response
-from orkestra._version import __version__
+from orkestra import Response, __version__
 from orkestra.errors import ConfigurationError
 
 if TYPE_CHECKING:

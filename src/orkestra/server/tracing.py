@@ -35,7 +35,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from orkestra._types import Response
+from orkestra import Response
 from orkestra.errors import ConfigurationError
 
 if TYPE_CHECKING:
