@@ -104,6 +104,10 @@ def test_calls_are_newest_first_with_a_cursor(client: TestClient, log: SQLiteUsa
     first = data["calls"][0]
     assert first["scores"] == {"budget": 0.71, "balanced": 0.77, "premium": 0.84}
     assert first["savings"] == pytest.approx(records[-1].savings)
+    assert data["next"] == data["calls"][1]["cursor"]  # a full page: there may be more
+    rest = client.get(f"/api/calls?limit=2&before={data['next']}").json()
+    assert [c["model"] for c in rest["calls"]] == ["m30"] and rest["next"] is None
+    assert rest["cursor"] == data["cursor"]  # following the log starts at the newest call
     bad = client.get("/api/calls?limit=nope")
     assert bad.status_code == 400 and bad.json()["code"] == "invalid_limit"
     assert len(client.get("/api/calls?limit=100000").json()["calls"]) == 3
@@ -160,6 +164,7 @@ def test_a_closed_log_is_not_a_crash(log: SQLiteUsageLog) -> None:
         "/api/summary?since=9999999999999999999999999w",
         "/api/events?after=99999999999999999999999999-abc",
         "/api/events?after=not-a-cursor",
+        "/api/calls?before=123",
     ],
 )
 def test_out_of_range_or_malformed_input_is_a_400_that_says_why(
@@ -170,7 +175,7 @@ def test_out_of_range_or_malformed_input_is_a_400_that_says_why(
         response = client.get(path)
     assert response.status_code == 400, response.text
     body = response.json()
-    name = "since" if "since" in path else "after"
+    name = next(n for n in ("since", "after", "before") if n in path)
     assert body["code"] == f"invalid_{name}"
     assert name in body["error"]
 

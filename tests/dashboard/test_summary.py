@@ -10,7 +10,6 @@ from dashboard_helpers import make_record
 from orkestra.dashboard._summary import (
     PREVIEW_CHARS,
     Cursor,
-    bucketize,
     bundled_knob_targets,
     call_row,
     knob_shares,
@@ -19,7 +18,7 @@ from orkestra.dashboard._summary import (
     summarize,
 )
 from orkestra.dashboard._tail import CallTail
-from orkestra.usage import SQLiteUsageLog, UsageRecord
+from orkestra.usage import KnobCount, SQLiteUsageLog, UsageRecord
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 
@@ -41,26 +40,9 @@ def test_a_bucket_charts_the_span_in_at_most_120_points(span: timedelta, bucket:
     assert span.total_seconds() / bucket <= 120 or bucket == 86400
 
 
-def test_bucketize_sums_each_bucket_and_skips_empty_ones() -> None:
-    records = [
-        make_record(ts=NOW, cost=1.0, base_cost=3.0),
-        make_record(ts=NOW + timedelta(seconds=20), cost=2.0, base_cost=3.0),
-        make_record(ts=NOW + timedelta(minutes=5), cost=4.0, base_cost=5.0),
-    ]
-    points = bucketize(records, 60)
-    start = int(NOW.timestamp()) * 1000
-    assert points == [
-        {"t": start, "calls": 2, "cost": 3.0, "base": 6.0},
-        {"t": start + 300_000, "calls": 1, "cost": 4.0, "base": 5.0},
-    ]
-
-
 def test_knob_shares_compare_each_knob_with_its_target() -> None:
-    records = [make_record(knob=0.8823, tier="premium")] + [
-        make_record(knob=0.8823, tier="budget") for _ in range(3)
-    ]
-    records += [make_record(knob=None, tier="premium"), make_record(knob=0.5, tier="balanced")]
-    shares = knob_shares(records, {0.8823: 0.2})
+    counts = [KnobCount(0.8823, 4, 1), KnobCount(0.5, 1, 0), KnobCount(None, 1, 1)]
+    shares = knob_shares(counts, {0.8823: 0.2})
     assert shares[0] == {"knob": 0.8823, "calls": 4, "premium_share": 0.25, "target": 0.2}
     assert {s["knob"]: s["target"] for s in shares[1:]} == {0.5: None, None: None}
     assert [s["premium_share"] for s in shares[1:]] == [0.0, 1.0]
@@ -121,14 +103,15 @@ def test_summary_of_a_long_history_is_charted_by_day(log: SQLiteUsageLog) -> Non
     summary = summarize(log, None, now=NOW)
     assert summary["series"]["bucket_seconds"] == 86400
     assert [p["calls"] for p in summary["series"]["points"]] == [2, 1, 1]
-    # The knob shares read only the last day of records, and say so.
-    assert summary["knobs"]["scope_seconds"] == 86400
-    assert summary["knobs"]["shares"][0]["calls"] == 1
+    day = 86_400_000
+    assert [p["t"] % day for p in summary["series"]["points"]] == [0, 0, 0]  # UTC midnights
+    assert summary["start"] % day == 0
+    # The knob shares cover the whole window (the database counts them).
+    assert summary["knobs"]["scope_seconds"] is None
+    assert summary["knobs"]["shares"][0]["calls"] == 4
 
 
-def test_recent_calls_are_newest_first_and_widen_the_window_as_needed(
-    log: SQLiteUsageLog,
-) -> None:
+def test_recent_calls_are_newest_first_a_page_at_a_time(log: SQLiteUsageLog) -> None:
     old = make_record(ts=NOW - timedelta(days=40), model="old")
     new = [make_record(ts=NOW - timedelta(minutes=m), model=f"m{m}") for m in (3, 2, 1)]
     for record in [old, *new]:
@@ -140,6 +123,11 @@ def test_recent_calls_are_newest_first_and_widen_the_window_as_needed(
     assert [r.model for r in everything] == ["m1", "m2", "m3", "old"]
     nothing, cursor = recent_calls(log, 0, now=NOW)
     assert nothing == [] and cursor == Cursor.of(new[-1])
+    older, cursor = recent_calls(log, 2, before=Cursor.of(new[1]), now=NOW)
+    assert [r.model for r in older] == ["m3", "old"] and cursor == Cursor.of(new[-1])
+    with SQLiteUsageLog(log.path.with_name("empty.db")) as empty_log:
+        empty, cursor = recent_calls(empty_log, 5, now=NOW)
+    assert empty == [] and cursor == Cursor(NOW, "")
 
 
 def test_the_tail_returns_each_record_once_even_when_it_lands_late(

@@ -245,6 +245,53 @@ def test_totals_by_day_and_since(traffic: SQLUsageLog) -> None:
         traffic.totals(by="colour")
 
 
+def test_series_knobs_and_pages_are_aggregated_by_the_database(open_log: OpenLog) -> None:
+    log = open_log()
+    t0 = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+    rows = [  # (seconds after t0, cost, base_cost, knob, tier)
+        (0.5, 1.0, 3.0, 0.88234, "premium"),
+        (59.9, 2.0, 3.0, 0.8823, "budget"),
+        (61.0, 4.0, 5.0, 0.5, "budget"),
+        (3600.0, 8.0, 9.0, None, "premium"),
+    ]
+    records = [
+        UsageRecord(
+            provider="openai",
+            model=f"m{i}",
+            tier=tier,
+            ts=t0 + timedelta(seconds=offset),
+            cost=cost,
+            base_cost=base,
+            knob=knob,
+        )
+        for i, (offset, cost, base, knob, tier) in enumerate(rows)
+    ]
+    for record in records:
+        log.record(record)
+    points = log.series(t0, bucket=60)
+    assert [(p.start, p.calls, p.cost, p.base_cost) for p in points] == [
+        (t0, 2, 3.0, 6.0),
+        (t0 + timedelta(minutes=1), 1, 4.0, 5.0),
+        (t0 + timedelta(hours=1), 1, 8.0, 9.0),
+    ]
+    assert [p.calls for p in log.series(t0 + timedelta(seconds=1), bucket=86400)] == [3]
+    assert [(k.knob, k.calls, k.premium) for k in log.knob_counts()] == [
+        (0.8823, 2, 1),  # 0.88234 rounds to the same setting
+        (0.5, 1, 0),
+        (None, 1, 1),
+    ]
+    assert log.oldest() == t0 + timedelta(seconds=0.5)
+    assert log.oldest(t0 + timedelta(seconds=60)) == t0 + timedelta(seconds=61)
+    assert log.oldest(t0 + timedelta(days=1)) is None
+    newest_first = [r.id for r in reversed(records)]
+    assert [r.id for r in log.latest(2)] == newest_first[:2]
+    last = log.latest(2)[-1]
+    assert [r.id for r in log.latest(5, before=(last.ts, last.id))] == newest_first[2:]
+    assert log.latest(0) == []
+    with pytest.raises(o.ConfigurationError, match="bucket"):
+        log.series(bucket=0)
+
+
 def test_totals_as_csv_and_json(traffic: SQLUsageLog) -> None:
     totals = traffic.totals(by="provider")
     buffer = io.StringIO()
@@ -327,7 +374,43 @@ def test_migrations_are_recorded_and_idempotent(open_log: OpenLog, db_url: str) 
             indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes")}
     assert [name for name, _ in applied] == names
     assert all(applied_at for _, applied_at in applied)
-    assert {"calls_ts", "calls_key_id_ts", "calls_model"} <= indexes
+    assert {"calls_ts_id", "calls_key_id_ts"} <= indexes
+    assert not {"calls_ts", "calls_model"} & indexes  # replaced by m004
+
+
+def test_a_log_made_by_an_older_version_is_upgraded_in_place(db_url: str) -> None:
+    """A database with m001 and m002 only (as 0.2 made it) is migrated and keeps its calls."""
+    old = [m for m in MIGRATIONS if m.name in ("m001_create_calls", "m002_index_calls")]
+    insert = "INSERT INTO calls (id, ts, source, provider, model, cost) VALUES ({})"
+    then = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+    if db_url.startswith("sqlite"):
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for migration in old:
+            for statement in migration.sqlite:
+                conn.execute(statement)
+            conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (migration.name,))
+        ts = then.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")  # as 0.2 wrote it
+        conn.execute(insert.format("?, ?, ?, ?, ?, ?"), ("a" * 32, ts, "library", "x", "y", 0.5))
+        conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(db_url, autocommit=True) as pg:
+            pg.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ)")
+            for migration in old:
+                for statement in migration.postgres:
+                    pg.execute(statement)
+                pg.execute("INSERT INTO _migrations VALUES (%s, now())", (migration.name,))
+            pg.execute(
+                insert.format("%s, %s, %s, %s, %s, %s"), ("a" * 32, then, "library", "x", "y", 0.5)
+            )
+    with open_usage_log(db_url) as log:
+        log.record(UsageRecord(provider="openai", model="gpt-4o-mini", cost=0.25))
+        assert [r.ts for r in log.latest(5)][1] == then
+        assert log.totals(since=then)[0].cost == 0.75
+        first = log.series(then, bucket=3600)[0]
+        assert (first.start, first.calls) == (then, 1)
 
 
 # -- writes off the call path ----------------------------------------------------------------

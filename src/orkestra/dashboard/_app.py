@@ -2,7 +2,8 @@
 
 ``GET /``                the page (HTML; its script and styles are under ``/static/``)
 ``GET /api/summary``     totals, per model/tier/provider, cost series, premium share per knob
-``GET /api/calls``       the latest calls, newest first, and the cursor to follow the log from
+``GET /api/calls``       the latest calls, newest first (``before``: the next page), and the
+                         cursor to follow the log from
 ``GET /api/events``      server-sent events: ``call`` for each call as it lands (any process)
 
 Everything the page loads comes from this app; its Content-Security-Policy forbids anything
@@ -163,8 +164,21 @@ def create_app(
         except ValueError:
             return _bad_request("limit must be a whole number", "invalid_limit")
         limit = max(0, min(limit, MAX_CALLS))
-        records, cursor = await anyio.to_thread.run_sync(lambda: recent_calls(log, limit))
-        return JSONResponse({"calls": [call_row(r) for r in records], "cursor": str(cursor)})
+        try:
+            before = Cursor.parse(request.query_params.get("before"))
+        except ValueError as exc:
+            return _bad_request(f"before: {exc}", "invalid_before")
+        records, cursor = await anyio.to_thread.run_sync(
+            lambda: recent_calls(log, limit, before=before)
+        )
+        more = len(records) == limit > 0
+        return JSONResponse(
+            {
+                "calls": [call_row(r) for r in records],
+                "cursor": str(cursor),
+                "next": str(Cursor.of(records[-1])) if more else None,
+            }
+        )
 
     async def events(request: Request) -> StreamingResponse | JSONResponse:
         try:

@@ -1,10 +1,11 @@
 """What the dashboard shows, read from a usage log: totals, distributions, series, call rows.
 
 Totals and the model/tier/provider distributions are the log's own aggregates
-(:meth:`UsageLog.totals`), so the page shows exactly what ``orkestra usage`` would. The series
-and the premium share per knob need the records themselves; they are read for at most
-:data:`FINE_SPAN` of history (a window longer than that is charted by day from the log's daily
-totals), so a large log costs the page one aggregate query, not a scan of every call.
+(:meth:`UsageLog.totals`), so the page shows exactly what ``orkestra usage`` would; the series
+(:meth:`UsageLog.series`) and the premium share per knob (:meth:`UsageLog.knob_counts`) are
+aggregated by the database too, and the call table reads one page of records
+(:meth:`UsageLog.latest`). A request costs a few queries and memory for what it returns,
+whatever the number of calls in the window.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from orkestra.usage import Totals, UsageLog, UsageRecord
+from orkestra.usage import KnobCount, Totals, UsageLog, UsageRecord
 
 __all__ = [
     "FINE_SPAN",
     "PREVIEW_CHARS",
     "Cursor",
-    "bucketize",
     "bundled_knob_targets",
     "call_row",
     "event_text",
@@ -36,19 +36,11 @@ PREVIEW_CHARS = 80
 """How much of a stored prompt the page shows."""
 
 FINE_SPAN = timedelta(days=2)
-"""The longest history the series and knob shares read record by record."""
+"""The longest history charted in buckets finer than a day."""
 
 MAX_POINTS = 120
 _BUCKETS = (1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600)
 _DAY = 86_400
-# Widening windows for "the latest N calls" (the log reads oldest first, by time).
-_RECENT_WINDOWS: tuple[timedelta | None, ...] = (
-    timedelta(hours=1),
-    timedelta(days=1),
-    timedelta(days=7),
-    timedelta(days=30),
-    None,
-)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -156,18 +148,6 @@ def pick_bucket(span: timedelta) -> int:
     return _DAY
 
 
-def bucketize(records: Iterable[UsageRecord], bucket: int) -> list[dict[str, Any]]:
-    """Calls, cost and premium-model cost per ``bucket`` seconds; empty buckets are left out."""
-    points: dict[int, dict[str, Any]] = {}
-    for record in records:
-        start = int(record.ts.timestamp()) // bucket * bucket
-        point = points.setdefault(start, {"t": start * 1000, "calls": 0, "cost": 0.0, "base": 0.0})
-        point["calls"] += 1
-        point["cost"] += record.cost
-        point["base"] += record.base_cost
-    return [points[key] for key in sorted(points)]
-
-
 def bundled_knob_targets() -> dict[float, float]:
     """The premium share the bundled router's default knob was calibrated to: ``{knob: share}``."""
     from orkestra.routing.artifacts import DEFAULT_ROUTER_DIR
@@ -190,29 +170,22 @@ def _target_for(knob: float | None, targets: Mapping[float, float]) -> float | N
 
 
 def knob_shares(
-    records: Iterable[UsageRecord], targets: Mapping[float, float]
+    counts: Iterable[KnobCount], targets: Mapping[float, float]
 ) -> list[dict[str, Any]]:
     """The realised premium share at each knob setting, with the share it targets when known.
 
-    A record without a knob (a model named explicitly, smart routing off) is grouped under
-    ``knob: None``. Most calls first.
+    Calls without a knob (a model named explicitly, smart routing off) are grouped under
+    ``knob: None``. In the order given (the log's: most calls first).
     """
-    counts: dict[float | None, list[int]] = {}
-    for record in records:
-        knob = None if record.knob is None else round(record.knob, 4)
-        entry = counts.setdefault(knob, [0, 0])
-        entry[0] += 1
-        entry[1] += record.tier == "premium"
     return [
         {
-            "knob": knob,
-            "calls": calls,
-            "premium_share": premium / calls,
-            "target": _target_for(knob, targets),
+            "knob": count.knob,
+            "calls": count.calls,
+            "premium_share": count.premium / count.calls,
+            "target": _target_for(count.knob, targets),
         }
-        for knob, (calls, premium) in sorted(
-            counts.items(), key=lambda item: (-item[1][0], item[0] is None, item[0] or 0.0)
-        )
+        for count in counts
+        if count.calls
     ]
 
 
@@ -227,37 +200,29 @@ def summarize(
     now: datetime | None = None,
     targets: Mapping[float, float] | None = None,
 ) -> dict[str, Any]:
-    """Everything the page shows but the call table, for the calls since ``since`` (None: all)."""
+    """Everything the page shows but the call table, for the calls since ``since`` (None: all).
+
+    Every figure is an aggregate the database computes (a few queries, whatever the number of
+    calls in the window): nothing here reads the records themselves.
+    """
     now = now or datetime.now(timezone.utc)
     targets = {} if targets is None else targets
     (overall,) = log.totals(since)
-    days = log.totals(since, by="day")
-    records: list[UsageRecord] = []
+    points: list[dict[str, Any]] = []
     bucket = _DAY
-    scope: timedelta | None = None  # the knob shares' history when shorter than the window
     start = since
-    if days:
-        first_day = datetime.fromisoformat(str(days[0].group)).replace(tzinfo=timezone.utc)
-        start = max(since, first_day) if since is not None else first_day
-        if now - start <= FINE_SPAN:
-            records = log.query(start)
-            start = records[0].ts if records else start
-            bucket = pick_bucket(now - start)
-        else:
-            scope = timedelta(days=1)
-            records = log.query(now - scope)
-    if bucket == _DAY:
-        series = [
-            {
-                "t": _ms(datetime.fromisoformat(str(day.group)).replace(tzinfo=timezone.utc)),
-                "calls": day.calls,
-                "cost": day.cost,
-                "base": day.base_cost,
-            }
-            for day in days
+    knobs: list[KnobCount] = []
+    if overall.calls and (oldest := log.oldest(since)) is not None:
+        if now - oldest <= FINE_SPAN:
+            start, bucket = oldest, pick_bucket(now - oldest)
+        else:  # charted by UTC day, from the first day with a call
+            first_day = oldest.replace(hour=0, minute=0, second=0, microsecond=0)
+            start = max(since, first_day) if since is not None else first_day
+        points = [
+            {"t": _ms(p.start), "calls": p.calls, "cost": p.cost, "base": p.base_cost}
+            for p in log.series(since, bucket=bucket)
         ]
-    else:
-        series = bucketize(records, bucket)
+        knobs = log.knob_counts(since)
     return {
         "now": _ms(now),
         "since": None if since is None else _ms(since),
@@ -266,25 +231,25 @@ def summarize(
         "by_model": _totals(log.totals(since, by="model")),
         "by_tier": _totals(log.totals(since, by="tier")),
         "by_provider": _totals(log.totals(since, by="provider")),
-        "series": {"bucket_seconds": bucket, "points": series},
-        "knobs": {
-            "scope_seconds": None if scope is None else int(scope.total_seconds()),
-            "shares": knob_shares(records, targets),
-        },
+        "series": {"bucket_seconds": bucket, "points": points},
+        "knobs": {"scope_seconds": None, "shares": knob_shares(knobs, targets)},
         "store_prompts": bool(getattr(log, "store_prompts", False)),
     }
 
 
 def recent_calls(
-    log: UsageLog, limit: int, *, now: datetime | None = None
+    log: UsageLog,
+    limit: int,
+    *,
+    before: Cursor | None = None,
+    now: datetime | None = None,
 ) -> tuple[list[UsageRecord], Cursor]:
-    """The latest ``limit`` calls, newest first, and the cursor to follow the log from."""
+    """The latest ``limit`` calls (before ``before``: the next page), newest first, and the
+    cursor to follow the log from (the newest call's; ``now`` in an empty log)."""
     now = now or datetime.now(timezone.utc)
-    records: list[UsageRecord] = []
-    for window in _RECENT_WINDOWS:
-        records = log.query(None if window is None else now - window)
-        if len(records) >= limit:
-            break
-    latest = records[-limit:][::-1] if limit > 0 else []
-    cursor = Cursor.of(records[-1]) if records else Cursor(now, "")
-    return latest, cursor
+    newest = log.latest(1)
+    cursor = Cursor.of(newest[0]) if newest else Cursor(now, "")
+    if limit <= 0:
+        return [], cursor
+    page = log.latest(limit, before=None if before is None else (before.ts, before.id))
+    return page, cursor

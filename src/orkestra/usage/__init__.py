@@ -25,7 +25,15 @@ from orkestra.usage.base import SQLUsageLog, UsageLog
 from orkestra.usage.migrations import MIGRATIONS
 from orkestra.usage.postgres import PostgresUsageLog, redact_url
 from orkestra.usage.query import Since, parse_since, write_totals_csv
-from orkestra.usage.records import GROUPINGS, Totals, UsageRecord, key_id_for, scrub_secrets
+from orkestra.usage.records import (
+    GROUPINGS,
+    KnobCount,
+    SeriesPoint,
+    Totals,
+    UsageRecord,
+    key_id_for,
+    scrub_secrets,
+)
 from orkestra.usage.sink import UsageSink, UsageWriter
 from orkestra.usage.sqlite import SQLiteUsageLog
 
@@ -33,9 +41,11 @@ __all__ = [
     "GROUPINGS",
     "MIGRATIONS",
     "DatabaseURLError",
+    "KnobCount",
     "PostgresUsageLog",
     "SQLUsageLog",
     "SQLiteUsageLog",
+    "SeriesPoint",
     "Since",
     "Totals",
     "UsageLog",

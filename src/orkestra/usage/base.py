@@ -10,14 +10,22 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
+from orkestra.errors import ConfigurationError
 from orkestra.usage._writer import BatchWriter, UsageLogClosedError
 from orkestra.usage.ledger import SQLSpendStore
 from orkestra.usage.query import Dialect, Since, parse_since, totals_from_rows
-from orkestra.usage.records import COLUMNS, Totals, UsageRecord, dumps_json
+from orkestra.usage.records import (
+    COLUMNS,
+    KnobCount,
+    SeriesPoint,
+    Totals,
+    UsageRecord,
+    dumps_json,
+)
 
 __all__ = ["SQLUsageLog", "UsageLog"]
 
@@ -50,8 +58,29 @@ class UsageLog(Protocol):
     def spend(self, key_id: str | None = None, since: Since = None) -> float:
         """Dollars spent since ``since``, by one key or by all (budgets shared by replicas)."""
 
+    def series(self, since: Since = None, *, bucket: int = 3600) -> list[SeriesPoint]:
+        """Calls, cost and base cost per ``bucket`` seconds since ``since``, oldest first;
+        empty buckets are left out."""
+
+    def knob_counts(self, since: Since = None) -> list[KnobCount]:
+        """Calls and premium-tier calls per knob setting since ``since``, most calls first."""
+
+    def oldest(self, since: Since = None) -> datetime | None:
+        """When the first call since ``since`` was made (None: there is none)."""
+
+    def latest(
+        self, limit: int = 100, *, before: tuple[datetime, str] | None = None
+    ) -> list[UsageRecord]:
+        """The ``limit`` newest records, newest first; ``before``: only those before this
+        ``(ts, id)`` (the next page)."""
+
     def export_csv(self, file: IO[str] | str | os.PathLike[str], since: Since = None) -> int:
         """Write the records (header first) as CSV; returns the number of records."""
+
+
+def _aware(ts: datetime) -> datetime:
+    """``ts``, a naive one taken as UTC."""
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
 
 
 # Connections never to be used nor closed again: those a child inherited over a fork (closing a
@@ -190,7 +219,7 @@ class SQLUsageLog(ABC):
         return UsageRecord(**values)
 
     def _params(self, params: list[Any]) -> list[Any]:
-        return [self.dialect_ts(p) if isinstance(p, datetime) else p for p in params]
+        return [self.dialect_ts(_aware(p)) if isinstance(p, datetime) else p for p in params]
 
     def query(self, since: Since = None, until: Since = None) -> list[UsageRecord]:
         sql, params = self.dialect.select(parse_since(since), parse_since(until))
@@ -212,6 +241,37 @@ class SQLUsageLog(ABC):
             raise UsageLogClosedError("the usage log is closed")
         for _ in self._rows("SELECT 1", []):
             pass
+
+    def series(self, since: Since = None, *, bucket: int = 3600) -> list[SeriesPoint]:
+        if bucket < 1:
+            raise ConfigurationError(f"a series bucket is at least 1 second, not {bucket}")
+        sql, params = self.dialect.series(parse_since(since), bucket)
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        return [
+            SeriesPoint(epoch + timedelta(seconds=int(start)), int(n), float(cost), float(base))
+            for start, n, cost, base in self._fetch(sql, self._params(params))
+        ]
+
+    def knob_counts(self, since: Since = None) -> list[KnobCount]:
+        sql, params = self.dialect.knob_counts(parse_since(since))
+        counts = [
+            KnobCount(None if knob is None else float(knob), int(n), int(premium))
+            for knob, n, premium in self._fetch(sql, self._params(params))
+        ]
+        return sorted(counts, key=lambda c: (-c.calls, c.knob is None, c.knob or 0.0))
+
+    def oldest(self, since: Since = None) -> datetime | None:
+        sql, params = self.dialect.oldest(parse_since(since))
+        ((ts,),) = self._fetch(sql, self._params(params))
+        if ts is None:
+            return None
+        return datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+
+    def latest(
+        self, limit: int = 100, *, before: tuple[datetime, str] | None = None
+    ) -> list[UsageRecord]:
+        sql, params = self.dialect.latest(max(limit, 0), before)
+        return [self._decode(row) for row in self._fetch(sql, self._params(params))]
 
     def export_csv(self, file: IO[str] | str | os.PathLike[str], since: Since = None) -> int:
         if isinstance(file, (str, os.PathLike)):

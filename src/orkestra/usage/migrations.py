@@ -91,6 +91,21 @@ def _ledger_tables(*, real: str, hour: str) -> tuple[str, ...]:
     )
 
 
+# The columns the aggregates read (totals, series, knob counts, spend), beside ts.
+_AGGREGATED = (
+    "attempts",
+    "provider",
+    "model",
+    "tier",
+    "status",
+    "key_id",
+    "knob",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "base_cost",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "m001_create_calls",
@@ -103,6 +118,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "m003_budget_ledger",
         sqlite=_ledger_tables(real="REAL", hour="INTEGER"),
         postgres=_ledger_tables(real="DOUBLE PRECISION", hour="BIGINT"),
+    ),
+    # The dashboard and `orkestra usage` aggregate a time window: one index on (ts, id) that
+    # also holds every column those aggregates read, so they scan it, not the wide rows
+    # (prompts, scores, attempt details), and page newest-first without sorting. It replaces
+    # calls_ts; calls_model served no query, and made SQLite group by model through the table.
+    Migration(
+        "m004_index_calls_for_aggregates",
+        sqlite=(
+            f"CREATE INDEX calls_ts_id ON calls (ts, id, {', '.join(_AGGREGATED)})",
+            "DROP INDEX calls_ts",
+            "DROP INDEX calls_model",
+        ),
+        postgres=(
+            f"CREATE INDEX calls_ts_id ON calls (ts, id) INCLUDE ({', '.join(_AGGREGATED)})",
+            "DROP INDEX calls_ts",
+            "DROP INDEX calls_model",
+        ),
     ),
 )
 

@@ -51,6 +51,8 @@ class PostgresUsageLog(SQLUsageLog):
         param="%s",
         day="to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
         casts={"scores": "::jsonb", "attempts_detail": "::jsonb"},
+        epoch="CAST(floor(extract(epoch FROM ts)) AS BIGINT)",
+        knob="CAST(ROUND(CAST(knob AS NUMERIC), 4) AS DOUBLE PRECISION)",
     )
 
     def __init__(

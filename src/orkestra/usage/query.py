@@ -67,6 +67,8 @@ class Dialect:
     param: str  # the DB-API parameter marker
     day: str  # an expression for the UTC day (YYYY-MM-DD) of ``ts``
     casts: dict[str, str]  # column -> suffix for its INSERT placeholder (e.g. "::jsonb")
+    epoch: str  # an expression for ``ts`` in whole seconds since 1970 (an integer)
+    knob: str  # an expression for ``knob`` rounded to 4 places (a float, or NULL)
 
     def insert(self) -> str:
         marks = ", ".join(self.param + self.casts.get(column, "") for column in COLUMNS)
@@ -120,6 +122,42 @@ class Dialect:
         )
         if by is not None:
             sql += " GROUP BY 1"
+        return sql, params
+
+    def series(self, since: datetime | None, bucket: int) -> tuple[str, list[Any]]:
+        """Calls, cost and base cost per ``bucket`` seconds (the bucket's start, in seconds)."""
+        where, params = self._where(since, None)
+        start = f"({self.epoch} / {int(bucket)}) * {int(bucket)}"
+        sql = (
+            f"SELECT {start}, COUNT(*), COALESCE(SUM(cost), 0), "  # noqa: S608 - no values
+            f"COALESCE(SUM(base_cost), 0) FROM calls{where} GROUP BY 1 ORDER BY 1"
+        )
+        return sql, params
+
+    def knob_counts(self, since: datetime | None) -> tuple[str, list[Any]]:
+        """Calls and premium-tier calls per knob setting (rounded to 4 places)."""
+        where, params = self._where(since, None)
+        sql = (
+            f"SELECT {self.knob}, COUNT(*), "  # noqa: S608 - fixed names; values are parameters
+            "COALESCE(SUM(CASE WHEN tier = 'premium' THEN 1 ELSE 0 END), 0) "
+            f"FROM calls{where} GROUP BY 1"
+        )
+        return sql, params
+
+    def oldest(self, since: datetime | None) -> tuple[str, list[Any]]:
+        where, params = self._where(since, None)
+        return f"SELECT MIN(ts) FROM calls{where}", params  # noqa: S608
+
+    def latest(self, limit: int, before: tuple[datetime, str] | None) -> tuple[str, list[Any]]:
+        """The ``limit`` newest records (before ``(ts, id)`` when given), newest first."""
+        where, params = "", []
+        if before is not None:
+            where = f" WHERE (ts, id) < ({self.param}, {self.param})"
+            params = list(before)
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM calls{where} "  # noqa: S608 - fixed names
+            f"ORDER BY ts DESC, id DESC LIMIT {int(limit)}"
+        )
         return sql, params
 
     def spend(self, key_id: str | None, since: datetime | None) -> tuple[str, list[Any]]:

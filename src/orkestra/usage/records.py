@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "GROUPINGS",
+    "KnobCount",
+    "SeriesPoint",
     "Totals",
     "UsageRecord",
     "key_id_for",
@@ -340,3 +342,22 @@ class Totals:
         out = dataclasses.asdict(self)
         out["savings_percent"] = self.savings_percent
         return out
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """The calls that started a time bucket: ``start`` (UTC), how many, cost and base cost."""
+
+    start: datetime
+    calls: int
+    cost: float
+    base_cost: float
+
+
+@dataclass(frozen=True)
+class KnobCount:
+    """How many calls ran at one knob setting (``None``: no knob), and how many went premium."""
+
+    knob: float | None
+    calls: int
+    premium: int

@@ -40,7 +40,13 @@ class SQLiteUsageLog(SQLUsageLog):
     >>> log.record(UsageRecord.from_response(response))  # doctest: +SKIP
     """
 
-    dialect = Dialect(param="?", day="substr(ts, 1, 10)", casts={})
+    dialect = Dialect(
+        param="?",
+        day="substr(ts, 1, 10)",
+        casts={},
+        epoch="CAST(strftime('%s', ts) AS INTEGER)",
+        knob="ROUND(knob, 4)",
+    )
 
     def __init__(
         self,
