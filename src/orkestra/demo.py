@@ -91,7 +91,7 @@ def run_demo(
                 name,
                 server.api_key,
                 base_url=server.openai_base_url if name == "openai" else server.url,
-                record_usage=False,  # fake calls stay out of the user's usage log
+                usage_sink=None,  # fake calls stay out of the user's usage log
             )
             for name in PROVIDERS
         ]
