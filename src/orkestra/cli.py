@@ -662,8 +662,19 @@ def serve(
             envvar="ORKESTRA_WORKERS",
         ),
     ] = None,
+    print_config_schema: Annotated[
+        bool,
+        typer.Option(
+            "--print-config-schema", help="Print the config file's JSON Schema (editors) and exit."
+        ),
+    ] = False,
 ) -> None:
     """An OpenAI-compatible routing proxy: point any OpenAI client's base URL at it."""
+    if print_config_schema:
+        from orkestra.server.config_schema import config_schema_text
+
+        typer.echo(config_schema_text(), nl=False)
+        return
     from orkestra.server import run_server
 
     try:

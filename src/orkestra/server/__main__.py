@@ -29,7 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hash-key", action="store_true", help="print the sha256 of the key read from stdin"
     )
+    parser.add_argument(
+        "--print-config-schema",
+        action="store_true",
+        help="print the config file's JSON Schema (for editors) and exit",
+    )
     args = parser.parse_args(argv)
+    if args.print_config_schema:
+        from orkestra.server.config_schema import config_schema_text
+
+        sys.stdout.write(config_schema_text())
+        return 0
     if args.new_key:
         key = new_key()
         print(f"key (give it to the client): {key}")

@@ -32,21 +32,27 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import math
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from orkestra import FALLBACK_ORDERS
 from orkestra._endpoint import check_api_key
 from orkestra._net import ANY_HOST, allowed_hosts_for
 from orkestra.catalog import default_catalog
 from orkestra.errors import ConfigurationError
-from orkestra.strategies import STRATEGIES
+from orkestra.server.config_schema import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PORT,
+    KeyEntry,
+    ProviderEntry,
+    validate_file,
+    validate_section,
+)
 from orkestra.usage import parse_since
 
 __all__ = [
@@ -58,15 +64,9 @@ __all__ = [
     "new_key",
 ]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 MIN_KEY_LENGTH = 24
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-T = TypeVar("T")
 
 
 def hash_key(key: str) -> str:
@@ -216,8 +216,16 @@ class ServerConfig:
             if provider.name in seen:
                 raise _fail(src, f"providers.{provider.name}: named twice")
             seen.add(provider.name)
-            if provider.budget_usd is not None:
-                _check_money(f"{src}: providers.{provider.name}.budget_usd", provider.budget_usd)
+            validate_section(
+                src,
+                f"providers.{provider.name}",
+                {
+                    "api_key_env": provider.api_key_env,
+                    "base_url": provider.base_url,
+                    "base_url_env": provider.base_url_env,
+                    "budget_usd": provider.budget_usd,
+                },
+            )
 
     def _check_keys(self) -> None:
         names: set[str] = set()
@@ -232,8 +240,16 @@ class ServerConfig:
                 raise ConfigurationError(f"{where}: the same key is configured twice")
             names.add(key.name)
             hashes.add(key.sha256)
-            if key.budget_usd is not None:
-                _check_money(f"{where}.budget_usd", key.budget_usd)
+            validate_section(
+                self.source,
+                f"keys[{i}]",
+                {
+                    "name": key.name,
+                    "sha256": key.sha256,
+                    "budget_usd": key.budget_usd,
+                    "budget_window": key.budget_window,
+                },
+            )
             if key.budget_window is not None:
                 try:
                     parse_since(key.budget_window)
@@ -272,60 +288,41 @@ class ServerConfig:
         return allowed_hosts_for(self.host)
 
     def _check_settings(self) -> None:
+        """The settings, by the file's rules (:mod:`~orkestra.server.config_schema`)."""
         self._check_browsers()
-        problems = [
-            (
-                self.strategy in STRATEGIES,
-                f"routing.strategy: {self.strategy!r} is not one of {_list(STRATEGIES)}",
-            ),
-            (
-                self.fallback is None or self.fallback in FALLBACK_ORDERS,
-                f"routing.fallback: {self.fallback!r} is not one of {_list(FALLBACK_ORDERS)}",
-            ),
-            (
-                self.quality is None or _number_in(self.quality, 0.0, 1.0),
-                f"routing.quality: must be a number in [0, 1], not {self.quality!r}",
-            ),
-            (
-                _int_in(self.max_retries, 0, 100),
-                "routing.max_retries: must be an integer in [0, 100]",
-            ),
-            (
-                _number_in(self.timeout, 0.001, 86_400.0),
-                "routing.timeout: must be a number of seconds in (0, 86400]",
-            ),
-            (
-                _int_in(self.port, 0, 65_535),
-                f"server.port: must be an integer in [0, 65535], not {self.port!r}",
-            ),
-            (
-                isinstance(self.host, str) and bool(self.host),
-                "server.host: must be a host name or address",
-            ),
-            (
-                _int_in(self.max_body_bytes, 1024, 1 << 30),
-                "server.max_body_bytes: must be an integer in [1024, 2**30]",
-            ),
-            (
-                _int_in(self.max_concurrency, 1, 100_000),
-                "server.max_concurrency: must be an integer ≥ 1",
-            ),
-            (
-                self.tracing_exporter in (None, "otlp", "console"),
-                f"tracing.exporter: {self.tracing_exporter!r} is not one of 'otlp', 'console'",
-            ),
-            (
-                _int_in(self.workers, 1, 1024),
-                f"server.workers: must be an integer in [1, 1024], not {self.workers!r}",
-            ),
-            (
-                _number_in(self.budget_sync_seconds, 0.05, 86_400.0),
-                "usage.budget_sync_seconds: must be a number of seconds ≥ 0.05",
-            ),
-        ]
-        for ok, message in problems:
-            if not ok:
-                raise _fail(self.source, message)
+        sections: dict[str, dict[str, Any]] = {
+            "server": {
+                "host": self.host,
+                "port": self.port,
+                "max_body_bytes": self.max_body_bytes,
+                "max_concurrency": self.max_concurrency,
+                "workers": self.workers,
+                "allowed_hosts": None if self.allowed_hosts is None else list(self.allowed_hosts),
+                "allowed_origins": list(self.allowed_origins),
+            },
+            "routing": {
+                "strategy": self.strategy,
+                "quality": self.quality,
+                "fallback": self.fallback,
+                "max_retries": self.max_retries,
+                "timeout": self.timeout,
+            },
+            "usage": {
+                "enabled": self.usage_log,
+                "database_url": self.database_url,
+                "store_prompts": self.store_prompts,
+                "budget_sync_seconds": self.budget_sync_seconds,
+            },
+            "metrics": {"enabled": self.metrics, "public": self.metrics_public},
+            "tracing": {
+                "enabled": self.tracing,
+                "exporter": self.tracing_exporter,
+                "endpoint": self.tracing_endpoint,
+                "service_name": self.tracing_service_name,
+            },
+        }
+        for name, values in sections.items():
+            validate_section(self.source, name, values)
 
     @property
     def provider_names(self) -> tuple[str, ...]:
@@ -372,65 +369,60 @@ class ServerConfig:
         source: str = "config",
         environ: Mapping[str, str] | None = None,
     ) -> ServerConfig:
-        """The config a parsed file describes (the same fields as the file)."""
+        """The config a parsed file describes (the same fields as the file), validated by
+        :class:`~orkestra.server.config_schema.FileConfig`."""
         env = os.environ if environ is None else environ
-        if not isinstance(data, Mapping):
-            raise _fail(source, "the top level must be a table of sections")
-        top = _Section(data, "", source)
-        server = top.section("server")
-        routing = top.section("routing")
-        usage = top.section("usage")
-        observability = _observability(top.section("metrics"), top.section("tracing"))
-        providers_data = top.take("providers", Mapping, None)
-        keys_data: list[Any] = top.take("keys", list, [])
-        top.done()
-
-        kwargs: dict[str, Any] = {"source": source, **observability}
-        kwargs["host"] = server.take("host", str, DEFAULT_HOST)
-        kwargs["port"] = server.take("port", int, DEFAULT_PORT)
-        kwargs["max_body_bytes"] = server.take("max_body_bytes", int, DEFAULT_MAX_BODY_BYTES)
-        kwargs["max_concurrency"] = server.take("max_concurrency", int, 256)
-        kwargs["workers"] = server.take("workers", int, 1)
-        hosts = server.take("allowed_hosts", list, None)
-        kwargs["allowed_hosts"] = None if hosts is None else tuple(hosts)
-        kwargs["allowed_origins"] = tuple(server.take("allowed_origins", list, []))
-        server.done()
-
-        kwargs["strategy"] = routing.take("strategy", str, "cheapest")
-        kwargs["quality"] = routing.take("quality", float, None)
-        kwargs["fallback"] = routing.take("fallback", str, None)
-        kwargs["max_retries"] = routing.take("max_retries", int, 2)
-        kwargs["timeout"] = routing.take("timeout", float, 600.0)
-        routing.done()
-
-        kwargs["usage_log"] = usage.take("enabled", bool, True)
-        url = usage.take("database_url", str, None)
-        url_env = usage.take("database_url_env", str, None)
-        if url is not None and url_env is not None:
-            raise usage.error("database_url", "give database_url or database_url_env, not both")
-        if url_env is not None:
-            usage.check_env_name("database_url_env", url_env)
-            if not env.get(url_env):
-                raise usage.error(
-                    "database_url_env", f"the environment variable {url_env} is not set"
+        file = validate_file(data, source)
+        server, routing, usage = file.server, file.routing, file.usage
+        url = usage.database_url
+        if url is not None and usage.database_url_env is not None:
+            raise _fail(
+                source, "usage.database_url: give database_url or database_url_env, not both"
+            )
+        if usage.database_url_env is not None:
+            if not env.get(usage.database_url_env):
+                raise _fail(
+                    source,
+                    f"usage.database_url_env: the environment variable {usage.database_url_env} "
+                    "is not set",
                 )
-            url = env[url_env]
-        kwargs["database_url"] = url
-        kwargs["store_prompts"] = usage.take("store_prompts", bool, False)
-        kwargs["budget_sync_seconds"] = usage.take("budget_sync_seconds", float, 5.0)
-        usage.done()
-
-        if providers_data is None:
+            url = env[usage.database_url_env]
+        if file.providers is None:
             try:
-                kwargs["providers"] = cls.from_env(env).providers
+                providers = cls.from_env(env).providers
             except ConfigurationError as exc:
                 raise _fail(source, f"no [providers] section, and {exc}") from None
         else:
-            kwargs["providers"] = tuple(
-                _provider(name, value, source, env) for name, value in providers_data.items()
+            providers = tuple(
+                _provider(name, entry, source, env) for name, entry in file.providers.items()
             )
-        kwargs["keys"] = tuple(_key(i, value, source, env) for i, value in enumerate(keys_data))
-        return cls(**kwargs)
+        return cls(
+            providers=providers,
+            keys=tuple(_key(i, entry, source, env) for i, entry in enumerate(file.keys)),
+            host=server.host,
+            port=server.port,
+            max_body_bytes=server.max_body_bytes,
+            max_concurrency=server.max_concurrency,
+            workers=server.workers,
+            allowed_hosts=None if server.allowed_hosts is None else tuple(server.allowed_hosts),
+            allowed_origins=tuple(server.allowed_origins),
+            strategy=routing.strategy,
+            quality=routing.quality,
+            fallback=routing.fallback,
+            max_retries=routing.max_retries,
+            timeout=routing.timeout,
+            usage_log=usage.enabled,
+            database_url=url,
+            store_prompts=usage.store_prompts,
+            budget_sync_seconds=usage.budget_sync_seconds,
+            metrics=file.metrics.enabled,
+            metrics_public=file.metrics.public,
+            tracing=file.tracing.enabled,
+            tracing_exporter=file.tracing.exporter,
+            tracing_endpoint=file.tracing.endpoint,
+            tracing_service_name=file.tracing.service_name,
+            source=source,
+        )
 
 
 def load_config(
@@ -484,124 +476,18 @@ def _import_first(*names: str) -> Any:
     return None
 
 
-def _list(names: Mapping[str, object]) -> str:
-    return ", ".join(repr(n) for n in names)
-
-
-def _number_in(value: object, low: float, high: float) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(value)
-        and low <= value <= high
-    )
-
-
-def _int_in(value: object, low: int, high: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
-
-
-def _check_money(where: str, value: object) -> None:
-    if not _number_in(value, 0.0, 1e12):
-        raise ConfigurationError(f"{where}: must be a number of dollars ≥ 0, not {value!r}")
-
-
-_TYPE_NAMES: dict[type, str] = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    list: "a list",
-    Mapping: "a table",
-}
-
-_SECRET_FIELDS = frozenset({"api_key", "key", "password", "secret", "token"})
-
-
-class _Section:
-    """One table of the file: typed reads, then :meth:`done` refuses what was not read."""
-
-    def __init__(self, data: Mapping[str, Any], path: str, source: str) -> None:
-        self.data, self.path, self.source = data, path, source
-        self.read: set[str] = set()
-
-    def where(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def error(self, name: str, message: str) -> ConfigurationError:
-        return _fail(self.source, f"{self.where(name)}: {message}")
-
-    def take(self, name: str, kind: type[T] | Any, default: T) -> T:
-        self.read.add(name)
-        value = self.data.get(name)
-        if value is None:
-            return default
-        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-            ok = True
-        if not ok:
-            raise self.error(name, f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.error(name, f"must be a finite number, not {value!r}")
-        return value  # type: ignore[return-value]
-
-    def section(self, name: str) -> _Section:
-        return _Section(self.take(name, Mapping, {}), self.where(name), self.source)
-
-    def check_env_name(self, name: str, value: str) -> None:
-        if not _ENV_NAME.fullmatch(value):
-            raise self.error(name, f"{value!r} is not an environment variable name")
-
-    def done(self) -> None:
-        for name in self.data:
-            if name in self.read:
-                continue
-            if str(name).lower() in _SECRET_FIELDS:
-                raise self.error(
-                    str(name),
-                    "secrets do not belong in the config file: name the environment variable "
-                    'that holds it (api_key_env = "…"; client keys: sha256 = "…" or '
-                    'key_env = "…")',
-                )
-            raise self.error(str(name), "unknown field")
-
-
-def _observability(metrics: _Section, tracing: _Section) -> dict[str, Any]:
-    """The ``[metrics]`` and ``[tracing]`` sections, as :class:`ServerConfig` fields."""
-    fields = {
-        "metrics": metrics.take("enabled", bool, True),
-        "metrics_public": metrics.take("public", bool, False),
-        "tracing": tracing.take("enabled", bool, None),
-        "tracing_exporter": tracing.take("exporter", str, None),
-        "tracing_endpoint": tracing.take("endpoint", str, None),
-        "tracing_service_name": tracing.take("service_name", str, None),
-    }
-    metrics.done()
-    tracing.done()
-    return fields
-
-
-def _provider(name: object, value: object, source: str, env: Mapping[str, str]) -> ProviderConfig:
+def _provider(
+    name: str, entry: ProviderEntry, source: str, env: Mapping[str, str]
+) -> ProviderConfig:
     where = f"providers.{name}"
-    if not isinstance(value, Mapping):
-        raise _fail(source, f"{where}: must be a table (an empty one serves it with defaults)")
-    section = _Section(value, where, source)
-    api_key_env = section.take("api_key_env", str, None)
-    if api_key_env is not None:
-        section.check_env_name("api_key_env", api_key_env)
-    base_url = section.take("base_url", str, None)
-    base_url_env = section.take("base_url_env", str, None)
-    if base_url is not None and base_url_env is not None:
-        raise section.error("base_url", "give base_url or base_url_env, not both")
-    if base_url_env is not None:
-        section.check_env_name("base_url_env", base_url_env)
-    budget = section.take("budget_usd", float, None)
-    section.done()
-    if str(name) not in default_catalog().providers:
+    if entry.base_url is not None and entry.base_url_env is not None:
+        raise _fail(source, f"{where}.base_url: give base_url or base_url_env, not both")
+    if name not in default_catalog().providers:
         known = ", ".join(default_catalog().providers)
         raise _fail(source, f"{where}: unknown provider; use {known}")
-    config = ProviderConfig(str(name), api_key_env, base_url, base_url_env, budget)
+    config = ProviderConfig(
+        name, entry.api_key_env, entry.base_url, entry.base_url_env, entry.budget_usd
+    )
     try:  # fail now, at start, not at the first request
         config.api_key(env)
         config.resolved_base_url(env)
@@ -610,37 +496,24 @@ def _provider(name: object, value: object, source: str, env: Mapping[str, str]) 
     return config
 
 
-def _key(index: int, value: object, source: str, env: Mapping[str, str]) -> KeyConfig:
+def _key(index: int, entry: KeyEntry, source: str, env: Mapping[str, str]) -> KeyConfig:
     where = f"keys[{index}]"
-    if not isinstance(value, Mapping):
-        raise _fail(source, f"{where}: must be a table with name and sha256 (or key_env)")
-    section = _Section(value, where, source)
-    name = section.take("name", str, "")
-    digest = section.take("sha256", str, None)
-    key_env = section.take("key_env", str, None)
-    budget = section.take("budget_usd", float, None)
-    window = section.take("budget_window", str, None)
-    section.done()
-    if not name:
-        raise section.error("name", "missing: give each key a name (it is shown in logs)")
+    digest, key_env = entry.sha256, entry.key_env
     if (digest is None) == (key_env is None):
-        raise section.error("sha256", "give the key's sha256 or key_env (the variable holding it)")
+        raise _fail(
+            source, f"{where}.sha256: give the key's sha256 or key_env (the variable holding it)"
+        )
     if key_env is not None:
-        section.check_env_name("key_env", key_env)
         key = env.get(key_env)
         if not key:
-            raise section.error("key_env", f"the environment variable {key_env} is not set")
+            raise _fail(source, f"{where}.key_env: the environment variable {key_env} is not set")
         if len(key) < MIN_KEY_LENGTH:
-            raise section.error(
-                "key_env",
-                f"the key in {key_env} is too short to be safe (under {MIN_KEY_LENGTH} "
-                "characters); make one with: python -m orkestra.server --new-key",
+            raise _fail(
+                source,
+                f"{where}.key_env: the key in {key_env} is too short to be safe (under "
+                f"{MIN_KEY_LENGTH} characters); make one with: python -m orkestra.server --new-key",
             )
         digest = hash_key(key)
     assert digest is not None
     digest = digest.strip().lower().removeprefix("sha256:")
-    if not _SHA256_HEX.fullmatch(digest):
-        raise section.error(
-            "sha256", "expected 64 hex digits (python -m orkestra.server --hash-key)"
-        )
-    return KeyConfig(name, digest, budget, window)
+    return KeyConfig(entry.name, digest, entry.budget_usd, entry.budget_window)
