@@ -148,10 +148,12 @@ def test_a_stream_closed_early_is_recorded_and_settles_its_budget(
     mine = o.Budget(1.0)
     stream = p.stream(PROMPT, budget=mine)
     assert next(iter(stream))
-    assert mine.reserved > 0
+    held = mine.reserved  # the attempt's worst case
+    assert held > 0
     stream.close()
-    assert mine.reserved == 0.0
-    assert mine.spent > 0  # the input Anthropic reported when the stream started
+    # Text was handed out and the final usage never came: what it billed is unknown, so the
+    # whole hold counts (a budget never counts less than was spent).
+    assert mine.reserved == 0.0 and mine.spent == pytest.approx(held)
     log.flush()
     (record,) = log.query()
     assert record.status == "StreamClosed" and record.provider == "anthropic"
