@@ -451,7 +451,7 @@ def test_command_line_serves_until_interrupted() -> None:
         assert conn.getresponse().status == 200
         conn.close()
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
