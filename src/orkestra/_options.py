@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orkestra._request import ForcedTool, RequestOptions, ResponseFormat, Tool, ToolChoice
+from orkestra._schema import limits_problem
 from orkestra.catalog import ModelInfo
 from orkestra.errors import CapabilityError, InvalidRequestError, StructuredOutputError
 
@@ -68,6 +69,9 @@ def _tool(item: Any, index: int) -> Tool:
         raise InvalidRequestError(
             f"tools[{index}]: parameters must be a JSON Schema of type 'object'"
         )
+    problem = limits_problem(parameters)
+    if problem is not None:
+        raise InvalidRequestError(f"tools[{index}].parameters: {problem}")
     return Tool(name, description, dict(parameters))
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from orkestra._schema import SchemaProblem, schema_problem
 from orkestra._types import ToolCall
 
 __all__ = [
@@ -114,20 +115,18 @@ class ResponseFormat:
     schema: Mapping[str, Any] | None = None
     strict: bool = False
 
-    def schema_problem(self) -> str | None:
-        """Why ``schema`` cannot be used, or None: it must be a valid JSON Schema with an
-        object at its top (what every provider's structured output takes)."""
+    def schema_problem(self) -> SchemaProblem | None:
+        """Why ``schema`` cannot be used, or None: within orkestra's size and depth limits, a
+        valid JSON Schema (:func:`orkestra._schema.schema_problem`), with an object at its top
+        (what every provider's structured output takes)."""
         if self.schema is None:
             return None
-        import jsonschema  # only calls with a schema pay for the import
-
-        try:
-            jsonschema.validators.validator_for(self.schema).check_schema(dict(self.schema))
-        except jsonschema.SchemaError as e:
-            return f"not a valid JSON Schema: {e.message}"
-        if self.schema.get("type") != "object":
-            return "the schema's top level must be {'type': 'object', ...}"
-        return None
+        problem = schema_problem(self.schema)
+        if problem is None and self.schema.get("type") != "object":
+            problem = SchemaProblem(
+                "the schema's top level must be {'type': 'object', ...}", "invalid_schema"
+            )
+        return problem
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ and is logged with its traceback, never sent.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -38,10 +37,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from orkestra import Budget, CircuitBreaker, Response, RoutingDecision
-from orkestra._unicode import find_lone_surrogate
 from orkestra.catalog import Catalog
 from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.server.auth import Client, KeyStore
+from orkestra.server.body import parse_body, read_body
 from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
 from orkestra.server.dispatch import Destination, Dispatcher
@@ -55,7 +54,7 @@ from orkestra.server.metrics import (
     observe_call,
 )
 from orkestra.server.readiness import Readiness
-from orkestra.server.request import ChatParams, parse_chat_request
+from orkestra.server.request import ChatParams
 from orkestra.server.response import ChunkFormatter, completion_json, dumps, proxy_error
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
 from orkestra.server.tracing import CallSpan, ProxyTracer
@@ -68,9 +67,6 @@ __all__ = ["create_app"]
 
 logger = logging.getLogger("orkestra.server")
 
-# A body over the cap is read and thrown away up to this much, so that the client (still
-# sending) gets its 413 instead of a reset connection; past it the connection is dropped.
-_DRAIN_LIMIT = 64 * 1024 * 1024
 # With several workers, how often each one writes its circuit and budget gauges.
 METRICS_REFRESH_SECONDS = 5.0
 
@@ -117,10 +113,6 @@ def routing_headers(response: Response, request_id: str) -> dict[str, str]:
         "x-orkestra-savings-usd": money(response.base_cost - response.total_cost),
         "x-request-id": request_id,
     }
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 @dataclasses.dataclass
@@ -227,6 +219,9 @@ class _Proxy:
         self.owns_log = owns_log
         self.usage_sink = None if log is None else UsageSink(log, source="proxy", key_id=None)
         self.threads = Threads(config.max_concurrency)
+        # Parsing is CPU work (a schema check can take a second of pure Python): no more
+        # threads at it than cores, so the event loop is never queued behind many GIL holders.
+        self.parsers = Threads(max(1, min(4, os.cpu_count() or 1)))
         self.metrics = ProxyMetrics() if config.metrics else None
         self.readiness = Readiness(config, dispatcher, log, environ)
 
@@ -350,7 +345,10 @@ class _Proxy:
         started = time.perf_counter()
         try:
             client = self._authenticate(request)
-            params = parse_chat_request(await self._read_json(request))
+            raw = await read_body(request, self.config.max_body_bytes)
+            # Parsing and checking (a JSON Schema may take jsonschema a second) in a worker
+            # thread: the event loop keeps answering everyone else meanwhile.
+            params = await self.parsers.run(parse_body, raw)
             destination = self.dispatcher.resolve(params.model)
             call = _Call(
                 self, client, params, destination, request_id, started, labels_of(request.scope)
@@ -373,6 +371,11 @@ class _Proxy:
         except ClientDisconnect:
             logger.info("chat %s: the client went away before its request arrived", request_id)
             return error_response(bad_request("The request did not arrive whole."), request_id)
+        except RecursionError:  # some part of the request nests deeper than can be walked
+            logger.warning("chat %s: the request nests too deeply (RecursionError)", request_id)
+            return error_response(
+                bad_request("The request nests too deeply to be served; flatten it."), request_id
+            )
         except Exception:
             logger.exception("internal error serving %s", request_id)
             return error_response(
@@ -433,78 +436,6 @@ class _Proxy:
             "x-request-id": call.request_id,
         }
         return SSEResponse(session, headers)
-
-    async def _read_json(self, request: Request) -> object:
-        _check_json_content_type(request.headers.get("content-type"))
-        cap = self.config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > _DRAIN_LIMIT):
-            raise _too_large(cap)
-        parts: list[bytes] = []
-        size = 0
-        async for part in request.stream():
-            size += len(part)
-            if size > _DRAIN_LIMIT:
-                raise _too_large(cap)
-            if size <= cap:
-                parts.append(part)
-        if size > cap:
-            raise _too_large(cap)
-        raw = b"".join(parts)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise bad_request(
-                "The request body is not valid UTF-8.", None, "invalid_body"
-            ) from None
-        if not text.strip():
-            raise bad_request(
-                "The request body is empty: send a JSON object.", None, "invalid_body"
-            )
-        try:
-            body = json.loads(text, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
-            raise bad_request(
-                "We could not parse the JSON body of your request: it is not valid JSON.",
-                None,
-                "invalid_json",
-            ) from None
-        # JSON's "\ud800" escapes decode to lone surrogates, which no provider can be sent:
-        # refuse them anywhere in the body (tool schemas included), naming the place.
-        bad = find_lone_surrogate(body)
-        if bad is not None:
-            where = f"'{bad.path}'" if bad.path else "the body"
-            if bad.in_key:
-                where = f"a key of {where}"
-            raise bad_request(
-                f"Invalid value for {where}: the text is not valid Unicode (a lone surrogate, "
-                f"U+{bad.codepoint:04X}, at character {bad.index}).",
-                bad.path or None,
-                "invalid_value",
-            )
-        return body
-
-
-def _check_json_content_type(header: str | None) -> None:
-    """A POST body must say it is JSON: ``text/plain`` (or nothing) is what a web page can
-    send cross-site without the browser asking the server first (see :mod:`.guard`)."""
-    media_type = (header or "").partition(";")[0].strip().lower()
-    if media_type != JSON:
-        shown = f"'{header[:100]}'" if header else "none"
-        raise ProxyError(
-            415,
-            f"Send the request body as JSON with the header Content-Type: application/json "
-            f"(this request's content type: {shown}).",
-            code="unsupported_media_type",
-        )
-
-
-def _too_large(cap: int) -> ProxyError:
-    return ProxyError(
-        413,
-        f"The request body is larger than this proxy accepts ({cap} bytes).",
-        code="request_too_large",
-    )
 
 
 def _with_where(error: ProxyError, source: OrkestraError, request_id: str) -> ProxyError:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orkestra import ForcedTool, Message, ResponseFormat, Tool
-from orkestra.server.errors import bad_request, unsupported
+from orkestra._schema import SchemaProblem, limits_problem
+from orkestra.server.errors import ProxyError, bad_request, unsupported
 from orkestra.server.fields import (
     invalid,
     is_int,
@@ -320,6 +321,9 @@ def _function(where: str, item: object, ignored: list[str]) -> Tool:
                 f"{where}.parameters",
                 "a function's parameters must be a JSON Schema of type 'object'.",
             )
+        problem = limits_problem(parameters)
+        if problem is not None:
+            raise _schema_error(f"{where}.parameters", problem)
     strict = function.get("strict")
     if strict is not None and not isinstance(strict, bool):
         raise wrong_type(f"{where}.strict", "a boolean", strict)
@@ -377,6 +381,13 @@ def _parallel_tool_calls(value: object, tools: Sequence[Tool]) -> None:
 _JSON_SCHEMA_FIELDS = frozenset({"name", "description", "schema", "strict"})
 
 
+def _schema_error(param: str, problem: SchemaProblem) -> ProxyError:
+    """A schema the library would refuse (too deep, too large, not a JSON Schema): a 400 whose
+    code says which (``schema_too_deep``, ``schema_too_large``, else ``invalid_value``)."""
+    code = "invalid_value" if problem.code == "invalid_schema" else problem.code
+    return bad_request(f"Invalid value for '{param}': {problem}.", param, code)
+
+
 def _response_format(value: object, ignored: list[str]) -> ResponseFormat | None:
     """``json_object`` (any JSON object) or ``json_schema`` (``text`` is the default: None)."""
     if value is None:
@@ -408,7 +419,7 @@ def _response_format(value: object, ignored: list[str]) -> ResponseFormat | None
     schema = object_field(f"{where}.schema", spec["schema"])
     problem = ResponseFormat(name, schema).schema_problem()  # the library's check, made here
     if problem is not None:
-        raise invalid(f"{where}.schema", f"{problem}.")
+        raise _schema_error(f"{where}.schema", problem)
     strict = spec.get("strict")
     if strict is not None and not isinstance(strict, bool):
         raise wrong_type(f"{where}.strict", "a boolean", strict)
