@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 
 
-def prompts(n: int) -> list[str]:
-    rows = [json.loads(line) for line in (DATA / "routerarena.jsonl").open()]
-    rows += [json.loads(line) for line in (DATA / "llmrouter.jsonl").open()][:2000]
+def prompts(n: int, data: Path = DATA) -> list[str]:
+    rows = [json.loads(line) for line in (data / "routerarena.jsonl").open()]
+    rows += [json.loads(line) for line in (data / "llmrouter.jsonl").open()][:2000]
     rng = np.random.default_rng(0)
     return [rows[i]["prompt"] for i in rng.choice(len(rows), n, replace=False)]
 
@@ -66,7 +66,7 @@ def cold_start() -> tuple[float, float]:
     return float(seconds), float(rss)
 
 
-def same_rows_routers() -> tuple[object, object] | None:
+def same_rows_routers(data: Path) -> tuple[object, object] | None:
     """Static and ONNX routers over one 3,000-row index each (same rows)."""
     try:
         from orkestra.routing.embedder import OnnxMiniLMEmbedder
@@ -80,7 +80,7 @@ def same_rows_routers() -> tuple[object, object] | None:
     from orkestra.routing.knn import KNNRouter
     from orkestra.routing.train import build_index
 
-    rows = load_rows(sorted(DATA.glob("*.jsonl")))
+    rows = load_rows(sorted(data.glob("*.jsonl")))
     rng = np.random.default_rng(1)
     subset = [rows[i] for i in rng.choice(len(rows), 3000, replace=False)]
     start = time.perf_counter()
@@ -93,9 +93,10 @@ def same_rows_routers() -> tuple[object, object] | None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--data-dir", type=Path, default=DATA, help="the shared outcome data")
     args = ap.parse_args()
     n = 300 if args.quick else 1500
-    items = prompts(n)
+    items = prompts(n, args.data_dir)
 
     import orkestra as o
     from orkestra.routing import default_router
@@ -112,7 +113,7 @@ def main() -> None:
     print(f"import orkestra + first decision: {seconds:.3f} s; max RSS after it: {rss:.0f} MB")
 
     if not args.quick:
-        pair = same_rows_routers()
+        pair = same_rows_routers(args.data_dir)
         if pair is not None:
             static, onnx = pair
             s50, s99 = percentiles(static.predict, items[:300])  # type: ignore[attr-defined]

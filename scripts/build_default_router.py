@@ -2,6 +2,9 @@
 
     python scripts/build_default_router.py [--data-dir ../shared/data] [--premium-share 0.2]
 
+The rows: every row of the three shared outcome files, plus the everyday rows of
+data/everyday.jsonl (ordinary prompts written for this router, rubric-labelled; data/README.md).
+
 1. The held-out check: a router of the TRAIN rows (its knob calibrated on a validation slice of
    them so that --premium-share go premium) predicts the TEST prompts; the realised premium
    share is printed (docs/evaluation.md records it).
@@ -32,18 +35,25 @@ LICENSES = {
     "llmrouter.jsonl": "MIT (ulab-uiuc/LLMRouter)",
     "routellm.jsonl": "Apache-2.0 (lm-sys/RouteLLM)",
     "routerarena.jsonl": "Apache-2.0 (RouteWorks/RouterArena)",
+    "everyday.jsonl": (
+        "MIT (orkestra; written by the orkestra developers for this router, labelled by a "
+        "rubric, not measured: data/README.md)"
+    ),
 }
+REPO = Path(__file__).resolve().parents[1]
+EVERYDAY = REPO / "data" / "everyday.jsonl"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     default_data = Path(__file__).resolve().parents[2] / "shared" / "data"
     ap.add_argument("--data-dir", type=Path, default=default_data)
+    ap.add_argument("--everyday", type=Path, default=EVERYDAY, help="the everyday rows")
     ap.add_argument("--premium-share", type=float, default=0.2)
     ap.add_argument("--out", type=Path, default=DEFAULT_ROUTER_DIR)
     args = ap.parse_args()
 
-    files = sorted(args.data_dir.glob("*.jsonl"))
+    files = [*sorted(args.data_dir.glob("*.jsonl")), args.everyday]
     rows = load_rows(files)
     embedder = StaticEmbedder.default()
     provenance = [

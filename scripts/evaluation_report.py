@@ -1,10 +1,13 @@
 """Every number in docs/evaluation.md, from one run:
 
-    .venv/bin/python scripts/evaluation_report.py [--quick] [--onnx] > /tmp/evaluation.md
+    .venv/bin/python scripts/evaluation_report.py [--quick] [--onnx] [--data-dir DIR] \
+        > /tmp/evaluation.md
 
-- In-domain: a router of every TRAIN row of the three shared files, scored on each file's TEST
-  rows (and on RouteLLM's three benchmarks separately).
-- Cross-dataset: a router of the train rows of the OTHER files, scored on one file's test rows.
+- In-domain: a router of every TRAIN row of the three shared files (plus the everyday rows of
+  data/everyday.jsonl, as the shipped router has them), scored on each file's TEST rows (and on
+  RouteLLM's three benchmarks separately).
+- Cross-dataset: a router of the train rows of the OTHER files (plus the everyday rows), scored
+  on one file's test rows.
 - Ablations (routellm MMLU and llmrouter test rows, in-domain): k, neighbour weighting, decision
   rule, tier-score regression vs the original release's tier-label vote, and (--onnx) the
   contextual MiniLM embedder instead of the static one.
@@ -34,6 +37,7 @@ from orkestra.routing.knn import KNNRouter
 from orkestra.routing.train import build_index, train_router
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+EVERYDAY = Path(__file__).resolve().parents[1] / "data" / "everyday.jsonl"
 # USD per 1M tokens (input, output): GPT-4-1106-preview's list price; Mixtral-8x7B at a typical
 # hosted price. RouteLLM's rows carry no costs; the weak model's share of the bill is small, so
 # savings barely depend on it.
@@ -184,12 +188,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="200 bootstrap resamples, fewer ablations")
     ap.add_argument("--onnx", action="store_true", help="also the ONNX MiniLM embedder ablation")
     ap.add_argument("--data-dir", type=Path, default=DATA, help=f"the shared data (default {DATA})")
+    ap.add_argument(
+        "--no-everyday", action="store_true", help="routers without the everyday rows (ablation)"
+    )
     args = ap.parse_args()
     n_boot = 200 if args.quick else 1000
     started = time.time()
     files = sorted(args.data_dir.glob("*.jsonl"))
     rows = load_rows(files)
-    train = [r for r in rows if r.split == "train"]
+    everyday = [] if args.no_everyday else load_rows(EVERYDAY)
+    train = [r for r in rows if r.split == "train"] + everyday
     test = [r for r in rows if r.split == "test"]
     embedder = StaticEmbedder.default()
 

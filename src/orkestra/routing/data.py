@@ -40,6 +40,13 @@ DATASET_TIERS: dict[str, dict[Tier, str]] = {
         "budget": "claude-3-haiku-20240307",
         "premium": "gemini-2.0-flash-001",
     },
+    # Everyday prompts (data/everyday.jsonl): not measured outcomes but a rubric's expected share
+    # of acceptable answers per tier of today's models (routing.everyday, data/README.md).
+    "orkestra_everyday": {
+        "budget": "rubric:budget",
+        "balanced": "rubric:balanced",
+        "premium": "rubric:premium",
+    },
 }
 """Data set (``source``) → our tier → the data model whose outcome stands for that tier."""
 

@@ -7,6 +7,8 @@ On disk a router is a folder with three files, never a pickle:
   ``offsets[c]:offsets[c+1]``); ``tier_scores`` (N, 3) float32, budget/balanced/premium, NaN where
   the data set has no model for that tier; ``output_tokens`` (N) float32, NaN where unknown;
   ``task_ids`` (N) int32; ``prompt_hashes`` (N) uint64 (first 8 bytes of the prompt's sha256).
+  Rows after the last cluster (``offsets[-1]:N``) are *everyday* rows (``routing.everyday``),
+  searched apart from the outcome rows; then ``gate`` (d + 2) float32 holds the gate's weights.
 - ``meta.json`` — task names and a short preview of each reference prompt (for explanations).
 - ``manifest.json`` — the embedder id and its table's sha256, dimensions, row count, data
   provenance and licences, the tier mapping, the router settings, and the sha256 of the two
@@ -14,7 +16,10 @@ On disk a router is a folder with three files, never a pickle:
 
 Search is an inverted-file (IVF) scan: the query is compared with the cluster centroids, then
 with the rows of the ``nprobe`` nearest clusters only. That keeps a decision well under a
-millisecond where a brute-force scan of all rows measured ~2 ms here.
+millisecond where a brute-force scan of all rows measured ~2 ms here. The few hundred everyday
+rows are scanned whole.
+
+Format 2 added the everyday rows and the gate; a format-1 index (none of either) still loads.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from orkestra.routing.limits import DEFAULT_LIMITS, RouterLimits, check_npz
 
 __all__ = ["FORMAT_VERSION", "KNNIndex", "prompt_hash", "sha256_file"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _ARRAYS = "index.npz"
 _META = "meta.json"
 _MANIFEST = "manifest.json"
@@ -68,10 +74,22 @@ class KNNIndex:
     tasks: tuple[str, ...]
     previews: tuple[str, ...]
     manifest: Mapping[str, Any]
+    gate: F32 | None = None
+    """The everyday gate's weights (``routing.everyday``); None when there are no everyday rows."""
 
     @property
     def size(self) -> int:
         return int(self.embeddings.shape[0])
+
+    @property
+    def outcome_size(self) -> int:
+        """Rows of measured outcomes (the clustered ones)."""
+        return int(self.offsets[-1])
+
+    @property
+    def everyday_size(self) -> int:
+        """Everyday rows, after the clustered ones."""
+        return self.size - self.outcome_size
 
     @property
     def embedder_id(self) -> str:
@@ -100,6 +118,16 @@ class KNNIndex:
             rows, sims = rows[top], sims[top]
         return rows, sims
 
+    def search_everyday(self, query: F32, k: int) -> tuple[npt.NDArray[np.intp], F32]:
+        """Row ids and cosine similarities of the ``k`` nearest everyday rows (exact)."""
+        start = self.outcome_size
+        sims = self.embeddings[start:] @ query
+        rows = np.arange(start, self.size)
+        if k < sims.shape[0]:
+            top = np.argpartition(-sims, k - 1)[:k]
+            rows, sims = rows[top], sims[top]
+        return rows, sims
+
     # -- persistence ------------------------------------------------------------------------
 
     def save(self, folder: Path | str) -> Path:
@@ -107,16 +135,18 @@ class KNNIndex:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            embeddings=self.embeddings.astype(np.float16),
-            centroids=self.centroids,
-            offsets=self.offsets,
-            tier_scores=self.tier_scores,
-            output_tokens=self.output_tokens,
-            task_ids=self.task_ids,
-            prompt_hashes=self.prompt_hashes,
-        )
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "embeddings": self.embeddings.astype(np.float16),
+            "centroids": self.centroids,
+            "offsets": self.offsets,
+            "tier_scores": self.tier_scores,
+            "output_tokens": self.output_tokens,
+            "task_ids": self.task_ids,
+            "prompt_hashes": self.prompt_hashes,
+        }
+        if self.gate is not None:
+            arrays["gate"] = self.gate
+        np.savez(buffer, allow_pickle=False, **arrays)
         (folder / _ARRAYS).write_bytes(buffer.getvalue())
         meta = {"tasks": list(self.tasks), "previews": list(self.previews)}
         (folder / _META).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
@@ -137,7 +167,8 @@ class KNNIndex:
             raise DataFormatError(f"{folder}: not a router (no {_MANIFEST})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DataFormatError(f"{folder / _MANIFEST}: malformed: {e}") from None
-        if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        version = manifest.get("format_version") if isinstance(manifest, dict) else None
+        if version not in _READABLE_VERSIONS:
             raise DataFormatError(f"{folder}: unsupported router format")
         files = manifest.get("files", {})
         for name in (_ARRAYS, _META):
@@ -162,6 +193,11 @@ class KNNIndex:
                 tasks=tuple(meta["tasks"]),
                 previews=tuple(meta["previews"]),
                 manifest=manifest,
+                gate=(
+                    np.ascontiguousarray(arrays["gate"], dtype=np.float32)
+                    if "gate" in arrays
+                    else None
+                ),
             )
         except (KeyError, ValueError, TypeError, OSError) as e:
             raise DataFormatError(f"{folder}: malformed router arrays: {e}") from None
@@ -174,8 +210,10 @@ class KNNIndex:
             self.centroids.shape[1] == d
             and self.offsets.shape == (self.centroids.shape[0] + 1,)
             and int(self.offsets[0]) == 0
-            and int(self.offsets[-1]) == n
+            and int(self.offsets[-1]) <= n
             and bool(np.all(np.diff(self.offsets) >= 0))
+            and (self.everyday_size == 0 or self.gate is not None)
+            and (self.gate is None or self.gate.shape == (d + 2,))
             and self.tier_scores.shape == (n, 3)
             and self.output_tokens.shape == (n,)
             and self.task_ids.shape == (n,)

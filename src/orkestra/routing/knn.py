@@ -5,6 +5,10 @@ predicted quality of tier t is the weighted mean of the neighbours' outcomes on 
 w(sᵢ) (``weighting``: ``"uniform"``, ``"cosine"`` = max(s, 0), or ``"softmax:T"`` =
 exp(s/T)). A tier no neighbour has data for is filled from the others. The expected answer
 length is the neighbours' weighted mean where the data recorded one.
+
+An index with everyday rows (``routing.everyday``) gives a second prediction, from the
+``everyday_k`` nearest everyday rows, and the gate g(prompt) mixes the two:
+``g · everyday + (1 − g) · outcome``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy.typing as npt
 from orkestra._types import TIERS, Neighbor
 from orkestra.errors import DataFormatError
 from orkestra.routing.embedder import Embedder, StaticEmbedder
+from orkestra.routing.everyday import gate_features, gate_probability
 from orkestra.routing.index import KNNIndex
 from orkestra.routing.limits import DEFAULT_LIMITS, RouterLimits
 from orkestra.routing.policy import TierPrediction, tier_choices
@@ -49,6 +54,8 @@ class KNNRouter:
         embedder: must be the embedder the index was built with (checked by id).
         k, weighting, nprobe: neighbours to average, their weighting, clusters to scan
             (defaults: the values stored in the index's manifest).
+        everyday_k, everyday_prior: everyday neighbours to average, and the gate's prior log
+            odds that a prompt is an everyday one (an index without everyday rows ignores both).
         default_knob: the quality knob used when a call gives none (default: the manifest's,
             set by calibration when the index was built).
     """
@@ -61,6 +68,8 @@ class KNNRouter:
         k: int | None = None,
         weighting: str | None = None,
         nprobe: int | None = None,
+        everyday_k: int | None = None,
+        everyday_prior: float | None = None,
         default_knob: float | None = None,
     ) -> None:
         embedder = embedder or StaticEmbedder.default()
@@ -78,6 +87,9 @@ class KNNRouter:
         self.weighting = str(weighting or settings.get("weighting", "softmax:0.05"))
         self.nprobe = int(nprobe or settings.get("nprobe", 8))
         self.rule = str(settings.get("rule", "margin"))
+        self.everyday_k = int(everyday_k or settings.get("everyday_k", 20))
+        prior = everyday_prior if everyday_prior is not None else settings.get("everyday_prior")
+        self.everyday_prior = float(prior or 0.0)
         weights_for(np.zeros(1, np.float32), self.weighting)  # validate now, not per call
         knob = default_knob if default_knob is not None else settings.get("default_knob", 0.9)
         self._default_knob = float(knob)
@@ -151,12 +163,39 @@ class KNNRouter:
             scores[1] = (budget + premium) / 2
         return np.where(np.isnan(scores), self._prior, scores).astype(np.float32)
 
+    def _predict(
+        self, prompt: str, query: F32
+    ) -> tuple[F32, float | None, F32, npt.NDArray[np.intp], F32]:
+        """Scores per tier, expected answer tokens, and each neighbour's share of the prediction,
+        row and similarity."""
+        rows, sims = self.index.search(query, self.k, self.nprobe)
+        scores, expected = self._aggregate(rows, sims)
+        weights = weights_for(sims, self.weighting)
+        weights /= weights.sum()
+        if self.index.gate is None or self.index.everyday_size == 0:
+            return scores, expected, weights, rows, sims
+        every_rows, every_sims = self.index.search_everyday(query, self.everyday_k)
+        every_scores, _ = self._aggregate(every_rows, every_sims)
+        features = gate_features(query[None, :], [prompt])
+        share = gate_probability(self.index.gate, features, self.everyday_prior)[0]
+        every_weights = weights_for(every_sims, self.weighting)
+        every_weights *= share / every_weights.sum()
+        mixed = (share * every_scores + (1 - share) * scores).astype(np.float32)
+        return (
+            mixed,
+            expected,
+            np.concatenate([weights * (1 - share), every_weights]),
+            np.concatenate([rows, every_rows]),
+            np.concatenate([sims, every_sims]),
+        )
+
     def predict(self, prompt: str) -> TierPrediction:
         start = time.perf_counter()
         query = self.embedder.encode([prompt])[0]
-        rows, sims = self.index.search(query, self.k, self.nprobe)
-        scores, expected = self._aggregate(rows, sims)
-        top = np.argsort(-sims)[:5]
+        scores, expected, weights, rows, sims = self._predict(prompt, query)
+        # The five neighbours that weighed most in the prediction, most similar first.
+        top = np.argpartition(-weights, 4)[:5] if len(weights) > 5 else np.arange(len(weights))
+        top = top[np.argsort(-sims[top])]
         neighbors = tuple(
             Neighbor(
                 task=self.index.tasks[self.index.task_ids[rows[i]]],
@@ -172,6 +211,13 @@ class KNNRouter:
             latency_ms=(time.perf_counter() - start) * 1000.0,
         )
 
+    def everyday_share(self, prompt: str) -> float:
+        """The gate's weight on the everyday rows for ``prompt`` (0 without everyday rows)."""
+        if self.index.gate is None:
+            return 0.0
+        features = gate_features(self.embedder.encode([prompt]), [prompt])
+        return float(gate_probability(self.index.gate, features, self.everyday_prior)[0])
+
     def predict_many(
         self,
         prompts: Sequence[str],
@@ -182,10 +228,10 @@ class KNNRouter:
         """Predicted quality per tier, (n, 3), for many prompts (batched embedding)."""
         out = np.empty((len(prompts), len(TIERS)), dtype=np.float32)
         for start in range(0, len(prompts), batch_size):
-            queries = self.embedder.encode(prompts[start : start + batch_size])
-            for offset, query in enumerate(queries):
-                rows, sims = self.index.search(query, self.k, self.nprobe)
-                out[start + offset] = self._aggregate(rows, sims)[0]
+            batch = prompts[start : start + batch_size]
+            queries = self.embedder.encode(batch)
+            for offset, (prompt, query) in enumerate(zip(batch, queries, strict=True)):
+                out[start + offset] = self._predict(prompt, query)[0]
             if progress:
                 progress(min(start + batch_size, len(prompts)), len(prompts))
         return out

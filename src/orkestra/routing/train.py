@@ -11,6 +11,7 @@ import numpy as np
 from orkestra._types import TIERS, Tier
 from orkestra.routing.data import DATASET_TIERS, OutcomeRow, tier_scores
 from orkestra.routing.embedder import Embedder
+from orkestra.routing.everyday import EVERYDAY_SOURCES, fit_gate, gate_features
 from orkestra.routing.index import KNNIndex, prompt_hash
 
 __all__ = [
@@ -27,9 +28,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "weighting": "softmax:0.05",
     "nprobe": 8,
     "rule": "margin",
+    "everyday_k": 20,
+    "everyday_prior": 0.5,
 }
-"""Decision settings stored in a new index's manifest (chosen on a validation split; see
-``docs/evaluation.md``)."""
+"""Decision settings stored in a new index's manifest (chosen on a validation split and, for the
+everyday settings, on the dev half of the ordinary-prompt pairs; see ``docs/evaluation.md``)."""
 
 Progress = Callable[[int, int], None]
 
@@ -85,9 +88,17 @@ def build_index(
     progress: Progress | None = None,
     seed: int = 0,
 ) -> KNNIndex:
-    """Embed every row's prompt and store its outcome per tier (NaN where a tier is unmapped)."""
+    """Embed every row's prompt and store its outcome per tier (NaN where a tier is unmapped).
+
+    Rows of an everyday data set (:data:`~orkestra.routing.everyday.EVERYDAY_SOURCES`) go after
+    the clustered outcome rows, and the gate between the two is fitted, when both kinds are
+    present; otherwise every row is an outcome row.
+    """
     if not rows:
         raise ValueError("cannot build a router from no rows")
+    everyday_mask = np.fromiter((r.source in EVERYDAY_SOURCES for r in rows), bool, len(rows))
+    if everyday_mask.all() or not everyday_mask.any():
+        everyday_mask[:] = False
     n = len(rows)
     embeddings = np.empty((n, embedder.dim), dtype=np.float32)
     for start in range(0, n, batch_size):
@@ -110,13 +121,20 @@ def build_index(
     gap = np.isnan(scores[:, 1]) & ~np.isnan(scores[:, 0]) & ~np.isnan(scores[:, 2])
     scores[gap, 1] = (scores[gap, 0] + scores[gap, 2]) / 2
 
-    clusters = n_clusters or max(1, round(np.sqrt(n)))
-    clusters = min(clusters, n)
-    centroids = spherical_kmeans(embeddings, clusters, seed=seed)
-    assign = np.argmax(embeddings @ centroids.T, axis=1)
-    order = np.argsort(assign, kind="stable")
+    outcome = np.flatnonzero(~everyday_mask)
+    everyday = np.flatnonzero(everyday_mask)
+    clusters = n_clusters or max(1, round(np.sqrt(len(outcome))))
+    clusters = min(clusters, len(outcome))
+    centroids = spherical_kmeans(embeddings[outcome], clusters, seed=seed)
+    assign = np.argmax(embeddings[outcome] @ centroids.T, axis=1)
+    # Outcome rows sorted by cluster, then the everyday rows in their given order.
+    order = np.concatenate([outcome[np.argsort(assign, kind="stable")], everyday])
     offsets = np.zeros(clusters + 1, dtype=np.int64)
     offsets[1:] = np.cumsum(np.bincount(assign, minlength=clusters))
+    gate = None
+    if len(everyday):
+        features = gate_features(embeddings, [r.prompt for r in rows])
+        gate = fit_gate(features, everyday_mask)
 
     hashes = np.fromiter((prompt_hash(r.prompt) for r in rows), np.uint64, n)
     previews = [" ".join(r.prompt.split())[:100] for r in rows]
@@ -142,8 +160,14 @@ def build_index(
         "balanced_interpolated": (
             "halfway between budget and premium where a data set has no balanced model"
         ),
-        "tier_means": [float(np.nanmean(scores[:, j])) for j in range(len(TIERS))],
+        "tier_means": [float(np.nanmean(scores[outcome, j])) for j in range(len(TIERS))],
     }
+    if len(everyday):
+        manifest["everyday"] = {
+            "rows": len(everyday),
+            "sources": sorted({rows[int(i)].source for i in everyday}),
+            "gate": "logistic regression on the embedding and log length, classes balanced, L2 1",
+        }
     return KNNIndex(
         embeddings=np.ascontiguousarray(embeddings[order]),
         centroids=centroids,
@@ -155,6 +179,7 @@ def build_index(
         tasks=tuple(task_names),
         previews=tuple(previews[i] for i in order),
         manifest=manifest,
+        gate=gate,
     )
 
 
@@ -188,11 +213,13 @@ def train_router(
 
     The knob is calibrated on a validation slice of ``rows`` (:func:`is_validation`) predicted
     by an index of the other rows, so it is not fitted on prompts that are their own neighbours.
+    Everyday rows are not part of that slice: the premium share is a share of outcome prompts,
+    as it was before everyday rows existed.
     """
     from orkestra.routing.knn import KNNRouter
 
     fit = [r for r in rows if not is_validation(r.prompt)]
-    held = [r for r in rows if is_validation(r.prompt)]
+    held = [r for r in rows if is_validation(r.prompt) and r.source not in EVERYDAY_SOURCES]
     settings = dict(DEFAULT_SETTINGS, premium_share_target=premium_share)
     if fit and held:
         probe = KNNRouter(build_index(fit, embedder, tiers=tiers), embedder)
