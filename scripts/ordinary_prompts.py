@@ -29,7 +29,9 @@ def main() -> None:
     router = KNNRouter.load(args.router)
     pairs = load_pairs(PAIRS)
     print(f"router: {router!r}\n")
-    print("| provider | half | kind | n | easy → budget | hard → above budget | hard ranked higher |")
+    print(
+        "| provider | half | kind | n | easy → budget | hard → above budget | hard ranked higher |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in args.providers:
         provider = o.Provider(name, router=router)

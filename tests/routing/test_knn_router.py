@@ -290,3 +290,82 @@ def test_multi_provider_knob(small_router: KNNRouter) -> None:
     assert o.MultiProvider(providers, quality=0.0).route(hard, quality=1.0).tier == "premium"
     with pytest.raises(o.InvalidRequestError):
         o.MultiProvider(providers, quality=2)
+
+
+# -- everyday rows and the gate (index format 2) -------------------------------------------
+
+
+def _everyday_rows(n: int = 30) -> list[OutcomeRow]:
+    """Chatty prompts labelled routine by the rubric: every tier does as well."""
+    greetings = ("Hello there, how are you", "Thanks a lot, see you soon", "Good morning to you")
+    return [
+        OutcomeRow(
+            id=f"e{i}",
+            source="orkestra_everyday",
+            task="chat",
+            prompt=f"{greetings[i % 3]}, friend number {i}!",
+            scores={"rubric:budget": 0.97, "rubric:balanced": 0.98, "rubric:premium": 0.98},
+            split="train",
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def everyday_router() -> KNNRouter:
+    index = build_index(_rows() + _everyday_rows(), StaticEmbedder.default(), n_clusters=4)
+    return KNNRouter(index, k=10, nprobe=4, everyday_k=5, default_knob=0.9)
+
+
+def test_everyday_rows_follow_the_clusters_and_feed_the_gate(everyday_router: KNNRouter) -> None:
+    index = everyday_router.index
+    assert (index.outcome_size, index.everyday_size) == (60, 30)
+    assert index.gate is not None and index.gate.shape == (StaticEmbedder.default().dim + 2,)
+    assert index.manifest["everyday"]["rows"] == 30
+    tasks = {index.tasks[t] for t in index.task_ids[index.outcome_size :]}
+    assert tasks == {"orkestra_everyday:chat"}
+    query = StaticEmbedder.default().encode(["Hello there, my friend!"])[0]
+    rows, _ = index.search_everyday(query, 5)
+    assert len(rows) == 5 and (rows >= index.outcome_size).all()
+    rows, _ = index.search(query, 100, 4)
+    assert (rows < index.outcome_size).all()  # the IVF search never returns an everyday row
+    chatty, proof = "Hello there, how are you, my friend?", _rows()[1].prompt
+    assert everyday_router.everyday_share(chatty) > 0.5 > everyday_router.everyday_share(proof)
+    assert o.Provider("google", router=everyday_router).route(proof).tier == "premium"
+
+
+def test_everyday_index_round_trip_is_exact(tmp_path: Path, everyday_router: KNNRouter) -> None:
+    first = everyday_router.index.save(tmp_path / "a")
+    again = build_index(_rows() + _everyday_rows(), StaticEmbedder.default(), n_clusters=4)
+    second = again.save(tmp_path / "b")
+    for name in ("index.npz", "meta.json", "manifest.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    loaded = KNNRouter(KNNIndex.load(first), k=10, nprobe=4, everyday_k=5)
+    prompt = "Thanks a lot, see you tomorrow!"
+    assert loaded.predict(prompt).scores == pytest.approx(
+        everyday_router.predict(prompt).scores, abs=1e-3
+    )
+
+
+def test_a_format_1_index_still_loads(tmp_path: Path, small_router: KNNRouter) -> None:
+    folder = small_router.index.save(tmp_path / "v1")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format_version"] = 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    index = KNNIndex.load(folder)
+    assert index.everyday_size == 0 and index.gate is None
+
+
+def test_a_gate_that_does_not_fit_is_refused(tmp_path: Path, everyday_router: KNNRouter) -> None:
+    folder = everyday_router.index.save(tmp_path / "bad")
+    with np.load(folder / "index.npz") as z:
+        arrays = {name: z[name] for name in z.files}
+    arrays["gate"] = arrays["gate"][:-1]
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    (folder / "index.npz").write_bytes(buffer.getvalue())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["index.npz"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(o.DataFormatError, match="gate"):
+        KNNIndex.load(folder)

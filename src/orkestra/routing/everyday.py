@@ -26,6 +26,7 @@ Pure numpy, deterministic (Newton's method from zero, no randomness).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ __all__ = [
     "EVERYDAY_SOURCES",
     "fit_gate",
     "gate_features",
+    "gate_logit",
     "gate_probability",
 ]
 
@@ -84,6 +86,14 @@ def fit_gate(
         if float(np.abs(step).max()) < 1e-7:
             break
     return w.astype(np.float32)
+
+
+def gate_logit(weights: F32, embedding: F32, prompt: str) -> float:
+    """The gate's log odds for one prompt (no prior): :func:`gate_features` without the arrays,
+    for the per-request path."""
+    dim = embedding.shape[0]
+    length = (math.log1p(len(prompt)) - _LENGTH_CENTRE) / _LENGTH_SCALE
+    return float(embedding @ weights[:dim]) + float(weights[dim]) * length + float(weights[dim + 1])
 
 
 def gate_probability(weights: F32, features: F32, prior_log_odds: float = 0.0) -> F32:

@@ -13,6 +13,7 @@ An index with everyday rows (``routing.everyday``) gives a second prediction, fr
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy.typing as npt
 from orkestra._types import TIERS, Neighbor
 from orkestra.errors import DataFormatError
 from orkestra.routing.embedder import Embedder, StaticEmbedder
-from orkestra.routing.everyday import gate_features, gate_probability
+from orkestra.routing.everyday import gate_logit
 from orkestra.routing.index import KNNIndex
 from orkestra.routing.limits import DEFAULT_LIMITS, RouterLimits
 from orkestra.routing.policy import TierPrediction, tier_choices
@@ -95,6 +96,11 @@ class KNNRouter:
         self._default_knob = float(knob)
         means = index.manifest.get("tier_means") or [0.5, 0.5, 0.5]
         self._prior = np.asarray(means, dtype=np.float32)
+        # The everyday rows' block, and whether their scores are complete (the fast average).
+        start = index.outcome_size
+        self._everyday_block = index.embeddings[start:]
+        self._everyday_scores = index.tier_scores[start:]
+        self._everyday_complete = not np.isnan(self._everyday_scores).any()
 
     def __repr__(self) -> str:
         return (
@@ -163,6 +169,25 @@ class KNNRouter:
             scores[1] = (budget + premium) / 2
         return np.where(np.isnan(scores), self._prior, scores).astype(np.float32)
 
+    def _everyday(
+        self, prompt: str, query: F32
+    ) -> tuple[F32, float, F32, npt.NDArray[np.intp], F32]:
+        """The everyday rows' prediction, the gate's share for it, and the neighbours used."""
+        sims = self._everyday_block @ query
+        k = min(self.everyday_k, sims.shape[0])
+        top = np.argpartition(-sims, k - 1)[:k] if k < sims.shape[0] else np.arange(k)
+        sims = sims[top]
+        rows = top + self.index.outcome_size
+        weights = weights_for(sims, self.weighting)
+        if self._everyday_complete:
+            scores = (weights @ self._everyday_scores[top] / weights.sum()).astype(np.float32)
+        else:
+            scores = self._aggregate(rows, sims)[0]
+        assert self.index.gate is not None
+        logit = gate_logit(self.index.gate, query, prompt) + self.everyday_prior
+        share = 1.0 / (1.0 + math.exp(-logit)) if logit > -60 else 0.0
+        return scores, share, weights * (share / weights.sum()), rows, sims
+
     def _predict(
         self, prompt: str, query: F32
     ) -> tuple[F32, float | None, F32, npt.NDArray[np.intp], F32]:
@@ -170,21 +195,17 @@ class KNNRouter:
         row and similarity."""
         rows, sims = self.index.search(query, self.k, self.nprobe)
         scores, expected = self._aggregate(rows, sims)
-        weights = weights_for(sims, self.weighting)
-        weights /= weights.sum()
         if self.index.gate is None or self.index.everyday_size == 0:
-            return scores, expected, weights, rows, sims
-        every_rows, every_sims = self.index.search_everyday(query, self.everyday_k)
-        every_scores, _ = self._aggregate(every_rows, every_sims)
-        features = gate_features(query[None, :], [prompt])
-        share = gate_probability(self.index.gate, features, self.everyday_prior)[0]
-        every_weights = weights_for(every_sims, self.weighting)
-        every_weights *= share / every_weights.sum()
-        mixed = (share * every_scores + (1 - share) * scores).astype(np.float32)
+            weights = weights_for(sims, self.weighting)
+            return scores, expected, weights / weights.sum(), rows, sims
+        every_scores, share, every_weights, every_rows, every_sims = self._everyday(prompt, query)
+        mixed = (share * every_scores + (1.0 - share) * scores).astype(np.float32)
+        weights = weights_for(sims, self.weighting)
+        weights *= (1.0 - share) / weights.sum()
         return (
             mixed,
             expected,
-            np.concatenate([weights * (1 - share), every_weights]),
+            np.concatenate([weights, every_weights]),
             np.concatenate([rows, every_rows]),
             np.concatenate([sims, every_sims]),
         )
@@ -213,10 +234,9 @@ class KNNRouter:
 
     def everyday_share(self, prompt: str) -> float:
         """The gate's weight on the everyday rows for ``prompt`` (0 without everyday rows)."""
-        if self.index.gate is None:
+        if self.index.gate is None or self.index.everyday_size == 0:
             return 0.0
-        features = gate_features(self.embedder.encode([prompt]), [prompt])
-        return float(gate_probability(self.index.gate, features, self.everyday_prior)[0])
+        return self._everyday(prompt, self.embedder.encode([prompt])[0])[1]
 
     def predict_many(
         self,

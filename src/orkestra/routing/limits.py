@@ -91,6 +91,8 @@ _SHAPES = {
     "task_ids": ("n",),
     "prompt_hashes": ("n",),
 }
+_OPTIONAL_SHAPES = {"gate": ("d+2",)}
+"""Format 2: the everyday gate's weights (routing.everyday), present with everyday rows."""
 _LOADED_ITEMSIZE = {"embeddings": 4, "centroids": 4, "offsets": 8, "tier_scores": 4}
 """Loading converts these to float32/int64: count the memory they will take then."""
 
@@ -168,7 +170,10 @@ def _check_shapes(
             f"{what}: {sizes['d']} dimensions (limit: {limits.max_dim}); not a router index"
         )
     sizes["c+1"] = sizes["c"] + 1
-    for name, spec in _SHAPES.items():
+    sizes["d+2"] = sizes["d"] + 2
+    for name, spec in _SHAPES.items() | _OPTIONAL_SHAPES.items():
+        if name not in shapes:
+            continue
         expected = tuple(sizes[s] if isinstance(s, str) else s for s in spec)
         if shapes[name] != expected:
             raise DataFormatError(
