@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import queue
 import socket
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
+from orkestra.routing.artifacts import DEFAULT_ROUTER_DIR
 from orkestra.usage import UsageRecord
+
+BUNDLED_KNOB = json.loads((DEFAULT_ROUTER_DIR / "manifest.json").read_text())["router"][
+    "default_knob"
+]
+"""The bundled router's default knob: a record routed at it counts against its target share."""
 
 
 def make_record(**fields: Any) -> UsageRecord:
@@ -27,7 +34,7 @@ def make_record(**fields: Any) -> UsageRecord:
         "latency_ms": 412.0,
         "routing_ms": 0.4,
         "scores": {"budget": 0.71, "balanced": 0.77, "premium": 0.84},
-        "knob": 0.8823,
+        "knob": BUNDLED_KNOB,
     }
     values.update(fields)
     return UsageRecord(**values)

@@ -86,7 +86,7 @@ def test_a_cursor_round_trips_through_its_text_and_orders_by_time_then_id() -> N
 
 def test_summary_of_a_short_history_is_bucketed_finely(log: SQLiteUsageLog) -> None:
     for minutes in (50, 30, 30, 2):
-        log.record(make_record(ts=NOW - timedelta(minutes=minutes)))
+        log.record(make_record(ts=NOW - timedelta(minutes=minutes), knob=0.8823))
     summary = summarize(log, None, now=NOW, targets={0.8823: 0.2})
     assert summary["series"]["bucket_seconds"] == 30
     assert sum(p["calls"] for p in summary["series"]["points"]) == 4
