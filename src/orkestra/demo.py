@@ -60,7 +60,7 @@ def _conversation(console: Console, provider: Provider) -> list[Response]:
         console.print(f"  tool call: {call.name}({call.arguments})")
         chat.add_tool_result(call.id, {"city": "Lisbon", "celsius": 21, "sky": "clear"})
     turns.append(chat.chat())
-    turns.append(chat.chat("Good. What is the capital of Portugal, by the way?"))
+    turns.append(chat.chat("Good. Do I need a jacket in the evening?"))
     for number, r in enumerate(turns, 1):
         cache = f"{r.usage.cache_read_tokens} read from the cache"
         if r.usage.cache_write_tokens:

@@ -823,8 +823,9 @@ def test_prompt_cache_key_keeps_a_conversation_on_its_model(
     tier, usage = say("What is the capital of France?")
     assert tier == "budget"
     assert usage.prompt_tokens_details.cached_tokens > 0  # same model: the cache is warm
-    assert say("Explain how a hash table handles collisions")[0] == "premium"  # escalated
-    assert say("Thanks! And which city is the capital of Italy?")[0] == "premium"  # never down
+    escalated = say("Explain how a hash table handles collisions")[0]
+    assert escalated in ("balanced", "premium")
+    assert say("Thanks! And which city is the capital of Italy?")[0] == escalated  # never down
 
 
 def test_prompt_cache_key_becomes_the_session() -> None:
