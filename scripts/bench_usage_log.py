@@ -63,14 +63,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log = open_usage_log(args.url or f"sqlite:///{tmp}/usage.db")
         key_id = key_id_for("sk-bench-key")
-        resp = response()
+        # One Response per record: a record's id is its Response's call_id, and recording
+        # the same answer twice is (by design) one row.
+        responses = iter([response() for _ in range(1000 + 2 * args.n + 4000)])
         print(f"{log!r}; Python {platform.python_version()}; {os.cpu_count()} CPUs; n={args.n}")
 
         for _ in range(1000):  # warm up: connections, the writer thread
-            log.record(UsageRecord.from_response(resp, key_id=key_id))
+            log.record(UsageRecord.from_response(next(responses), key_id=key_id))
         log.flush()
 
-        records = [UsageRecord.from_response(resp, key_id=key_id) for _ in range(args.n)]
+        records = [UsageRecord.from_response(next(responses), key_id=key_id) for _ in range(args.n)]
         gc.collect()
         ns = []
         started = time.perf_counter()
@@ -85,6 +87,7 @@ def main() -> None:
 
         ns = []
         for _ in range(args.n):
+            resp = next(responses)
             t0 = time.perf_counter_ns()
             log.record(UsageRecord.from_response(resp, key_id=key_id))
             ns.append(time.perf_counter_ns() - t0)
@@ -93,7 +96,7 @@ def main() -> None:
 
         # Callers at a realistic pace (500 calls a second), not a tight loop: each record() finds
         # the writer idle and wakes it, and the caller's caches are cold.
-        paced = [UsageRecord.from_response(resp, key_id=key_id) for _ in range(2000)]
+        paced = [UsageRecord.from_response(next(responses), key_id=key_id) for _ in range(2000)]
         ns = []
         for record in paced:
             time.sleep(0.002)
@@ -104,6 +107,7 @@ def main() -> None:
         ns = []
         for _ in range(2000):
             time.sleep(0.002)
+            resp = next(responses)
             t0 = time.perf_counter_ns()
             log.record(UsageRecord.from_response(resp, key_id=key_id))
             ns.append(time.perf_counter_ns() - t0)

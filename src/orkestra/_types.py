@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -194,6 +195,9 @@ class Response:
     ignored_params: tuple[str, ...] = ()
     """Parameters of the call the answering model could not take, so they were not sent (a
     ``temperature`` for a model that only takes its own); each is also warned about once."""
+    call_id: str = field(default_factory=lambda: os.urandom(16).hex(), compare=False)
+    """This answer's unique id, and its record's id in the usage log: the library records
+    every call itself, so recording the same Response again adds no second row."""
 
     @property
     def cost(self) -> float:

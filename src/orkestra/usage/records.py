@@ -150,7 +150,8 @@ class UsageRecord:
         prompt: str | None = None,
         source: str = "library",
     ) -> UsageRecord:
-        """The record of a finished call.
+        """The record of a finished call; its id is the Response's ``call_id``, so the same
+        answer recorded twice (the library records every call itself) is one row.
 
         >>> rec = UsageRecord.from_response(response, key_id=key_id_for(api_key))  # doctest: +SKIP
         """
@@ -161,6 +162,7 @@ class UsageRecord:
         total_cost = getattr(response, "total_cost", None)
         cost = total_cost if isinstance(total_cost, (int, float)) else response.cost
         return cls(
+            id=getattr(response, "call_id", None) or _new_id(),
             provider=response.provider,
             model=response.model,
             tier=routing.tier,
