@@ -25,10 +25,10 @@ def render_cli_docs() -> str:
         "Generated from each command's `--help` by `scripts/gen_cli_docs.py`; "
         "`tests/test_cli_docs.py` fails when it is out of date.",
         "",
-        "```",
+        "```text",
         _help([]),
         "```",
     ]
     for name in sorted(commands):
-        parts += ["", f"## orkestra {name}", "", "```", _help([name]), "```"]
+        parts += ["", f"## orkestra {name}", "", "```text", _help([name]), "```"]
     return "\n".join(parts) + "\n"
