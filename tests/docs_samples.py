@@ -15,16 +15,16 @@ What each fence's language means:
   then is stopped. Setting up (``python3 -m venv``, ``. .venv/bin/activate``, ``pip install``)
   is what the test environment already did. Any other command needs the block marked.
 - ``toml``, ``yaml``, ``json``: a file with a top-level ``models`` list is an
-  ``ORKESTRA_CATALOG`` file (loaded into the catalog); anything else a proxy config, loaded by
-  ``orkestra.server``'s loader and built into the app (each ``*_env`` variable it names set to a
-  placeholder).
+  ``ORKESTRA_CATALOG`` file (loaded into the catalog); any other TOML or YAML a proxy config,
+  loaded by ``orkestra.server``'s loader and built into the app (each ``*_env`` variable it
+  names set to a placeholder); any other JSON (a request or response body) must parse.
 - ``text``: output or a diagram, not run. A fence without a language is an error.
 
 HTML comments right above a fence change that:
 
 - ``<!-- docs-test: skip: the reason -->``: not run (the test keeps the number of these small).
-- ``<!-- docs-test: setup`` … ``-->``: hidden Python run before the block (names a fragment
-  uses that the page defines elsewhere).
+- ``<!-- docs-test: setup`` … ``-->``: hidden Python run before the block, in the directory the
+  blocks run in (names a fragment uses that the page defines elsewhere, a file a command reads).
 - ``<!-- docs-test: server PORT -->``: a Python block that serves forever (``uvicorn.run``):
   run in its own process with PORT replaced by a free one, until it answers HTTP.
 """
@@ -60,7 +60,7 @@ LONG_RUNNING_MODULES = {"orkestra.server", "orkestra.testing", "orkestra.dashboa
 ONE_SHOT_FLAGS = {"--new-key", "--hash-key", "--help", "--print-config"}
 HARMLESS = {"echo", "printf"}
 """Commands that may feed an orkestra command in a pipeline (``echo -n "$KEY" | …``)."""
-_FENCE = re.compile(r"^(`{3,}|~{3,})(.*)$")
+_FENCE = re.compile(r"^( *)(`{3,}|~{3,})(.*)$")
 _MARKER = re.compile(r"<!--\s*docs-test:\s*(.*?)\s*-->", re.S)
 
 
@@ -114,11 +114,12 @@ def blocks(path: Path) -> list[Block]:
         if not m:
             i += 1
             continue
-        fence, info = m.group(1), m.group(2).strip()
+        indent, fence, info = len(m.group(1)), m.group(2), m.group(3).strip()
         j = i + 1
-        while j < len(lines) and not lines[j].startswith(fence):
+        while j < len(lines) and not lines[j].lstrip().startswith(fence):
             j += 1
-        block = Block(path, i + 1, info.split()[0] if info else "", "\n".join(lines[i + 1 : j]))
+        body = "\n".join(line[indent:] for line in lines[i + 1 : j])  # a fence in a list item
+        block = Block(path, i + 1, info.split()[0] if info else "", body)
         for marker in _markers(lines, i):
             kind, rest = [*re.split(r"\s+", marker, maxsplit=1), ""][:2]
             if kind == "skip:":
@@ -244,6 +245,8 @@ class Session:
     # -- the languages -----------------------------------------------------------------------
 
     def bash(self, block: Block) -> str:
+        if block.setup.strip():
+            exec(compile(block.setup, f"{block.where} (setup)", "exec"), self.namespace)
         ran = []
         for pipeline in _commands(self.localise(block.code)):
             extra: dict[str, str] = {}
@@ -348,6 +351,8 @@ def run_config(block: Block, env: dict[str, str], cwd: Path) -> str:
         data = yaml.safe_load(block.code)
     else:
         data = json.loads(block.code)
+        if not (isinstance(data, dict) and isinstance(data.get("models"), list)):
+            return "a JSON document (a body or an answer: valid JSON is all there is to check)"
     if isinstance(data, dict) and isinstance(data.get("models"), list):
         from orkestra.catalog import default_catalog
 
