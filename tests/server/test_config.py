@@ -122,6 +122,14 @@ def test_without_a_file_every_provider_with_a_key_variable_is_served() -> None:
     assert config.keys == () and config.host == "127.0.0.1" and config.port == 8000
 
 
+def test_a_key_for_a_provider_without_tiers_does_not_break_the_start() -> None:
+    """VLLM_API_KEY set beside OPENAI_API_KEY: vllm has no models until a file names them."""
+    env = {"OPENAI_API_KEY": "k", "VLLM_API_KEY": "k", "OPENAI_COMPATIBLE_API_KEY": "k"}
+    assert ServerConfig.from_env(env).provider_names == ("openai",)
+    with pytest.raises(ConfigurationError, match="vllm.*need a config file"):
+        ServerConfig.from_env({"VLLM_API_KEY": "k"})
+
+
 def test_without_a_file_or_a_key_variable_it_says_what_to_set() -> None:
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
         ServerConfig.from_env({})

@@ -330,19 +330,33 @@ class ServerConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
-        """Serve every provider whose usual key variable is set (no file)."""
+        """Serve every provider whose usual key variable is set (no file).
+
+        Providers whose models the user names (vllm, openai-compatible: no tiers in the
+        catalog) can't be served from a key alone; they need a config file with ``models``.
+        """
         env = os.environ if environ is None else environ
         catalog = default_catalog()
-        providers = tuple(
-            ProviderConfig(name)
+        keyed = [
+            name
             for name, info in catalog.providers.items()
             if any(env.get(v) for v in info.env_keys)
-        )
+        ]
+        providers = tuple(ProviderConfig(n) for n in keyed if catalog.provider(n).tiers)
         if not providers:
-            variables = ", ".join(v for info in catalog.providers.values() for v in info.env_keys)
+            variables = ", ".join(
+                v for info in catalog.providers.values() if info.tiers for v in info.env_keys
+            )
+            untiered = [n for n in keyed if not catalog.provider(n).tiers]
+            hint = (
+                f" ({', '.join(untiered)} need a config file that names their models and "
+                "base_url)"
+                if untiered
+                else ""
+            )
             raise ConfigurationError(
                 f"no provider to serve: set one of {variables}, or pass a config file "
-                "(--config) that names providers and their key variables"
+                f"(--config) that names providers and their key variables{hint}"
             )
         return cls(providers=providers, source="environment", **overrides)
 
