@@ -126,7 +126,7 @@ def test_a_key_for_a_provider_without_tiers_does_not_break_the_start() -> None:
     """VLLM_API_KEY set beside OPENAI_API_KEY: vllm has no models until a file names them."""
     env = {"OPENAI_API_KEY": "k", "VLLM_API_KEY": "k", "OPENAI_COMPATIBLE_API_KEY": "k"}
     assert ServerConfig.from_env(env).provider_names == ("openai",)
-    with pytest.raises(ConfigurationError, match="vllm.*need a config file"):
+    with pytest.raises(ConfigurationError, match=r"vllm.*need a config file"):
         ServerConfig.from_env({"VLLM_API_KEY": "k"})
 
 

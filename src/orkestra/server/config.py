@@ -349,8 +349,7 @@ class ServerConfig:
             )
             untiered = [n for n in keyed if not catalog.provider(n).tiers]
             hint = (
-                f" ({', '.join(untiered)} need a config file that names their models and "
-                "base_url)"
+                f" ({', '.join(untiered)} need a config file that names their models and base_url)"
                 if untiered
                 else ""
             )
