@@ -14,6 +14,11 @@ On disk a router is a folder with three files, never a pickle:
   provenance and licences, the tier mapping, the router settings, and the sha256 of the two
   files above. Loading checks every hash and refuses an index built with another embedder.
 
+In memory the embeddings are float32, or, for a big index (``memory="auto"``: past 256 MiB as
+float32, ~262k rows of 256 dimensions; or ``memory="int8"``), int8 with one float32 scale per
+row: a quarter of the memory, each probed cluster widened to float32 for its scan. Cosines move
+by about 1e-3 (docs/benchmarks.md); the bundled index stays float32.
+
 Search is an inverted-file (IVF) scan: the query is compared with the cluster centroids, then
 with the rows of the ``nprobe`` nearest clusters only. That keeps a decision well under a
 millisecond where a brute-force scan of all rows measured ~2 ms here. The few hundred everyday
@@ -24,6 +29,7 @@ Format 2 added the everyday rows and the gate; a format-1 index (none of either)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -38,7 +44,7 @@ import numpy.typing as npt
 from orkestra.errors import DataFormatError
 from orkestra.routing.limits import DEFAULT_LIMITS, RouterLimits, check_npz
 
-__all__ = ["FORMAT_VERSION", "KNNIndex", "prompt_hash", "sha256_file"]
+__all__ = ["FORMAT_VERSION", "INT8_THRESHOLD_BYTES", "KNNIndex", "prompt_hash", "sha256_file"]
 
 FORMAT_VERSION = 2
 _READABLE_VERSIONS = (1, 2)
@@ -47,6 +53,9 @@ _META = "meta.json"
 _MANIFEST = "manifest.json"
 
 F32 = npt.NDArray[np.float32]
+
+INT8_THRESHOLD_BYTES = 256 << 20
+"""``memory="auto"`` keeps embeddings as float32 up to this size, int8 beyond."""
 
 
 def sha256_file(path: Path) -> str:
@@ -64,7 +73,8 @@ def prompt_hash(prompt: str) -> int:
 
 @dataclass(frozen=True)
 class KNNIndex:
-    embeddings: F32
+    embeddings: npt.NDArray[Any]
+    """(N, d): float32, or int8 with :attr:`scales` (see :meth:`in_memory`)."""
     centroids: F32
     offsets: npt.NDArray[np.int64]
     tier_scores: F32
@@ -76,6 +86,8 @@ class KNNIndex:
     manifest: Mapping[str, Any]
     gate: F32 | None = None
     """The everyday gate's weights (``routing.everyday``); None when there are no everyday rows."""
+    scales: F32 | None = None
+    """In memory only: with int8 ``embeddings``, row i is ``embeddings[i] * scales[i]``."""
 
     @property
     def size(self) -> int:
@@ -95,6 +107,38 @@ class KNNIndex:
     def embedder_id(self) -> str:
         return str(self.manifest["embedder"]["id"])
 
+    def rows_as_float32(self, start: int, end: int) -> F32:
+        """Embeddings of rows ``start:end`` as float32 (a view when they are stored so)."""
+        block = np.asarray(self.embeddings[start:end], dtype=np.float32)
+        if self.scales is None:
+            return block
+        return block * self.scales[start:end, None]
+
+    def in_memory(self, memory: str = "auto") -> KNNIndex:
+        """This index with its embeddings held as ``"float32"``, ``"int8"`` (a per-row scale) or
+        ``"auto"`` (int8 past :data:`INT8_THRESHOLD_BYTES` of float32)."""
+        n, d = self.embeddings.shape
+        if memory == "auto":
+            memory = "int8" if n * d * 4 > INT8_THRESHOLD_BYTES else "float32"
+        if memory == "float32":
+            if self.scales is None and self.embeddings.dtype == np.float32:
+                return self
+            dense = np.ascontiguousarray(self.rows_as_float32(0, n))
+            return dataclasses.replace(self, embeddings=dense, scales=None)
+        if memory != "int8":
+            raise ValueError(f"memory must be 'auto', 'float32' or 'int8', not {memory!r}")
+        if self.scales is not None:
+            return self
+        scales = np.empty(n, dtype=np.float32)
+        quantised = np.empty((n, d), dtype=np.int8)
+        for start in range(0, n, 65536):  # bounded temporaries, from float16 or float32
+            block = np.asarray(self.embeddings[start : start + 65536], dtype=np.float32)
+            peak = np.abs(block).max(axis=1) if d else np.zeros(len(block), np.float32)
+            scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+            quantised[start : start + len(block)] = np.rint(block / scale[:, None])
+            scales[start : start + len(block)] = scale
+        return dataclasses.replace(self, embeddings=quantised, scales=scales)
+
     def contains(self, prompts: Sequence[str]) -> npt.NDArray[np.bool_]:
         """Which of ``prompts`` are reference prompts of this index (exact text)."""
         hashes = np.fromiter((prompt_hash(p) for p in prompts), np.uint64, len(prompts))
@@ -111,7 +155,15 @@ class KNNIndex:
             probe = np.arange(n_clusters)
         # Rows of a cluster are contiguous: score each probed slice in place (no gather copy).
         bounds = [(int(self.offsets[c]), int(self.offsets[c + 1])) for c in probe]
-        sims = np.concatenate([self.embeddings[s:e] @ query for s, e in bounds])
+        if self.scales is None:
+            sims = np.concatenate([self.embeddings[s:e] @ query for s, e in bounds])
+        else:
+            sims = np.concatenate(
+                [
+                    (self.embeddings[s:e].astype(np.float32) @ query) * self.scales[s:e]
+                    for s, e in bounds
+                ]
+            )
         rows = np.concatenate([np.arange(s, e) for s, e in bounds])
         if k < sims.shape[0]:
             top = np.argpartition(-sims, k - 1)[:k]
@@ -121,7 +173,7 @@ class KNNIndex:
     def search_everyday(self, query: F32, k: int) -> tuple[npt.NDArray[np.intp], F32]:
         """Row ids and cosine similarities of the ``k`` nearest everyday rows (exact)."""
         start = self.outcome_size
-        sims = self.embeddings[start:] @ query
+        sims = self.rows_as_float32(start, self.size) @ query
         rows = np.arange(start, self.size)
         if k < sims.shape[0]:
             top = np.argpartition(-sims, k - 1)[:k]
@@ -136,7 +188,7 @@ class KNNIndex:
         folder.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         arrays: dict[str, npt.NDArray[Any]] = {
-            "embeddings": self.embeddings.astype(np.float16),
+            "embeddings": self.rows_as_float32(0, self.size).astype(np.float16),
             "centroids": self.centroids,
             "offsets": self.offsets,
             "tier_scores": self.tier_scores,
@@ -157,9 +209,12 @@ class KNNIndex:
         return folder
 
     @classmethod
-    def load(cls, folder: Path | str, *, limits: RouterLimits = DEFAULT_LIMITS) -> KNNIndex:
+    def load(
+        cls, folder: Path | str, *, limits: RouterLimits = DEFAULT_LIMITS, memory: str = "auto"
+    ) -> KNNIndex:
         """Read and verify an index folder; a corrupt or mismatched file, or arrays past
-        ``limits`` (checked before they are read), is a DataFormatError."""
+        ``limits`` (checked before they are read), is a DataFormatError. ``memory``: how the
+        embeddings are held (:meth:`in_memory`)."""
         folder = Path(folder)
         try:
             manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
@@ -183,7 +238,7 @@ class KNNIndex:
                 arrays = {name: z[name] for name in z.files}
             meta = json.loads((folder / _META).read_text(encoding="utf-8"))
             index = cls(
-                embeddings=np.ascontiguousarray(arrays["embeddings"], dtype=np.float32),
+                embeddings=arrays["embeddings"],  # converted by in_memory() below
                 centroids=np.ascontiguousarray(arrays["centroids"], dtype=np.float32),
                 offsets=arrays["offsets"].astype(np.int64),
                 tier_scores=arrays["tier_scores"].astype(np.float32),
@@ -202,7 +257,7 @@ class KNNIndex:
         except (KeyError, ValueError, TypeError, OSError) as e:
             raise DataFormatError(f"{folder}: malformed router arrays: {e}") from None
         index.check()
-        return index
+        return index.in_memory(memory)
 
     def check(self) -> None:
         n, d = self.embeddings.shape
@@ -214,6 +269,7 @@ class KNNIndex:
             and bool(np.all(np.diff(self.offsets) >= 0))
             and (self.everyday_size == 0 or self.gate is not None)
             and (self.gate is None or self.gate.shape == (d + 2,))
+            and (self.scales is None or self.scales.shape == (n,))
             and self.tier_scores.shape == (n, 3)
             and self.output_tokens.shape == (n,)
             and self.task_ids.shape == (n,)

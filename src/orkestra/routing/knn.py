@@ -98,7 +98,7 @@ class KNNRouter:
         self._prior = np.asarray(means, dtype=np.float32)
         # The everyday rows' block, and whether their scores are complete (the fast average).
         start = index.outcome_size
-        self._everyday_block = index.embeddings[start:]
+        self._everyday_block = index.rows_as_float32(start, index.size)
         self._everyday_scores = index.tier_scores[start:]
         self._everyday_complete = not np.isnan(self._everyday_scores).any()
 
@@ -128,19 +128,21 @@ class KNNRouter:
         sha256: str | None = None,
         embedder: Embedder | None = None,
         limits: RouterLimits = DEFAULT_LIMITS,
+        memory: str = "auto",
         **settings: Any,
     ) -> KNNRouter:
         """A router from a folder, an archive URL (``https://``, verified by ``sha256``), or
         the bundled default when ``source`` is None. ``limits``: how big a router may be
         (:class:`~orkestra.routing.limits.RouterLimits`), checked before anything is unpacked
-        or allocated."""
+        or allocated. ``memory``: how the embeddings are held (``"auto"``, ``"float32"`` or
+        ``"int8"``; :meth:`KNNIndex.in_memory`)."""
         from orkestra.routing.artifacts import DEFAULT_ROUTER_DIR, fetch_router
 
         if source is None:
             folder = DEFAULT_ROUTER_DIR
         else:
             folder = fetch_router(source, sha256=sha256, limits=limits)
-        return cls(KNNIndex.load(folder, limits=limits), embedder, **settings)
+        return cls(KNNIndex.load(folder, limits=limits, memory=memory), embedder, **settings)
 
     # -- prediction -------------------------------------------------------------------------
 

@@ -1,0 +1,82 @@
+"""A router index at scale: balanced clusters, and int8 embeddings in memory (issue 15)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orkestra.routing.artifacts import DEFAULT_ROUTER_DIR
+from orkestra.routing.index import KNNIndex
+from orkestra.routing.knn import KNNRouter
+from orkestra.routing.train import SPLIT_FLOOR, balanced_clusters, spherical_kmeans
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _skewed(n_dense: int, n_spread: int, dim: int = 32, seed: int = 0) -> np.ndarray:
+    """Most rows in one tight region, the rest spread out: what made 15k-row clusters."""
+    rng = np.random.default_rng(seed)
+    centre = rng.standard_normal(dim)
+    dense = centre + 0.05 * rng.standard_normal((n_dense, dim))
+    spread = rng.standard_normal((n_spread, dim))
+    return _unit(np.vstack([dense, spread]))
+
+
+def test_oversized_clusters_are_split_to_the_cap() -> None:
+    x = _skewed(9000, 3000)
+    n_clusters = 6  # mean 2,000 rows: the cap is max(2 × mean, floor) = 4,000
+    centroids, assign = balanced_clusters(x, n_clusters)
+    sizes = np.bincount(assign, minlength=len(centroids))
+    old = np.bincount(
+        np.argmax(x @ spherical_kmeans(x, n_clusters).T, axis=1), minlength=n_clusters
+    )
+    assert old.max() > 4000  # the plain k-means leaves the dense region in one big cluster
+    assert sizes.max() <= 4000 and len(centroids) > n_clusters
+    assert sizes.sum() == len(x) and (sizes > 0).all()
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0, rtol=1e-5)
+    again_centroids, again = balanced_clusters(x, n_clusters)
+    assert np.array_equal(again, assign) and np.array_equal(again_centroids, centroids)
+
+
+def test_clusters_under_the_floor_are_left_as_k_means_made_them() -> None:
+    x = _skewed(1500, 500)
+    assert SPLIT_FLOOR > 1500
+    centroids, assign = balanced_clusters(x, 4)
+    old = spherical_kmeans(x, 4)  # the recipe of the index format's first builds
+    assert np.array_equal(centroids, old)
+    assert np.array_equal(assign, np.argmax(x @ old.T, axis=1))
+
+
+def test_int8_in_memory_keeps_the_neighbours() -> None:
+    exact = KNNIndex.load(DEFAULT_ROUTER_DIR)  # small: float32 under memory="auto"
+    assert exact.embeddings.dtype == np.float32 and exact.scales is None
+    small = exact.in_memory("int8")
+    assert small.embeddings.dtype == np.int8 and small.scales is not None
+    assert small.embeddings.nbytes * 4 == exact.embeddings.nbytes
+    rng = np.random.default_rng(1)
+    for row in rng.choice(exact.outcome_size, 20, replace=False):
+        query = exact.embeddings[row]
+        rows, sims = exact.search(query, 200, 8)
+        rows8, sims8 = small.search(query, 200, 8)
+        assert len(np.intersect1d(rows, rows8)) >= 180  # near-ties at the 200th swap
+        assert abs(float(sims.max()) - float(sims8.max())) < 0.01
+    np.testing.assert_allclose(small.rows_as_float32(0, 50), exact.embeddings[:50], atol=0.003)
+    assert small.in_memory("float32").embeddings.dtype == np.float32
+    with pytest.raises(ValueError, match="memory"):
+        exact.in_memory("float16")
+
+
+def test_an_int8_router_decides_like_the_float32_one(tmp_path: Path) -> None:
+    router = KNNRouter.load(memory="int8")
+    exact = KNNRouter.load()
+    prompts = ["What is 2+2?", "Prove that every planar graph is 4-colourable."]
+    for prompt in prompts:
+        assert router.predict(prompt).scores == pytest.approx(
+            exact.predict(prompt).scores, abs=0.01
+        )
+    saved = router.index.save(tmp_path / "from-int8")  # written back as float16
+    assert KNNIndex.load(saved).size == exact.index.size
