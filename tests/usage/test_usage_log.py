@@ -603,23 +603,32 @@ def test_a_key_never_reaches_the_database(db_url: str, open_log: OpenLog) -> Non
         {"error": "AuthenticationError", "message": "bad key [REDACTED]"}
     ]
     assert first.key_id == second.key_id == key_id_for(SECRET)
+    journal = log.journal
+    assert journal is not None
+
+    def journal_bytes() -> bytes:  # the write-ahead journal holds every record too
+        return b"".join(p.read_bytes() for p in journal.iterdir() if p.is_file())
+
+    in_journal = journal_bytes()
+    assert b"[REDACTED]" in in_journal
     if db_url.startswith("sqlite"):
         path = Path(db_url.removeprefix("sqlite:///"))
 
         def file_bytes() -> bytes:
             files = [p for p in path.parent.iterdir() if p.name.startswith(path.name)]
-            return b"".join(p.read_bytes() for p in files)
+            return b"".join(p.read_bytes() for p in files if p.is_file())
 
         while_open = file_bytes()  # the database, its WAL and shared-memory files
         assert Path(f"{path}-wal").is_file()
         log.close()  # checkpoints the WAL into the database
-        content = while_open + file_bytes()
+        content = in_journal + while_open + file_bytes()
         assert b"[REDACTED]" in content
     else:
         import psycopg
 
         with psycopg.connect(db_url) as conn:
-            content = str(conn.execute("SELECT c::text FROM calls c").fetchall()).encode()
+            rows = conn.execute("SELECT c::text FROM calls c").fetchall()
+            content = in_journal + str(rows).encode()
     assert SECRET.encode() not in content
     assert SECRET[: len(SECRET) // 2].encode() not in content
 
@@ -736,3 +745,4 @@ def test_concurrent_threads_share_one_log(open_log: OpenLog) -> None:
     for thread in threads:
         thread.join()
     assert log.totals(by="model")[0].calls == 1200
+

@@ -41,6 +41,7 @@ from orkestra.resilience.drivers import Result
 from orkestra.resilience.executor import Flow, Target
 from orkestra.resilience.retry import RetryPolicy
 from orkestra.usage import UsageSink
+from orkestra.usage.records import new_record_id
 
 if TYPE_CHECKING:  # a call is handed its checked Request; it never imports the layer above
     from orkestra._call import Request
@@ -93,12 +94,30 @@ class Call:
         self.endpoints = endpoints
         self.request = request
         self.policy, self.breaker = policy, breaker
-        self.sinks = sinks or {}
+        # One record id for the call, whichever provider answers: each attempt's hold (below)
+        # and the record that settles them are journaled under it.
+        given = [s.record_id for s in (sinks or {}).values() if s is not None and s.record_id]
+        call_id = given[0] if given else new_record_id()
+        self.sinks = {
+            name: sink if sink is None or sink.record_id else sink.labelled(record_id=call_id)
+            for name, sink in (sinks or {}).items()
+        }
         self.on_response: Callable[[Response], None] | None = None
         """Called with each successful response, after it is recorded (sticky sessions)."""
         self._dropped: dict[BreakerKey, tuple[str, ...]] = {}
 
     def _prepare(self, target: Target) -> tuple[Endpoint, ChatRequest]:
+        """The attempt's request; its worst case journaled first (a crash from here on counts
+        the attempt at that, until the call is recorded)."""
+        sink, key_id = self._sink(target.decision.provider)
+        if sink is not None:
+            sink.hold(
+                target.expected_cost,
+                provider=target.decision.provider,
+                model=target.model.id,
+                tier=target.decision.tier,
+                key_id=key_id,
+            )
         endpoint = self.endpoints[target.decision.provider]
         prepared = endpoint.prepare(target.model, self.request.prompt, self.request.options)
         self._dropped[target.key] = prepared.dropped

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from orkestra.errors import ConfigurationError
 from orkestra.usage._writer import UsageLogClosedError
@@ -77,17 +78,30 @@ def usage_db_path() -> Path:
     return orkestra_home() / "usage.db"
 
 
-def open_usage_log(url: str | None = None, *, store_prompts: bool = False) -> SQLUsageLog:
+def open_usage_log(
+    url: str | None = None,
+    *,
+    store_prompts: bool = False,
+    journal: bool | str | os.PathLike[str] = True,
+    fsync: bool | None = None,
+) -> SQLUsageLog:
     """Open (creating and migrating it if needed) the usage log at ``url``.
 
     ``url``: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or
     ``postgresql://user:password@host/dbname``; default ``$ORKESTRA_DATABASE_URL``, else the SQLite
     file :func:`usage_db_path`. ``store_prompts``: keep each record's prompt text (off by default).
+    ``journal``: the write-ahead journal's directory (default: beside the SQLite file, or
+    ``$ORKESTRA_HOME/journal/…`` for PostgreSQL; ``False``: none), whose records survive a
+    crash of the process and are written by the next opener. ``fsync``: sync every journal
+    write to disk, so records survive a power cut too (default ``$ORKESTRA_USAGE_FSYNC``, off).
     """
     if url is None:
         url = os.environ.get(DATABASE_URL_ENV) or None
+    if fsync is None:
+        fsync = _env_flag("ORKESTRA_USAGE_FSYNC", default=False)
+    options: dict[str, Any] = {"store_prompts": store_prompts, "journal": journal, "fsync": fsync}
     if url is None:
-        return SQLiteUsageLog(usage_db_path(), store_prompts=store_prompts)
+        return SQLiteUsageLog(usage_db_path(), **options)
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "sqlite":
         path = url[len("sqlite:///") :] if url.lower().startswith("sqlite:///") else ""
@@ -96,9 +110,9 @@ def open_usage_log(url: str | None = None, *, store_prompts: bool = False) -> SQ
                 f"cannot open usage database {url!r}: give a file, as in "
                 "sqlite:///usage.db (relative) or sqlite:////var/lib/orkestra/usage.db (absolute)"
             )
-        return SQLiteUsageLog(path, store_prompts=store_prompts)
+        return SQLiteUsageLog(path, **options)
     if scheme in ("postgresql", "postgres"):
-        return PostgresUsageLog(url, store_prompts=store_prompts)
+        return PostgresUsageLog(url, **options)
     raise DatabaseURLError(
         f"unsupported usage database URL {redact_url(url)!r}: use sqlite:///path/to/usage.db "
         "or postgresql://user:password@host/dbname"

@@ -54,9 +54,13 @@ class BatchWriter:
         close_timeout: float = 10.0,
         is_transient: Callable[[Exception], bool] = lambda exc: True,
         on_fork: Callable[[], None] | None = None,
+        on_written: Callable[[list[UsageRecord]], None] | None = None,
+        on_lost: Callable[[list[UsageRecord]], None] | None = None,
         close_at_exit: bool = True,
     ) -> None:
         self._write_batch = write_batch
+        self._on_written = on_written
+        self._on_lost = on_lost
         self._name = name
         self._max_queue = max_queue
         self._max_batch = max_batch
@@ -87,8 +91,10 @@ class BatchWriter:
 
     # -- the caller's side ----------------------------------------------------------------
 
-    def put(self, record: UsageRecord) -> None:
-        """Queue ``record`` for writing; returns at once unless the queue is full."""
+    def put(self, record: UsageRecord) -> bool:
+        """Queue ``record`` for writing; returns at once unless the queue is full.
+
+        False if it was dropped (the queue stayed full for ``block_timeout``; logged)."""
         with self._cond:
             if self._closed:
                 raise UsageLogClosedError("the usage log is closed")
@@ -103,12 +109,13 @@ class BatchWriter:
                     record.id,
                     self.dropped,
                 )
-                return
+                return False
             self._pending.append(record)
             self._accepted += 1
             # Wake the writer only when it is idle or a batch is full, not on every record.
             if len(self._pending) in (1, self._max_batch):
                 self._cond.notify_all()
+            return True
 
     def _wait_for_room(self) -> bool:
         deadline = time.monotonic() + self._block_timeout
@@ -194,16 +201,29 @@ class BatchWriter:
 
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
-            self._write_with_retry(batch)
+            lost = self._write_with_retry(batch)
+            self._report(batch, lost)
             with self._cond:
                 self._settled += len(batch)
                 self._cond.notify_all()
 
-    def _lose(self, count: int) -> None:
-        with self._cond:
-            self.dropped += count
+    def _report(self, batch: list[UsageRecord], lost: list[UsageRecord]) -> None:
+        try:
+            if lost and self._on_lost is not None:
+                self._on_lost(lost)
+            if self._on_written is not None:
+                lost_ids = {r.id for r in lost}
+                self._on_written([r for r in batch if r.id not in lost_ids] if lost else batch)
+        except Exception:  # bookkeeping must not stop the writer
+            logger.exception("usage log: reporting a written batch failed")
 
-    def _write_with_retry(self, batch: list[UsageRecord]) -> None:
+    def _lose(self, records: list[UsageRecord]) -> list[UsageRecord]:
+        with self._cond:
+            self.dropped += len(records)
+        return records
+
+    def _write_with_retry(self, batch: list[UsageRecord]) -> list[UsageRecord]:
+        """Write ``batch``; returns the records given up on (each logged)."""
         attempt = 0
         while True:
             try:
@@ -212,18 +232,16 @@ class BatchWriter:
                 self.failed_writes += 1
                 attempt += 1
                 if not self._is_transient(exc):
-                    self._reject(batch, exc)
-                    return
+                    return self._reject(batch, exc)
                 give_up_at = self._give_up_at
                 if give_up_at is not None and time.monotonic() >= give_up_at:
-                    self._lose(len(batch))
                     logger.error(
                         "usage log: closing; %d records not written after %d attempts: %s",
                         len(batch),
                         attempt,
                         exc,
                     )
-                    return
+                    return self._lose(batch)
                 delay = min(0.05 * 2 ** (attempt - 1), self._max_backoff)
                 log = logger.warning if attempt == 1 or attempt % 10 == 0 else logger.debug
                 log(
@@ -242,22 +260,21 @@ class BatchWriter:
                     logger.warning(
                         "usage log: %d records written after %d retries", len(batch), attempt
                     )
-                return
+                return []
 
-    def _reject(self, batch: list[UsageRecord], exc: Exception) -> None:
+    def _reject(self, batch: list[UsageRecord], exc: Exception) -> list[UsageRecord]:
         """A write failed for a reason retrying will not fix (a record the database refuses)."""
         if len(batch) > 1:
             # Write the records one by one, so that one bad record does not sink the others.
-            for record in batch:
-                self._write_with_retry([record])
-            return
-        self._lose(1)
+            return [lost for record in batch for lost in self._write_with_retry([record])]
+        lost = self._lose(batch)
         logger.error(
             "usage log: the database refused record %s; not retried (%d lost so far): %r",
             batch[0].id,
             self.dropped,
             exc,
         )
+        return lost
 
     def _after_fork_in_child(self) -> None:
         # The parent's thread did not survive the fork, its lock may have been held, its queued

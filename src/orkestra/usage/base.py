@@ -6,15 +6,20 @@ import atexit
 import contextlib
 import csv
 import json
+import logging
+import math
 import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
 from orkestra.errors import ConfigurationError
+from orkestra.usage._journal import INTERRUPTED, Hold, Journal, replay
+from orkestra.usage._journal import SUPPORTED as JOURNAL_SUPPORTED
 from orkestra.usage._writer import BatchWriter, UsageLogClosedError
 from orkestra.usage.ledger import SQLSpendStore
 from orkestra.usage.query import Dialect, Since, parse_since, totals_from_rows
@@ -25,9 +30,13 @@ from orkestra.usage.records import (
     Totals,
     UsageRecord,
     dumps_json,
+    key_id_for,
+    scrub_secrets,
 )
 
 __all__ = ["SQLUsageLog", "UsageLog"]
+
+logger = logging.getLogger("orkestra.usage")
 
 # Reads first wait (at most this long) for this process's queued records, so a total or a spend
 # includes the calls just made.
@@ -41,7 +50,23 @@ class UsageLog(Protocol):
     store_prompts: bool
 
     def record(self, record: UsageRecord) -> None:
-        """Queue ``record``; a background thread writes it."""
+        """Journal ``record`` (when the log has a journal) and queue it; a background thread
+        writes it to the database."""
+
+    def hold(
+        self,
+        call_id: str,
+        amount: float,
+        *,
+        provider: str,
+        model: str,
+        tier: str | None = None,
+        key_id: str | None = None,
+        source: str = "library",
+    ) -> None:
+        """Journal that an attempt of call ``call_id`` is about to be sent and can bill at most
+        ``amount``: if the process dies before :meth:`record` gets the call's record (same id),
+        the call is counted at the sum of its holds (status ``Interrupted``)."""
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything recorded so far is durable; False if ``timeout`` ran out."""
@@ -78,6 +103,30 @@ class UsageLog(Protocol):
         """Write the records (header first) as CSV; returns the number of records."""
 
 
+def interrupted_record(call_id: str, holds: list[dict[str, Any]]) -> UsageRecord:
+    """The record of a call whose process died while it was in flight: the sum of its
+    attempts' holds (the most they could bill) as its cost, so that spend is not under-read."""
+    last = holds[-1]
+    cost = sum(float(h.get("hold") or 0.0) for h in holds)
+    return UsageRecord(
+        id=call_id,
+        ts=datetime.fromisoformat(holds[0]["ts"]),
+        provider=str(last.get("provider") or "unknown"),
+        model=str(last.get("model") or "unknown"),
+        tier=last.get("tier"),
+        key_id=last.get("key_id"),
+        source=str(last.get("source") or "library"),
+        cost=cost,
+        base_cost=cost,
+        attempts=len(holds),
+        status=INTERRUPTED,
+        error=(
+            "the process ended while this call was in flight; its cost is the most its "
+            f"{len(holds)} attempt(s) could bill"
+        ),
+    )
+
+
 def _aware(ts: datetime) -> datetime:
     """``ts``, a naive one taken as UTC."""
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=timezone.utc)
@@ -97,14 +146,33 @@ class SQLUsageLog(ABC):
     _reader: Any = None
     _writer_conn: Any = None
 
-    def __init__(self, *, store_prompts: bool, writer_options: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        *,
+        store_prompts: bool,
+        writer_options: dict[str, Any] | None,
+        journal: Path | None = None,
+        fsync: bool = False,
+    ) -> None:
         self.store_prompts = store_prompts
         self._read_lock = threading.Lock()
+        self._journal: Journal | None = None
+        self._encoded: dict[str, tuple[Any, ...]] = {}
+        self.replayed = 0
+        """Journal segments of dead processes this log wrote to the database when it opened."""
+        if journal is not None and not JOURNAL_SUPPORTED:
+            logger.warning("usage log: no write-ahead journal on this platform (no flock)")
+            journal = None
+        if journal is not None:
+            self.replayed = replay(journal, self._replay)
+            self._journal = Journal(journal, fsync=fsync)
         self._writer = BatchWriter(
             self._write,
             name=f"orkestra-usage-writer-{type(self).__name__}",
             is_transient=self._is_transient,
             on_fork=self._after_fork,
+            on_written=self._written,
+            on_lost=self._lost,
             close_at_exit=False,  # this log's close() does, connections included
             **(writer_options or {}),
         )
@@ -112,8 +180,61 @@ class SQLUsageLog(ABC):
 
     # -- writing -------------------------------------------------------------------------
 
+    @property
+    def journal(self) -> Path | None:
+        """The directory of this log's write-ahead journal (None: no journal)."""
+        return None if self._journal is None else self._journal.directory
+
     def record(self, record: UsageRecord) -> None:
-        self._writer.put(record)
+        journal = self._journal
+        if journal is not None:
+            if self._writer.closed:
+                raise UsageLogClosedError("the usage log is closed")
+            row = self._encode(record)
+            self._encoded[record.id] = row  # the writer stores it as it is: encoded once
+            journal.record(record.id, [row[0], record.ts.isoformat(), *row[2:]])
+        if not self._writer.put(record) and journal is not None:
+            self._encoded.pop(record.id, None)
+            journal.lost([record.id])
+
+    def _row(self, record: UsageRecord) -> tuple[Any, ...]:
+        """``record`` as the database stores it (encoded by :meth:`record` if journaled)."""
+        row = self._encoded.pop(record.id, None)
+        return self._encode(record) if row is None else row
+
+    def hold(
+        self,
+        call_id: str,
+        amount: float,
+        *,
+        provider: str,
+        model: str,
+        tier: str | None = None,
+        key_id: str | None = None,
+        source: str = "library",
+    ) -> None:
+        if self._journal is None:
+            return
+        if self._writer.closed:
+            raise UsageLogClosedError("the usage log is closed")
+        if key_id is not None and scrub_secrets(key_id) != key_id:
+            key_id = key_id_for(key_id)  # a key passed where its id belongs
+        amount = float(amount) if math.isfinite(amount) and amount > 0 else 0.0
+        self._journal.hold(Hold(call_id, amount, provider, model, tier, key_id, source))
+
+    def _written(self, records: list[UsageRecord]) -> None:
+        if self._journal is not None:
+            self._journal.written(r.id for r in records)
+
+    def _lost(self, records: list[UsageRecord]) -> None:
+        if self._journal is not None:
+            self._journal.lost(r.id for r in records)
+
+    def _replay(self, rows: list[list[Any]], interrupted: dict[str, list[dict[str, Any]]]) -> None:
+        records = [self._decode(tuple(row)) for row in rows]
+        records += [interrupted_record(call_id, holds) for call_id, holds in interrupted.items()]
+        for start in range(0, len(records), 1000):
+            self._write(records[start : start + 1000])
 
     def flush(self, timeout: float | None = None) -> bool:
         return self._writer.flush(timeout)
@@ -124,6 +245,8 @@ class SQLUsageLog(ABC):
             # The writer is stuck in a database call: leave its connection to it.
             _abandoned.append(self._writer_conn)
             self._writer_conn = None
+        if self._journal is not None:
+            self._journal.close()
         self._close_connections()
 
     @property
@@ -186,6 +309,7 @@ class SQLUsageLog(ABC):
 
     def _after_fork(self) -> None:
         self._read_lock = threading.Lock()
+        self._encoded = {}  # the parent's queued rows: the parent writes them
         _abandoned.extend(self._forget_connections())
 
     # -- reading -------------------------------------------------------------------------

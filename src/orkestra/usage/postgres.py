@@ -8,10 +8,13 @@ psycopg 3, an optional extra: ``pip install 'orkestra-router[postgres]'``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orkestra.usage.base import SQLUsageLog
@@ -34,6 +37,16 @@ def redact_url(url: str) -> str:
     """``url`` without its password: ``postgresql://app:***@db/usage``."""
     url = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
     return re.sub(r"(?i)(password=)[^&\s]*", r"\1***", url)
+
+
+def _default_journal(url: str) -> Path:
+    """``$ORKESTRA_HOME/journal/<database>``: this machine's journal of the database at ``url``
+    (one per server and database, whatever the password or options)."""
+    from orkestra.routing.artifacts import orkestra_home
+
+    info = _psycopg().conninfo.conninfo_to_dict(url)
+    where = "|".join(str(info.get(k, "")) for k in ("host", "port", "dbname", "user"))
+    return orkestra_home() / "journal" / hashlib.sha256(where.encode()).hexdigest()[:16]
 
 
 def _psycopg() -> Any:
@@ -62,6 +75,8 @@ class PostgresUsageLog(SQLUsageLog):
         store_prompts: bool = False,
         connect_timeout: int = 10,
         writer_options: dict[str, Any] | None = None,
+        journal: bool | str | os.PathLike[str] = True,
+        fsync: bool = False,
     ) -> None:
         self._psycopg = _psycopg()
         self._url = url
@@ -74,7 +89,18 @@ class PostgresUsageLog(SQLUsageLog):
             raise
         self._reader: psycopg.Connection[Any] | None = reader
         self._writer_conn: psycopg.Connection[Any] | None = None
-        super().__init__(store_prompts=store_prompts, writer_options=writer_options)
+        if journal is True:
+            journal = _default_journal(url)
+        try:
+            super().__init__(
+                store_prompts=store_prompts,
+                writer_options=writer_options,
+                journal=None if journal is False else Path(journal),
+                fsync=fsync,
+            )
+        except BaseException:
+            self._close_connections()
+            raise
 
     @property
     def url(self) -> str:
@@ -104,7 +130,7 @@ class PostgresUsageLog(SQLUsageLog):
 
     def _write(self, batch: list[UsageRecord]) -> None:
         conn = self._writer_conn = self._live(self._writer_conn)
-        rows = [self._encode(record) for record in batch]
+        rows = [self._row(record) for record in batch]
         with conn.transaction(), conn.cursor() as cursor:
             cursor.executemany(self.dialect.insert(), rows)
 

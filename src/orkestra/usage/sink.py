@@ -98,6 +98,38 @@ class UsageSink:
             changes["error"] = error
         writer.record(dataclasses.replace(record, **changes) if changes else record)
 
+    def hold(
+        self,
+        amount: float,
+        *,
+        provider: str,
+        model: str,
+        tier: str | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        """Journal an attempt about to be sent and the most it can bill (``amount``), under
+        this sink's ``record_id``, so that a crash before the call is recorded counts it
+        (see :meth:`~orkestra.usage.UsageLog.hold`). A no-op without a ``record_id`` or for a
+        writer that keeps no journal. Never raises."""
+        if self.record_id is None:
+            return
+        try:
+            writer = self._writer()
+            hold = getattr(writer, "hold", None)
+            if hold is None:
+                return
+            hold(
+                self.record_id,
+                amount,
+                provider=provider,
+                model=model,
+                tier=tier,
+                key_id=self._key(key_id),
+                source=self.source,
+            )
+        except Exception as exc:
+            _failed("journaling an attempt", exc)
+
     def record_response(
         self,
         response: Response,

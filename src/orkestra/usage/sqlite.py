@@ -55,6 +55,8 @@ class SQLiteUsageLog(SQLUsageLog):
         store_prompts: bool = False,
         busy_timeout: float = 5.0,
         writer_options: dict[str, Any] | None = None,
+        journal: bool | str | os.PathLike[str] = True,
+        fsync: bool = False,
     ) -> None:
         self.path = Path(path).expanduser()
         self._busy_timeout = busy_timeout
@@ -67,7 +69,18 @@ class SQLiteUsageLog(SQLUsageLog):
             raise
         self._reader: sqlite3.Connection | None = reader
         self._writer_conn: sqlite3.Connection | None = None
-        super().__init__(store_prompts=store_prompts, writer_options=writer_options)
+        if journal is True:
+            journal = self.path.with_name(self.path.name + ".journal")
+        try:
+            super().__init__(
+                store_prompts=store_prompts,
+                writer_options=writer_options,
+                journal=None if journal is False else Path(journal),
+                fsync=fsync,
+            )
+        except BaseException:
+            self._close_connections()
+            raise
 
     def __repr__(self) -> str:
         return f"SQLiteUsageLog({str(self.path)!r}, store_prompts={self.store_prompts})"
@@ -108,7 +121,7 @@ class SQLiteUsageLog(SQLUsageLog):
         if self._writer_conn is None:
             self._writer_conn = self._connect()
         conn = self._writer_conn
-        rows = [self._encode(record) for record in batch]
+        rows = [self._row(record) for record in batch]
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(self.dialect.insert(), rows)
