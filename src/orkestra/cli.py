@@ -626,12 +626,12 @@ def usage(
         write_totals_csv(totals, sys.stdout)
     else:
         typer.echo(
-            f"{'group':<28} {'calls':>6} {'errors':>6} {'cost':>12} {'saved':>12} "
-            f"{'saved %':>8} {'premium':>8}"
+            f"{'group':<28} {'calls':>6} {'errors':>6} {'refused':>7} {'cost':>12} "
+            f"{'saved':>12} {'saved %':>8} {'premium':>8}"
         )
         for t in totals:
             typer.echo(
-                f"{t.group!s:<28} {t.calls:>6} {t.errors:>6} {t.cost:>12.6f} "
+                f"{t.group!s:<28} {t.calls:>6} {t.errors:>6} {t.refused:>7} {t.cost:>12.6f} "
                 f"{t.savings:>12.6f} {t.savings_percent:>7.1f}% {t.premium_share:>7.1%}"
             )
 

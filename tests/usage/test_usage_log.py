@@ -746,3 +746,32 @@ def test_concurrent_threads_share_one_log(open_log: OpenLog) -> None:
         thread.join()
     assert log.totals(by="model")[0].calls == 1200
 
+
+# -- refusals --------------------------------------------------------------------------------
+
+
+def test_a_call_refused_before_sending_is_logged_with_no_attempt(
+    open_log: OpenLog, fake: object
+) -> None:
+    """A budget that would be passed, every circuit open: nothing was sent, nothing billed."""
+    from orkestra.resilience.breaker import CircuitBreaker
+    from orkestra.usage import UsageSink
+
+    log = open_log()
+    sink = UsageSink(log)
+    broke = o.Provider("openai", budget=0.0, usage_sink=sink)
+    with pytest.raises(o.BudgetExceededError):
+        broke.chat("What is the capital of Japan?", model="gpt-4o-mini")
+    breaker = CircuitBreaker(failure_threshold=1, cooldown=600)
+    breaker.failure(("openai", "gpt-4o-mini"))
+    tripped = o.Provider("openai", usage_sink=sink, circuit_breaker=breaker, fallback="none")
+    with pytest.raises(o.CircuitOpenError):
+        tripped.chat("What is the capital of Japan?", model="gpt-4o-mini")
+    records = sorted(log.query(), key=lambda r: r.status)
+    assert [(r.status, r.attempts, r.cost) for r in records] == [
+        ("BudgetExceededError", 0, 0.0),
+        ("CircuitOpenError", 0, 0.0),
+    ]
+    (total,) = log.totals()
+    assert (total.calls, total.errors, total.refused) == (2, 2, 2)
+    assert log.totals(by="model")[0].refused == 2

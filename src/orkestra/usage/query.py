@@ -117,7 +117,8 @@ class Dialect:
             "COALESCE(SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END), 0), "
             "COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
             "COALESCE(SUM(cost), 0), COALESCE(SUM(base_cost), 0), "
-            "COALESCE(SUM(CASE WHEN tier = 'premium' THEN 1 ELSE 0 END), 0) "
+            "COALESCE(SUM(CASE WHEN tier = 'premium' THEN 1 ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN attempts = 0 THEN 1 ELSE 0 END), 0) "
             f"FROM calls{where}"
         )
         if by is not None:
@@ -168,7 +169,7 @@ class Dialect:
 def totals_from_rows(rows: list[tuple[Any, ...]], by: str | None) -> list[Totals]:
     """Rows of :meth:`Dialect.totals` as :class:`Totals`, in a backend-independent order."""
     totals = []
-    for group, count, errors, tokens_in, tokens_out, cost, base_cost, premium in rows:
+    for group, count, errors, tokens_in, tokens_out, cost, base_cost, premium, refused in rows:
         calls = int(count)
         totals.append(
             Totals(
@@ -181,6 +182,7 @@ def totals_from_rows(rows: list[tuple[Any, ...]], by: str | None) -> list[Totals
                 base_cost=float(base_cost),
                 savings=float(base_cost) - float(cost),
                 premium_share=int(premium) / calls if calls else 0.0,
+                refused=int(refused),
             )
         )
     if by == "day":
@@ -199,6 +201,7 @@ TOTALS_COLUMNS: tuple[str, ...] = (
     "savings",
     "savings_percent",
     "premium_share",
+    "refused",
 )
 
 

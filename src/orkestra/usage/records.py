@@ -216,6 +216,8 @@ class UsageRecord:
         """
         raw = getattr(error, "attempts", None)
         attempts, detail = _attempts_of(raw)
+        if isinstance(raw, (list, tuple)) and not raw:
+            attempts = 0  # refused before any request was sent (circuit open, budget): a refusal
         tried = list(raw) if isinstance(raw, (list, tuple)) else []
         usages = [getattr(a, "usage", None) for a in tried]
 
@@ -343,6 +345,9 @@ class Totals:
     base_cost: float
     savings: float
     premium_share: float
+    refused: int = 0
+    """Of the ``errors``, the calls refused before any request was sent (``attempts == 0``:
+    every candidate's circuit open, a budget that would be passed)."""
 
     @property
     def savings_percent(self) -> float:

@@ -156,7 +156,8 @@
     const failed = call.status !== "ok";
     const model = el("td", { class: "model", text: call.model });
     if (call.attempts > 1) model.append(el("span", { class: "badge retry", text: `${call.attempts} attempts` }));
-    if (failed) model.append(el("span", { class: "badge", text: call.status, title: call.error || call.status }));
+    const refused = failed && call.attempts === 0;
+    if (failed) model.append(el("span", { class: "badge", text: refused ? `refused: ${call.status}` : call.status, title: call.error || call.status }));
     const saved = el("td", { class: "num" });
     if (!failed) {
       saved.append(el("span", { class: call.savings > 0 ? "saved-pos" : "", text: usd(call.savings) }));
@@ -211,7 +212,7 @@
     const t = s.totals;
     setValue("total-calls", t.calls, int(t.calls));
     $("total-calls-note").textContent =
-      `${int(t.errors)} failed · ${int(t.input_tokens)} in / ${int(t.output_tokens)} out tokens`;
+      `${int(t.errors)} failed${t.refused ? ` (${int(t.refused)} refused unsent)` : ""} · ${int(t.input_tokens)} in / ${int(t.output_tokens)} out tokens`;
     setValue("total-cost", t.cost, usd(t.cost));
     $("total-cost-note").textContent = t.calls ? `${usd(t.cost / t.calls)} a call on average` : "";
     setValue("total-base", t.base_cost, usd(t.base_cost));
