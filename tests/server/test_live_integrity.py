@@ -1,7 +1,7 @@
 """What the proxy's clients and usage log can count on, with a real ``orkestra serve`` process
 and the real ``openai`` client: after a ``kill -9`` every request a client saw answered is in the
 usage log and the request in flight is counted at its worst case (the write-ahead journal,
-replayed by the next opener)."""
+replayed by the next opener); a stream cut after text tells the client what it cost."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from proxy_helpers import CLIENT_KEY, config_toml, server_env, start_server
+from proxy_helpers import CLIENT_KEY, LiveServer, config_toml, server_env, start_server
+from test_live import stored_calls
 
 from orkestra.testing import FakeProviderServer, Fault
 from orkestra.usage import key_id_for, open_usage_log
@@ -94,3 +95,33 @@ def test_kill_9_of_the_proxy_loses_no_answered_request(
     assert lost.source == "proxy" and lost.key_id == key_id_for(CLIENT_KEY)
     assert lost.model == "gpt-4o-mini" and lost.cost > 0
     assert len(records) == len(answered) + 1
+
+
+def test_a_stream_cut_after_text_tells_the_client_its_cost(
+    live: LiveServer, upstream: FakeProviderServer
+) -> None:
+    upstream.clear()
+    upstream.queue(Fault.stream_error(2, error_type="api_error", message="boom"))
+    text, chunks = "", []
+    with openai.OpenAI(base_url=live.base_url, api_key=CLIENT_KEY, max_retries=0) as client:
+        stream = client.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Tell me a long story about dragons"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        with stream as raw, pytest.raises(openai.APIError) as cut:
+            request_id = raw.headers["x-request-id"]
+            for chunk in raw.parse():
+                chunks.append(chunk)
+                text += "".join(c.delta.content or "" for c in chunk.choices)
+    assert text  # the client had text before the cut
+    told = cut.value.body["orkestra"]  # type: ignore[index]
+    assert told["status"] == "StreamInterruptedError" and told["model"] == "gpt-4o-mini"
+    usage_chunk = chunks[-1]  # before the error: what was billed, as a normal end has it
+    assert usage_chunk.choices == [] and usage_chunk.usage is not None
+    assert usage_chunk.model_extra["orkestra"]["cost_usd"] == told["cost_usd"]  # type: ignore[index]
+    assert usage_chunk.usage.completion_tokens == told["usage"]["completion_tokens"]
+    (row,) = stored_calls(live, request_id)
+    assert row["status"] == "StreamInterruptedError"
+    assert row["cost"] == pytest.approx(told["cost_usd"])

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from orkestra import Response, ToolCall, Usage
+from orkestra import Response, RoutingDecision, ToolCall, Usage
 from orkestra.errors import CapabilityError, OrkestraError, StructuredOutputError
 from orkestra.server.call_ids import wire_call_id
 from orkestra.server.errors import ProxyError, from_library_error
@@ -163,6 +163,44 @@ class ChunkFormatter:
         chunk["usage"] = usage_json(response.usage)
         chunk["orkestra"] = orkestra_json(response, ignored)
         return sse(chunk)
+
+    def cut(self, error: OrkestraError, routing: RoutingDecision | None) -> list[bytes]:
+        """The end of a stream that broke after text was sent: what it billed, as a normal end
+        tells it. A usage chunk (when ``include_usage``) with the tokens its attempts billed,
+        then the OpenAI-shaped error event (after which no ``[DONE]``), both carrying the
+        ``orkestra`` object with the cost (the ``openai`` client raises ``APIError`` whose
+        ``body`` is the error object: the cost is in ``body["orkestra"]``)."""
+        billed = Usage(
+            sum(a.usage.input_tokens for a in error.attempts),
+            sum(a.usage.output_tokens for a in error.attempts),
+        )
+        answered = error.response if isinstance(error, StructuredOutputError) else None
+        cost = (
+            answered.total_cost
+            if isinstance(answered, Response)
+            else sum(a.cost for a in error.attempts)
+        )
+        last = error.attempts[-1] if error.attempts else None
+        model: str | None = getattr(error, "model", None) or (last.model if last else None)
+        extra: dict[str, Any] = {
+            "provider": getattr(error, "provider", None) or (last.provider if last else None),
+            "model": model,
+            "tier": routing.tier if routing is not None else (last.tier if last else None),
+            "cost_usd": cost,
+            "attempts": len(error.attempts),
+            "status": type(error).__name__,
+            "usage": usage_json(billed),
+        }
+        events = []
+        if self.include_usage:
+            chunk = self._chunk([], model)
+            chunk["usage"] = usage_json(billed)
+            chunk["orkestra"] = extra
+            events.append(sse(chunk))
+        body: dict[str, Any] = dict(proxy_error(error).body())
+        body["error"] = {**body["error"], "orkestra": {**body.get("orkestra", {}), **extra}}
+        events.append(sse(body))
+        return events
 
 
 # -- errors ----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from orkestra import Response, ResponseStream, RoutingDecision
 from orkestra.errors import OrkestraError
-from orkestra.server.response import DONE, ChunkFormatter, proxy_error, sse
+from orkestra.server.response import DONE, ChunkFormatter
 
 __all__ = ["SSEResponse", "StreamSession", "Threads"]
 
@@ -128,7 +128,8 @@ class StreamSession:
                 chunk = await self.threads.run(next_chunk, self._chunks)
         except OrkestraError as error:
             await self._end(error=error)
-            yield sse(proxy_error(error).body())
+            for event in fmt.cut(error, self.stream.routing):
+                yield event
             return
         response = self.stream.response
         assert response is not None  # a stream that ends normally has its response
