@@ -7,9 +7,11 @@
 ...     print(t.group, t.calls, f"${t.cost:.4f}", f"saved ${t.savings:.4f}")
 
 SQLite (the default, WAL mode) for one machine; PostgreSQL (``postgresql://…``) for several proxy
-replicas sharing one log and one set of budgets. ``record()`` only queues: a background thread
-writes in batches, so the call path never waits for the database. The prompt is stored only by a
-log opened with ``store_prompts=True``; keys never are (see :func:`key_id_for`).
+replicas sharing one log and one set of budgets. ``record()`` appends the record to a
+write-ahead journal (so it survives ``kill -9``; the next opener writes it back) and queues it: a
+background thread writes in batches, so the call path never waits for the database. The prompt
+is stored only by a log opened with ``store_prompts=True``; keys never are (see
+:func:`key_id_for`).
 """
 
 from __future__ import annotations
