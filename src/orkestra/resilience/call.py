@@ -97,7 +97,7 @@ class Call:
         # One record id for the call, whichever provider answers: each attempt's hold (below)
         # and the record that settles them are journaled under it.
         given = [s.record_id for s in (sinks or {}).values() if s is not None and s.record_id]
-        call_id = given[0] if given else new_record_id()
+        call_id = self.call_id = given[0] if given else new_record_id()
         self.sinks = {
             name: sink if sink is None or sink.record_id else sink.labelled(record_id=call_id)
             for name, sink in (sinks or {}).items()
@@ -167,7 +167,9 @@ class Call:
 
     def respond(self, result: Result, started: float) -> Response:
         """The :class:`Response` for the attempt that answered."""
-        return respond(result, started, self._dropped.get(result.target.key, ()))
+        response = respond(result, started, self._dropped.get(result.target.key, ()))
+        # The answer's id is its record's: recording it again adds no second row.
+        return dataclasses.replace(response, call_id=self.call_id)
 
     def answer(self, result: Result, started: float) -> Response:
         """The response of a successful call, its structured output validated, then recorded

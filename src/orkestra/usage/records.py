@@ -170,7 +170,7 @@ class UsageRecord:
         total_cost = getattr(response, "total_cost", None)
         cost = total_cost if isinstance(total_cost, (int, float)) else response.cost
         return cls(
-            id=getattr(response, "call_id", None) or _new_id(),
+            id=getattr(response, "call_id", None) or new_record_id(),
             provider=response.provider,
             model=response.model,
             tier=routing.tier,
