@@ -136,3 +136,18 @@ def test_kill_9_of_the_library_loses_no_answered_call(
     assert lost.model == "gpt-4o-mini" and lost.source == "library"
     assert lost.cost > 0 and lost.attempts == 1  # its worst case: the whole max_tokens
     assert len(records) == calls + 1
+
+
+def test_a_segment_is_deleted_once_its_records_are_stored(tmp_path: Path) -> None:
+    from orkestra.usage import UsageRecord
+
+    log = open_usage_log(f"sqlite:///{tmp_path / 'usage.db'}")
+    twice = UsageRecord(provider="openai", model="gpt-4o-mini", cost=0.25)
+    log.record(twice)
+    log.record(twice)  # the same call recorded again: one row, and the segment still settles
+    log.hold("c" * 32, 0.5, provider="openai", model="gpt-4o-mini")
+    log.record(UsageRecord(id="c" * 32, provider="openai", model="gpt-4o-mini", cost=0.1))
+    assert log.flush(timeout=10)
+    assert log.spend() == pytest.approx(0.35)
+    log.close()
+    assert list((tmp_path / "usage.db.journal").iterdir()) == []

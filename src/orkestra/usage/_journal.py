@@ -117,7 +117,7 @@ class Journal:
     def _reset(self) -> None:
         self._current: _Segment | None = None
         self._numbered = 0
-        self._segments: dict[str, _Segment] = {}  # unwritten record id -> its segment
+        self._segments: dict[int, _Segment] = {}  # unwritten record's token -> its segment
         self._old: list[_Segment] = []  # rotated out, waiting for their records
         self._open: dict[str, list[bytes]] = {}  # call id -> its hold lines, until recorded
         self._pid = os.getpid()
@@ -131,15 +131,16 @@ class Journal:
             self._append(line)
             self._open.setdefault(hold.call_id, []).append(line)
 
-    def record(self, record_id: str, row: Sequence[Any]) -> None:
+    def record(self, token: int, record_id: str, row: Sequence[Any]) -> None:
         """Journal a call's record (``row``: its columns as the database stores them, JSON-able).
 
-        Must be followed by :meth:`written` or :meth:`lost` for ``record_id``."""
+        Must be followed by :meth:`written` or :meth:`lost` for ``token`` (unique among the
+        records not yet settled: the same call may be recorded twice)."""
         line = _line({"r": list(row)})
         with self._lock:
             segment = self._append(line)
             segment.unwritten += 1
-            self._segments[record_id] = segment
+            self._segments[token] = segment
             self._open.pop(record_id, None)
 
     def _append(self, line: bytes) -> _Segment:
@@ -178,18 +179,18 @@ class Journal:
 
     # -- settling (the writer thread) ----------------------------------------------------------
 
-    def written(self, record_ids: Iterable[str]) -> None:
+    def written(self, tokens: Iterable[int]) -> None:
         """These records are in the database."""
-        self._settle(record_ids, keep=False)
+        self._settle(tokens, keep=False)
 
-    def lost(self, record_ids: Iterable[str]) -> None:
+    def lost(self, tokens: Iterable[int]) -> None:
         """These records did not reach the database: keep their segment for replay."""
-        self._settle(record_ids, keep=True)
+        self._settle(tokens, keep=True)
 
-    def _settle(self, record_ids: Iterable[str], *, keep: bool) -> None:
+    def _settle(self, tokens: Iterable[int], *, keep: bool) -> None:
         with self._lock:
-            for record_id in record_ids:
-                segment = self._segments.pop(record_id, None)
+            for token in tokens:
+                segment = self._segments.pop(token, None)
                 if segment is not None:
                     segment.unwritten -= 1
                     segment.keep |= keep

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import csv
 import json
 import logging
@@ -157,7 +158,9 @@ class SQLUsageLog(ABC):
         self.store_prompts = store_prompts
         self._read_lock = threading.Lock()
         self._journal: Journal | None = None
-        self._encoded: dict[str, tuple[Any, ...]] = {}
+        # Rows record() encoded, by the identity of the queued record (ids may repeat: the
+        # same call recorded twice), for the writer to store as they are.
+        self._encoded: dict[int, tuple[Any, ...]] = {}
         self.replayed = 0
         """Journal segments of dead processes this log wrote to the database when it opened."""
         if journal is not None and not JOURNAL_SUPPORTED:
@@ -190,16 +193,18 @@ class SQLUsageLog(ABC):
         if journal is not None:
             if self._writer.closed:
                 raise UsageLogClosedError("the usage log is closed")
+            if id(record) in self._encoded:  # this very object is queued already
+                record = copy.copy(record)
             row = self._encode(record)
-            self._encoded[record.id] = row  # the writer stores it as it is: encoded once
-            journal.record(record.id, [row[0], record.ts.isoformat(), *row[2:]])
+            self._encoded[id(record)] = row  # the writer stores it as it is: encoded once
+            journal.record(id(record), record.id, [row[0], record.ts.isoformat(), *row[2:]])
         if not self._writer.put(record) and journal is not None:
-            self._encoded.pop(record.id, None)
-            journal.lost([record.id])
+            self._encoded.pop(id(record), None)
+            journal.lost([id(record)])
 
     def _row(self, record: UsageRecord) -> tuple[Any, ...]:
         """``record`` as the database stores it (encoded by :meth:`record` if journaled)."""
-        row = self._encoded.pop(record.id, None)
+        row = self._encoded.pop(id(record), None)
         return self._encode(record) if row is None else row
 
     def hold(
@@ -224,11 +229,11 @@ class SQLUsageLog(ABC):
 
     def _written(self, records: list[UsageRecord]) -> None:
         if self._journal is not None:
-            self._journal.written(r.id for r in records)
+            self._journal.written(id(r) for r in records)
 
     def _lost(self, records: list[UsageRecord]) -> None:
         if self._journal is not None:
-            self._journal.lost(r.id for r in records)
+            self._journal.lost(id(r) for r in records)
 
     def _replay(self, rows: list[list[Any]], interrupted: dict[str, list[dict[str, Any]]]) -> None:
         records = [self._decode(tuple(row)) for row in rows]
