@@ -15,7 +15,7 @@ from typing import Any as _Any
 from orkestra._multi import MultiProvider
 from orkestra._provider import Provider, ResponseStream
 from orkestra._request import ForcedTool, Image, Message, ResponseFormat, Tool
-from orkestra._session import Conversation
+from orkestra._session import Conversation, Pin, Sessions, SessionStore
 from orkestra._types import (
     TIERS,
     Attempt,
@@ -104,6 +104,7 @@ __all__ = [
     "Neighbor",
     "OrkestraError",
     "OrkestraWarning",
+    "Pin",
     "PricingError",
     "Provider",
     "ProviderConnectionError",
@@ -117,6 +118,8 @@ __all__ = [
     "RetryPolicy",
     "RoutingDecision",
     "RoutingError",
+    "SessionStore",
+    "Sessions",
     "SharedBudget",
     "StopReason",
     "StreamInterruptedError",

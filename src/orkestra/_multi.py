@@ -10,10 +10,10 @@ from typing import Any
 from orkestra._call import read_input, validate_knob, validate_request
 from orkestra._conversation import Messages
 from orkestra._hooked import CallArgs, HookedCalls
-from orkestra._options import can_serve, refusal
+from orkestra._options import refusal
 from orkestra._provider import Provider, ResponseStream
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
-from orkestra._session import Sessions
+from orkestra._session import Sessions, SessionStore
 from orkestra._types import Response, RoutingDecision
 from orkestra.errors import CapabilityError, ConfigurationError
 from orkestra.hooks import Hooks, Notify
@@ -52,6 +52,8 @@ class MultiProvider(HookedCalls):
         circuit_breaker: default: the process-wide one.
         quality: the cost/quality knob (0..1) for every call that gives none (default: each
             provider's own setting, else the router's calibrated one).
+        sessions: where the sticky sessions of calls with ``session_id=`` live (default: in
+            this object's memory); see :class:`Provider`.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class MultiProvider(HookedCalls):
         budget: Budget | float | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         quality: float | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         providers = list(providers)
         if not providers:
@@ -81,7 +84,7 @@ class MultiProvider(HookedCalls):
         self.circuit_breaker = circuit_breaker or default_breaker()
         self.quality = None if quality is None else validate_knob(quality)
         self.hooks = Hooks()
-        self.sessions = Sessions()
+        self.sessions: SessionStore = Sessions() if sessions is None else sessions
         """Sticky sessions of calls made with ``session_id=`` through this router."""
 
     def __repr__(self) -> str:
@@ -443,9 +446,7 @@ class MultiProvider(HookedCalls):
         decision, settle = self.sessions.turn(
             request.options.session,
             decision,
-            lambda pin: can_serve(
-                self._by_name(pin.provider).catalog.model(pin.provider, pin.model), needs, tokens
-            ),
+            lambda pin: any(p._serves(pin, needs, tokens) for p in self.providers),
         )
         notify("on_route", decision=decision)
         call = Call(

@@ -18,10 +18,11 @@ from orkestra._hooked import CallArgs, HookedCalls
 from orkestra._options import can_serve
 from orkestra._provider_routing import ProviderRouting
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
-from orkestra._session import Sessions
+from orkestra._session import Pin, Sessions, SessionStore
 from orkestra._types import Response, RoutingDecision
 from orkestra.catalog import Catalog, default_catalog
 from orkestra.catalog.lifecycle import warn_retirements
+from orkestra.errors import OrkestraError
 from orkestra.hooks import Hooks, Notify
 from orkestra.providers.base import Adapter
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
@@ -85,6 +86,9 @@ class Provider(ProviderRouting, HookedCalls):
         usage_sink: where every call is recorded (default: the process's usage log,
             :func:`~orkestra.usage.default_usage_log`); None records nothing.
         record_usage: False is ``usage_sink=None``.
+        sessions: where the sticky sessions of calls with ``session_id=`` live (default: a
+            :class:`Sessions` in this object's memory); a store from
+            :meth:`orkestra.usage.SQLUsageLog.session_store` shares them with other processes.
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class Provider(ProviderRouting, HookedCalls):
         models: Mapping[str, str | Mapping[str, Any]] | None = None,
         usage_sink: UsageSink | None = DEFAULT_USAGE_SINK,
         record_usage: bool = True,
+        sessions: SessionStore | None = None,
     ) -> None:
         catalog = catalog or default_catalog()
         self.catalog = catalog if models is None else catalog.with_models(name, models)
@@ -136,7 +141,7 @@ class Provider(ProviderRouting, HookedCalls):
         """This provider's middleware and event handlers (global ones run first)."""
         self.usage_sink = usage_sink if record_usage else None
         """Where every call is recorded (None: nowhere)."""
-        self.sessions = Sessions()
+        self.sessions: SessionStore = Sessions() if sessions is None else sessions
         """Sticky sessions of this provider's calls with ``session_id=``."""
 
     def __repr__(self) -> str:
@@ -405,9 +410,7 @@ class Provider(ProviderRouting, HookedCalls):
         decision = self._decision_for(request.text, args.model, args.quality, needs, tokens)
         session = request.options.session if args.model is None else None
         decision, settle = self.sessions.turn(
-            session,
-            decision,
-            lambda pin: can_serve(self.catalog.model(self.name, pin.model), needs, tokens),
+            session, decision, lambda pin: self._serves(pin, needs, tokens)
         )
         notify("on_route", decision=decision)
         sink = args.usage_sink or self.usage_sink
@@ -433,6 +436,18 @@ class Provider(ProviderRouting, HookedCalls):
 
     def _refusal_sink(self, args: CallArgs) -> tuple[UsageSink | None, str | None]:
         return args.usage_sink or self.usage_sink, self.name
+
+    def _serves(self, pin: Pin, needs: frozenset[str], tokens: int) -> bool:
+        """Whether the session's model can serve this turn: one of this provider's models (a
+        shared store may hold a pin made by another router, or a catalog since changed) that
+        has what the turn needs."""
+        if pin.provider != self.name:
+            return False
+        try:
+            model = self.catalog.model(self.name, pin.model)
+        except OrkestraError:
+            return False
+        return can_serve(model, needs, tokens)
 
     def reachable(self) -> Reachable:
         """What the resilience layer's planning needs to know of this provider."""

@@ -6,7 +6,10 @@ conversation to another model re-sends (and re-bills) the whole history uncached
 router sees a turn that needs a *higher* tier: then the session escalates, and stays on the higher
 model from there. It never silently moves down mid-conversation.
 
-Sessions live in memory, per ``Provider``/``MultiProvider`` object, least recently used first out.
+Where the pins live is a :class:`SessionStore`: by default :class:`Sessions`, in memory, per
+``Provider``/``MultiProvider`` object (least recently used first out); to share them between
+processes (``--workers``, proxy replicas), the usage database's
+(:meth:`orkestra.usage.SQLUsageLog.session_store`), passed as ``Provider(..., sessions=...)``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +28,10 @@ from typing import Any
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
 from orkestra.errors import ConfigurationError, InvalidRequestError
 
-__all__ = ["Conversation", "Pin", "Sessions"]
+__all__ = ["DEFAULT_SESSION_TTL", "Conversation", "Pin", "SessionStore", "Sessions"]
+
+DEFAULT_SESSION_TTL = 24 * 3600.0
+"""A session not answered for this long (seconds) is forgotten."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,13 @@ class Pin:
     tier: Tier
 
 
-def _rank(tier: Tier) -> int:
+def tier_rank(tier: Tier) -> int:
+    """``tier``'s place in :data:`~orkestra.TIERS`, cheapest first: a session moves only to the
+    same rank or higher."""
     return TIERS.index(tier)
+
+
+_rank = tier_rank
 
 
 def _steer(pin: Pin, routed: RoutingDecision, movable: bool) -> RoutingDecision:
@@ -68,28 +80,35 @@ def _steer(pin: Pin, routed: RoutingDecision, movable: bool) -> RoutingDecision:
     )
 
 
-class Sessions:
-    """Session id → the model it is on (at most ``max_sessions``, idle ones expire)."""
+class SessionStore(ABC):
+    """Where sticky sessions' pins live: session id → the model it is on.
 
-    def __init__(self, max_sessions: int = 10_000, ttl: float = 24 * 3600.0) -> None:
-        self.max_sessions, self.ttl = max_sessions, ttl
-        self._pins: OrderedDict[str, tuple[Pin, float]] = OrderedDict()
-        self._lock = threading.Lock()
+    The rule of :meth:`pin` (move to the same tier or higher, never down) must be applied
+    atomically by the store, so that several threads or processes answering turns of one
+    session at once leave it on one model. :meth:`turn` and :meth:`settle` are what a call does
+    with the store; a store implements :meth:`get`, :meth:`pin` and :meth:`forget`.
+    """
 
-    def __len__(self) -> int:
-        return len(self._pins)
+    ttl: float
+    """Seconds after its last answered turn that a session is forgotten."""
 
+    @abstractmethod
     def get(self, session: str) -> Pin | None:
-        with self._lock:
-            entry = self._pins.get(session)
-            if entry is None:
-                return None
-            pin, seen = entry
-            if time.monotonic() - seen > self.ttl:
-                del self._pins[session]
-                return None
-            self._pins.move_to_end(session)
-            return pin
+        """The session's pin (None: unknown, or expired)."""
+
+    @abstractmethod
+    def pin(self, session: str, new: Pin, *, moved: bool = False) -> None:
+        """Record that a turn of ``session`` was answered on ``new``, in one atomic step: the
+        session moves there if it has no pin (or an expired one), if ``new`` is the same tier
+        or higher, or if ``moved`` (its model could not serve the turn); otherwise it keeps its
+        pin. Either way its time to live starts again."""
+
+    @abstractmethod
+    def forget(self, session: str) -> None:
+        """Drop the session's pin."""
+
+    def close(self) -> None:  # noqa: B027 - a store with nothing to release needs none
+        """Release what the store holds (connections); the in-memory store holds nothing."""
 
     def turn(
         self, session: str | None, routed: RoutingDecision, serves: Callable[[Pin], bool]
@@ -107,13 +126,49 @@ class Sessions:
     def settle(self, session: str, response: Response, *, moved: bool = False) -> None:
         """Record where a session's turn was answered: the session moves there if that is the
         same tier or higher (or ``moved``: its old model could not serve the turn)."""
-        new = Pin(response.provider, response.model, response.tier)
+        self.pin(session, Pin(response.provider, response.model, response.tier), moved=moved)
+
+
+class Sessions(SessionStore):
+    """Session id → the model it is on, in this process's memory (at most ``max_sessions``,
+    least recently used first out; idle ones expire after ``ttl`` seconds)."""
+
+    def __init__(self, max_sessions: int = 10_000, ttl: float = DEFAULT_SESSION_TTL) -> None:
+        self.max_sessions, self.ttl = max_sessions, ttl
+        self._pins: OrderedDict[str, tuple[Pin, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Sessions({len(self)} in memory, max_sessions={self.max_sessions})"
+
+    def __len__(self) -> int:
+        return len(self._pins)
+
+    def get(self, session: str) -> Pin | None:
         with self._lock:
             entry = self._pins.get(session)
-            if entry is None or moved or _rank(new.tier) >= _rank(entry[0].tier):
-                self._pins[session] = (new, time.monotonic())
+            if entry is None:
+                return None
+            pin, seen = entry
+            if time.monotonic() - seen > self.ttl:
+                del self._pins[session]
+                return None
+            self._pins.move_to_end(session)
+            return pin
+
+    def pin(self, session: str, new: Pin, *, moved: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._pins.get(session)
+            if (
+                entry is None
+                or moved
+                or now - entry[1] > self.ttl
+                or _rank(new.tier) >= _rank(entry[0].tier)
+            ):
+                self._pins[session] = (new, now)
             else:
-                self._pins[session] = (entry[0], time.monotonic())
+                self._pins[session] = (entry[0], now)
             self._pins.move_to_end(session)
             while len(self._pins) > self.max_sessions:
                 self._pins.popitem(last=False)

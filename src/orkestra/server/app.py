@@ -58,7 +58,7 @@ from orkestra.server.request import ChatParams
 from orkestra.server.response import ChunkFormatter, completion_json, dumps, proxy_error
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
 from orkestra.server.tracing import CallSpan, ProxyTracer
-from orkestra.usage import UsageLog, UsageSink, open_usage_log
+from orkestra.usage import SQLUsageLog, UsageLog, UsageSink, open_usage_log
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -391,7 +391,12 @@ class _Proxy:
     async def _complete(self, call: _Call, budget: Budget | None) -> HTTPResponse:
         try:
             response = await self.threads.run(
-                self.dispatcher.chat, call.destination, call.params, budget, call.usage_sink()
+                self.dispatcher.chat,
+                call.destination,
+                call.params,
+                budget,
+                call.usage_sink(),
+                call.client.key_id,
             )
         except OrkestraError as error:
             call.failed(error, None)
@@ -412,7 +417,12 @@ class _Proxy:
     async def _stream(self, call: _Call, budget: Budget | None) -> HTTPResponse:
         try:
             stream = await self.threads.run(
-                self.dispatcher.stream, call.destination, call.params, budget, call.usage_sink()
+                self.dispatcher.stream,
+                call.destination,
+                call.params,
+                budget,
+                call.usage_sink(),
+                call.client.key_id,
             )
         except OrkestraError as error:  # routing or planning failed: nothing was called
             call.failed(error, None)
@@ -504,6 +514,9 @@ def create_app(
             raise
         owns_log = True
     try:
+        if config.shared_sessions and isinstance(log, SQLUsageLog):
+            # closed with the dispatcher
+            dispatcher.sessions = log.session_store(ttl=config.session_ttl)
         tracer = ProxyTracer.create(config, environ, provider=tracer_provider)
         proxy = _Proxy(config, dispatcher, log, owns_log, environ, tracer)
     except BaseException:

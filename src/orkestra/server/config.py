@@ -16,6 +16,9 @@ the keys), routing, budgets and the client keys (stored as sha256 hashes)::
     api_key_env = "OPENAI_API_KEY"
     budget_usd = 50
 
+    [sessions]
+    shared = true                  # sticky sessions in the usage database (workers, replicas)
+
     [[keys]]
     name = "team-a"
     sha256 = "…"                   # python -m orkestra.server --hash-key
@@ -173,6 +176,11 @@ class ServerConfig:
     ``$ORKESTRA_HOME/usage.db``."""
     store_prompts: bool = False
     budget_sync_seconds: float = 5.0
+    shared_sessions: bool = True
+    """Keep sticky sessions (``prompt_cache_key``) in the usage database, shared by every
+    worker and replica on it; False (or no SQL usage log): in each process's memory."""
+    session_ttl: float = 24 * 3600.0
+    """Seconds a sticky session lives after its last answered turn."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_concurrency: int = 256
     workers: int = 1
@@ -313,6 +321,7 @@ class ServerConfig:
                 "store_prompts": self.store_prompts,
                 "budget_sync_seconds": self.budget_sync_seconds,
             },
+            "sessions": {"shared": self.shared_sessions, "ttl_seconds": self.session_ttl},
             "metrics": {"enabled": self.metrics, "public": self.metrics_public},
             "tracing": {
                 "enabled": self.tracing,
@@ -428,6 +437,8 @@ class ServerConfig:
             database_url=url,
             store_prompts=usage.store_prompts,
             budget_sync_seconds=usage.budget_sync_seconds,
+            shared_sessions=file.sessions.shared,
+            session_ttl=file.sessions.ttl_seconds,
             metrics=file.metrics.enabled,
             metrics_public=file.metrics.public,
             tracing=file.tracing.enabled,

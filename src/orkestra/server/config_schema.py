@@ -152,6 +152,16 @@ class UsageSection(_Section):
     """How often a usage log that is not SQL is re-read for key budgets."""
 
 
+class SessionsSection(_Section):
+    """[sessions]: sticky sessions (a conversation's prompt_cache_key keeps it on one model)."""
+
+    shared: bool = True
+    """Keep them in the usage database, shared by every worker and replica on it (off, or no
+    SQL usage log: in each process's memory)."""
+    ttl_seconds: Annotated[float, Field(ge=1.0, le=366 * 86_400.0)] = 86_400.0
+    """Seconds a session lives after its last answered turn."""
+
+
 class MetricsSection(_Section):
     """[metrics]: GET /metrics, Prometheus' text format."""
 
@@ -214,6 +224,7 @@ class FileConfig(_Section):
     server: ServerSection = ServerSection()
     routing: RoutingSection = RoutingSection()
     usage: UsageSection = UsageSection()
+    sessions: SessionsSection = SessionsSection()
     metrics: MetricsSection = MetricsSection()
     tracing: TracingSection = TracingSection()
     providers: dict[str, ProviderEntry] | None = None
@@ -248,6 +259,7 @@ _RANGE_MESSAGES: dict[str, str] = {
     "routing.max_retries": "must be an integer in [0, 100]",
     "routing.timeout": "must be a number of seconds in (0, 86400]",
     "usage.budget_sync_seconds": "must be a number of seconds ≥ 0.05",
+    "sessions.ttl_seconds": "must be a number of seconds in [1, 31622400]",
     "usage.database_url_env": "{input!r} is not an environment variable name",
     "providers.*.api_key_env": "{input!r} is not an environment variable name",
     "providers.*.base_url_env": "{input!r} is not an environment variable name",
@@ -338,6 +350,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "server": ServerSection,
     "routing": RoutingSection,
     "usage": UsageSection,
+    "sessions": SessionsSection,
     "metrics": MetricsSection,
     "tracing": TracingSection,
     "providers.*": ProviderEntry,

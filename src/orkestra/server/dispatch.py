@@ -16,9 +16,12 @@ anything else                          404 ``model_not_found``
 
 One :class:`~orkestra.Provider` per configured provider lives as long as the app (its SDK client
 is reused by every request); routed calls go through a :class:`~orkestra.MultiProvider` over
-them, made once per provider set. Each call carries its client key's budget (``budget=``) and
-its usage sink, labelled with the key and the request id (``usage_sink=``): the library reserves,
-settles and records, as for any call.
+them, made once per provider set and client key. Each call carries its client key's budget
+(``budget=``) and its usage sink, labelled with the key and the request id (``usage_sink=``): the
+library reserves, settles and records, as for any call. The sticky sessions (``prompt_cache_key``)
+of a key and provider set are theirs alone: in the usage database's session store, under their
+own scope, when the app has one (shared by every worker and replica on it), else in the
+MultiProvider's memory.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from orkestra.server.config import ServerConfig
 from orkestra.server.errors import model_not_found
 from orkestra.server.request import ChatParams
 from orkestra.strategies import STRATEGIES
-from orkestra.usage import UsageSink
+from orkestra.usage import SQLSessionStore, UsageSink
 
 __all__ = ["Destination", "Dispatcher"]
 
@@ -74,8 +77,11 @@ class Dispatcher:
         breaker: CircuitBreaker | None = None,
         environ: Mapping[str, str] | None = None,
         catalog: Catalog | None = None,
+        sessions: SQLSessionStore | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
+        self.sessions = sessions
+        """Sticky sessions shared through the usage database (None: each MultiProvider's)."""
         self.catalog = catalog or default_catalog()
         self.strategy = config.strategy
         self.fallback = config.fallback
@@ -99,12 +105,14 @@ class Dispatcher:
             )
             for p in config.providers
         }
-        self._multis: dict[tuple[str, ...], MultiProvider] = {}
+        self._multis: dict[tuple[tuple[str, ...], str | None], MultiProvider] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
         for provider in self.providers.values():
             provider.close()
+        if self.sessions is not None:
+            self.sessions.close()
 
     def warm_up(self) -> None:
         """Load now what the first request would wait for: the router's embedder and index,
@@ -201,19 +209,26 @@ class Dispatcher:
 
     # -- calls (blocking: run them in a worker thread) -----------------------------------
 
-    def _multi(self, providers: Sequence[str]) -> MultiProvider:
-        key = tuple(providers)
+    def _multi(self, providers: Sequence[str], key_id: str | None) -> MultiProvider:
+        """The router over ``providers`` for the client key ``key_id`` (its sticky sessions
+        are that key's alone)."""
+        key = (tuple(providers), key_id)
         multi = self._multis.get(key)
         if multi is None:
             with self._lock:
                 multi = self._multis.get(key)
                 if multi is None:
+                    sessions = None
+                    if self.sessions is not None:
+                        scope = f"proxy:{key_id or '-'}:{'+'.join(providers)}"
+                        sessions = self.sessions.scoped(scope)
                     multi = MultiProvider(
                         [self.providers[p] for p in providers],
                         strategy=self.strategy,
                         retry=self.retry,
                         fallback=self.fallback,
                         circuit_breaker=self.breaker,
+                        sessions=sessions,
                     )
                     self._multis[key] = multi
         return multi
@@ -234,11 +249,13 @@ class Dispatcher:
         params: ChatParams,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        key_id: str | None = None,
     ) -> Response:
-        """The whole answer: routed across the destination's providers, or its one model."""
+        """The whole answer: routed across the destination's providers, or its one model.
+        ``key_id``: the client key's, whose sticky sessions the call's are."""
         kwargs = self._arguments(params, budget, usage_sink)
         if destination.model is None:
-            multi = self._multi(destination.providers)
+            multi = self._multi(destination.providers, key_id)
             return multi.chat(strategy=destination.strategy, **kwargs)
         provider = self.providers[destination.providers[0]]
         return provider.chat(model=destination.model, **kwargs)
@@ -249,11 +266,12 @@ class Dispatcher:
         params: ChatParams,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        key_id: str | None = None,
     ) -> ResponseStream:
         """The answer as a stream (routing and planning errors raise here)."""
         kwargs = self._arguments(params, budget, usage_sink)
         if destination.model is None:
-            multi = self._multi(destination.providers)
+            multi = self._multi(destination.providers, key_id)
             return multi.stream(strategy=destination.strategy, **kwargs)
         provider = self.providers[destination.providers[0]]
         return provider.stream(model=destination.model, **kwargs)

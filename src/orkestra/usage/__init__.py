@@ -37,6 +37,7 @@ from orkestra.usage.records import (
     key_id_for,
     scrub_secrets,
 )
+from orkestra.usage.sessions import SQLSessionStore
 from orkestra.usage.sink import UsageSink, UsageWriter
 from orkestra.usage.sqlite import SQLiteUsageLog
 
@@ -46,6 +47,7 @@ __all__ = [
     "DatabaseURLError",
     "KnobCount",
     "PostgresUsageLog",
+    "SQLSessionStore",
     "SQLUsageLog",
     "SQLiteUsageLog",
     "SeriesPoint",

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, ClassVar, Protocol, runtime_checkable
 
+from orkestra._session import DEFAULT_SESSION_TTL
 from orkestra.errors import ConfigurationError
 from orkestra.usage._journal import INTERRUPTED, Hold, Journal, replay
 from orkestra.usage._journal import SUPPORTED as JOURNAL_SUPPORTED
@@ -34,6 +35,7 @@ from orkestra.usage.records import (
     key_id_for,
     scrub_secrets,
 )
+from orkestra.usage.sessions import SQLSessionStore
 
 __all__ = ["SQLUsageLog", "UsageLog"]
 
@@ -289,6 +291,12 @@ class SQLUsageLog(ABC):
         """A ledger for budgets shared through this database (its own connection; close it):
         the :class:`~orkestra.resilience.budget.SpendStore` of a
         :class:`~orkestra.resilience.budget.SharedBudget`."""
+
+    @abstractmethod
+    def session_store(self, *, ttl: float = DEFAULT_SESSION_TTL) -> SQLSessionStore:
+        """Sticky sessions shared through this database (its own connections; close it): pass
+        it as ``Provider(..., sessions=...)`` and every process on this database that does
+        keeps a session on one model (``ttl``: seconds a session lives after its last turn)."""
 
     @abstractmethod
     def _write(self, batch: list[UsageRecord]) -> None:

@@ -24,18 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sqlite3
-import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import psycopg
+from orkestra.usage._connections import PostgresPool, SQLiteConnection
 
 __all__ = ["PostgresSpendStore", "SQLSpendStore", "SQLiteSpendStore"]
 
@@ -174,50 +170,20 @@ class SQLiteSpendStore(SQLSpendStore):
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         super().__init__()
         self.path = Path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._busy_timeout = busy_timeout
-        self._mutex = threading.Lock()
+        self._db = SQLiteConnection(self.path, busy_timeout=busy_timeout)
 
     def __repr__(self) -> str:
         return f"SQLiteSpendStore({str(self.path)!r})"
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-            conn.execute("PRAGMA synchronous = NORMAL")  # the file is in WAL mode already
-            self._conn = conn
-        return self._conn
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._mutex:
-            conn = self._connection()
-            cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")  # the write lock: reservations take turns
-            try:
-                yield cur
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        return self._db.transaction()  # the write lock: reservations take turns
 
     def _lock(self, cur: Any, account: str) -> bool:
         cur.execute("SELECT 1 FROM budget_accounts WHERE account = ?", (account,))
         return cur.fetchone() is not None
 
     def close(self) -> None:
-        with self._mutex:
-            if self._conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.close()
-                self._conn = None
+        self._db.close()
 
 
 _FIRST_HOUR = -(2**62)
@@ -255,50 +221,22 @@ class PostgresSpendStore(SQLSpendStore):
         self, url: str, *, pool_size: int = 4, connect_timeout: int = 10, timeout: float = 10.0
     ) -> None:
         super().__init__()
-        import psycopg
-
-        self._psycopg = psycopg
-        self._options: dict[str, Any] = psycopg.conninfo.conninfo_to_dict(url)
-        self._options.setdefault("connect_timeout", connect_timeout)
-        self._options.setdefault("application_name", "orkestra-budgets")
         # A statement (a lock wait included) that takes longer fails: the call is refused with
         # BudgetUnavailableError rather than left waiting.
-        self._options["options"] = f"-c statement_timeout={int(timeout * 1000)}"
-        self._idle: list[psycopg.Connection[Any]] = []
+        self._pool = PostgresPool(
+            url,
+            application_name="orkestra-budgets",
+            pool_size=pool_size,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+        )
         self._open_here: set[str] = set()
-        self._slots = threading.BoundedSemaphore(pool_size)
-        self._mutex = threading.Lock()
-        self._closed = False
 
     def __repr__(self) -> str:
-        return f"PostgresSpendStore(pool of {len(self._idle)} idle)"
+        return f"PostgresSpendStore(pool of {self._pool.idle} idle)"
 
-    def _take(self) -> psycopg.Connection[Any]:
-        with self._mutex:
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.closed and not conn.broken:
-                    return conn
-        fresh: psycopg.Connection[Any] = self._psycopg.connect(autocommit=True, **self._options)
-        return fresh
-
-    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
-        with self._mutex:
-            if not self._closed and not conn.closed and not conn.broken:
-                self._idle.append(conn)
-                return
-        with contextlib.suppress(Exception):
-            conn.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self._slots:
-            conn = self._take()
-            try:
-                with conn.transaction(), conn.cursor() as cur:
-                    yield cur
-            finally:
-                self._give_back(conn)
+    def _transaction(self) -> contextlib.AbstractContextManager[Any]:
+        return self._pool.transaction()
 
     def _lock(self, cur: Any, account: str) -> bool:
         cur.execute(_PG_LOCK, (account,))
@@ -325,15 +263,11 @@ class PostgresSpendStore(SQLSpendStore):
         hold_id = uuid.uuid4().hex
         first = _FIRST_HOUR if since is None else _hour(since.timestamp())
         params = (account, first, account, now, hold_id, account, amount, now + hold_seconds)
-        with self._slots:
-            conn = self._take()
-            try:
-                with conn.pipeline(), conn.transaction():
-                    lock = conn.execute(_PG_LOCK, (account,))
-                    held = conn.execute(_PG_HOLD, (*params, amount, cap))
-                locked, row = lock.fetchone(), held.fetchone()
-            finally:
-                self._give_back(conn)
+        with self._pool.connection() as conn:
+            with conn.pipeline(), conn.transaction():
+                lock = conn.execute(_PG_LOCK, (account,))
+                held = conn.execute(_PG_HOLD, (*params, amount, cap))
+            locked, row = lock.fetchone(), held.fetchone()
         if locked is None or row is None:  # pragma: no cover - accounts are never deleted
             raise RuntimeError(f"budget account {account!r} vanished")
         spent, before, inserted = row
@@ -343,17 +277,8 @@ class PostgresSpendStore(SQLSpendStore):
         if hold_id is None or cost <= 0:
             super().settle(account, hold_id, cost)
             return
-        with self._slots:
-            conn = self._take()
-            try:
-                conn.execute(_PG_SETTLE, (hold_id, account, _hour(time.time()), cost))
-            finally:
-                self._give_back(conn)
+        with self._pool.connection() as conn:
+            conn.execute(_PG_SETTLE, (hold_id, account, _hour(time.time()), cost))
 
     def close(self) -> None:
-        with self._mutex:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            with contextlib.suppress(Exception):
-                conn.close()
+        self._pool.close()

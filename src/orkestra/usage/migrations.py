@@ -106,6 +106,26 @@ _AGGREGATED = (
     "base_cost",
 )
 
+
+def _session_pins(*, real: str) -> tuple[str, ...]:
+    """Sticky sessions shared by processes (:mod:`orkestra.usage.sessions`): one pin per scope
+    and session (the session id's sha256); ``rank`` is the tier's place in ``TIERS``,
+    ``expires`` seconds since the epoch (indexed: expired pins are deleted by it)."""
+    return (
+        f"""CREATE TABLE session_pins (
+    scope TEXT NOT NULL,
+    session TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    rank INTEGER NOT NULL,
+    expires {real} NOT NULL,
+    PRIMARY KEY (scope, session)
+)""",
+        "CREATE INDEX session_pins_expires ON session_pins (expires)",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "m001_create_calls",
@@ -135,6 +155,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP INDEX calls_ts",
             "DROP INDEX calls_model",
         ),
+    ),
+    Migration(
+        "m005_session_pins",
+        sqlite=_session_pins(real="REAL"),
+        postgres=_session_pins(real="DOUBLE PRECISION"),
     ),
 )
 

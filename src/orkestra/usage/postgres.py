@@ -17,11 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orkestra._session import DEFAULT_SESSION_TTL
 from orkestra.usage.base import SQLUsageLog
 from orkestra.usage.ledger import PostgresSpendStore
 from orkestra.usage.migrations import migrate_postgres
 from orkestra.usage.query import Dialect
 from orkestra.usage.records import UsageRecord
+from orkestra.usage.sessions import PostgresSessionStore
 
 if TYPE_CHECKING:
     import psycopg
@@ -127,6 +129,9 @@ class PostgresUsageLog(SQLUsageLog):
 
     def spend_store(self) -> PostgresSpendStore:
         return PostgresSpendStore(self._url, connect_timeout=self._connect_timeout)
+
+    def session_store(self, *, ttl: float = DEFAULT_SESSION_TTL) -> PostgresSessionStore:
+        return PostgresSessionStore(self._url, ttl=ttl, connect_timeout=self._connect_timeout)
 
     def _write(self, batch: list[UsageRecord]) -> None:
         conn = self._writer_conn = self._live(self._writer_conn)

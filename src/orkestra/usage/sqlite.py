@@ -17,11 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from orkestra._session import DEFAULT_SESSION_TTL
 from orkestra.usage.base import SQLUsageLog
 from orkestra.usage.ledger import SQLiteSpendStore
 from orkestra.usage.migrations import migrate_sqlite
 from orkestra.usage.query import Dialect
 from orkestra.usage.records import UsageRecord
+from orkestra.usage.sessions import SQLiteSessionStore
 
 __all__ = ["SQLiteUsageLog"]
 
@@ -110,6 +112,9 @@ class SQLiteUsageLog(SQLUsageLog):
 
     def spend_store(self) -> SQLiteSpendStore:
         return SQLiteSpendStore(self.path, busy_timeout=self._busy_timeout)
+
+    def session_store(self, *, ttl: float = DEFAULT_SESSION_TTL) -> SQLiteSessionStore:
+        return SQLiteSessionStore(self.path, ttl=ttl, busy_timeout=self._busy_timeout)
 
     @staticmethod
     def dialect_ts(ts: datetime) -> Any:
