@@ -345,7 +345,7 @@ class _Proxy:
         started = time.perf_counter()
         try:
             client = self._authenticate(request)
-            raw = await read_body(request, self.config.max_body_bytes)
+            raw = await read_body(request, self.config.max_body_bytes, self.config.body_timeout)
             # Parsing and checking (a JSON Schema may take jsonschema a second) in a worker
             # thread: the event loop keeps answering everyone else meanwhile.
             params = await self.parsers.run(parse_body, raw)

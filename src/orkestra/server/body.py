@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+import anyio
 from starlette.requests import Request
 
 from orkestra._unicode import find_lone_surrogate
@@ -48,20 +49,29 @@ def too_large(cap: int) -> ProxyError:
     )
 
 
-async def read_body(request: Request, cap: int) -> bytes:
-    """The body's bytes, once it has all arrived (at most ``cap`` of them)."""
+async def read_body(request: Request, cap: int, timeout: float = 60.0) -> bytes:
+    """The body's bytes, once it has all arrived (at most ``cap`` of them, within ``timeout``
+    seconds: a body that trickles in holds a connection and a task; then 408)."""
     check_json_content_type(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > DRAIN_LIMIT):
         raise too_large(cap)
     parts: list[bytes] = []
     size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > DRAIN_LIMIT:
-            raise too_large(cap)
-        if size <= cap:
-            parts.append(part)
+    with anyio.move_on_after(timeout) as deadline:
+        async for part in request.stream():
+            size += len(part)
+            if size > DRAIN_LIMIT:
+                raise too_large(cap)
+            if size <= cap:
+                parts.append(part)
+    if deadline.cancelled_caught:
+        raise ProxyError(
+            408,
+            f"The request body did not arrive within {timeout:g} s (server.body_timeout).",
+            code="request_timeout",
+            headers={"connection": "close"},
+        )
     if size > cap:
         raise too_large(cap)
     return b"".join(parts)

@@ -185,6 +185,14 @@ class ServerConfig:
     max_concurrency: int = 256
     workers: int = 1
     """Server processes sharing the port (``orkestra serve --workers N``)."""
+    max_connections: int = 1000
+    """Client connections one process keeps open at once (more: 503, closed at once)."""
+    header_timeout: float = 10.0
+    """Seconds a request's headers may take to arrive (then 408, closed)."""
+    body_timeout: float = 60.0
+    """Seconds a request's body may take to arrive (then 408)."""
+    keep_alive_timeout: int = 5
+    """Seconds an idle keep-alive connection stays open."""
     metrics: bool = True
     """Serve ``GET /metrics`` (Prometheus)."""
     metrics_public: bool = False
@@ -305,6 +313,10 @@ class ServerConfig:
                 "max_body_bytes": self.max_body_bytes,
                 "max_concurrency": self.max_concurrency,
                 "workers": self.workers,
+                "max_connections": self.max_connections,
+                "header_timeout": self.header_timeout,
+                "body_timeout": self.body_timeout,
+                "keep_alive_timeout": self.keep_alive_timeout,
                 "allowed_hosts": None if self.allowed_hosts is None else list(self.allowed_hosts),
                 "allowed_origins": list(self.allowed_origins),
             },
@@ -426,6 +438,10 @@ class ServerConfig:
             max_body_bytes=server.max_body_bytes,
             max_concurrency=server.max_concurrency,
             workers=server.workers,
+            max_connections=server.max_connections,
+            header_timeout=server.header_timeout,
+            body_timeout=server.body_timeout,
+            keep_alive_timeout=server.keep_alive_timeout,
             allowed_hosts=None if server.allowed_hosts is None else tuple(server.allowed_hosts),
             allowed_origins=tuple(server.allowed_origins),
             strategy=routing.strategy,

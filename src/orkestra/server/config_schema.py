@@ -105,6 +105,14 @@ class ServerSection(_Section):
     """Provider calls in flight at once in one process (worker threads)."""
     workers: Annotated[int, Field(ge=1, le=1024)] = 1
     """Server processes sharing the port (--workers)."""
+    max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    """Client connections one process keeps open at once; more get a 503 and are closed."""
+    header_timeout: Annotated[float, Field(gt=0.0, le=3600.0)] = 10.0
+    """Seconds a request's headers may take to arrive; then 408 and the connection closes."""
+    body_timeout: Annotated[float, Field(gt=0.0, le=86_400.0)] = 60.0
+    """Seconds a request's body may take to arrive; then 408."""
+    keep_alive_timeout: Annotated[int, Field(ge=1, le=3600)] = 5
+    """Seconds an idle keep-alive connection stays open."""
     allowed_hosts: list[str] | None = None
     """The Host names the proxy answers to ("*": any). Default: without client keys, this
     machine's names and host; with keys, any."""

@@ -35,6 +35,13 @@ from orkestra.errors import ConfigurationError, OrkestraError
 from orkestra.server.app import create_app
 from orkestra.server.config import ServerConfig, load_config
 from orkestra.server.metrics import MULTIPROC_ENV
+from orkestra.server.protocol import (
+    BACKLOG,
+    MAX_HEAD_BYTES,
+    GuardedH11Protocol,
+    Limits,
+    fit_descriptors,
+)
 
 __all__ = ["check_host", "is_loopback", "run_server"]
 
@@ -52,7 +59,7 @@ def check_host(config: ServerConfig, host: str) -> None:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    sock = listen(host, port, backlog=2048, in_use_hint="; choose another --port")
+    sock = listen(host, port, backlog=BACKLOG, in_use_hint="; choose another --port")
     sock.set_inheritable(True)
     return sock
 
@@ -75,8 +82,15 @@ def _announce(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
-    return uvicorn.Config(
+def _uvicorn_config(
+    app: Any, config: ServerConfig, limits: Limits, **options: Any
+) -> uvicorn.Config:
+    """uvicorn with the proxy's connection limits (:mod:`orkestra.server.protocol`).
+
+    uvicorn's ``limit_concurrency`` is not used: it counts the same open connections, but only
+    acts on a request whose head has arrived (a slow client never gets there), answers in plain
+    text and logs a warning per refusal; the connection cap acts when a connection opens."""
+    settings = uvicorn.Config(
         app,
         lifespan="on",
         access_log=False,  # the proxy logs each call itself, without keys
@@ -84,8 +98,14 @@ def _uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
         timeout_graceful_shutdown=10,
         log_level="info",
         log_config=_log_config(),
+        http=GuardedH11Protocol,
+        backlog=BACKLOG,
+        timeout_keep_alive=config.keep_alive_timeout,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         **options,
     )
+    settings.orkestra_limits = limits  # type: ignore[attr-defined]  # read by the protocol
+    return settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,17 +203,26 @@ def run_server(
             "orkestra serve: no client keys configured: any local client is served, and only "
             "on this machine (127.0.0.1)"
         )
+    limits, lowered = fit_descriptors(
+        Limits(config.max_connections, config.header_timeout), config.max_concurrency
+    )
+    if lowered:
+        announce(f"orkestra serve: {lowered}")
     if workers == 1:
-        server = uvicorn.Server(_uvicorn_config(app))
+        server = uvicorn.Server(_uvicorn_config(app, config, limits))
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])
         return
     app.state.proxy.close()  # each worker builds its own
-    _serve_workers(per_worker(config, workers), sock, workers, announce)
+    _serve_workers(per_worker(config, workers), sock, workers, limits, announce)
 
 
 def _serve_workers(
-    config: ServerConfig, sock: socket.socket, workers: int, announce: Callable[[str], None]
+    config: ServerConfig,
+    sock: socket.socket,
+    workers: int,
+    limits: Limits,
+    announce: Callable[[str], None],
 ) -> None:
     from uvicorn.supervisors import Multiprocess
 
@@ -206,7 +235,8 @@ def _serve_workers(
     )
     with metrics_directory():
         supervisor = Multiprocess(
-            _uvicorn_config(WorkerApp(config), workers=workers, factory=True), sockets=[sock]
+            _uvicorn_config(WorkerApp(config), config, limits, workers=workers, factory=True),
+            sockets=[sock],
         )
         with contextlib.suppress(KeyboardInterrupt):
             supervisor.run()
