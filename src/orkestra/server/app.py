@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,7 @@ from starlette.responses import Response as HTTPResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from orkestra import Budget, CircuitBreaker, Response, RoutingDecision
+from orkestra import Attempt, Budget, CircuitBreaker, Response, RoutingDecision
 from orkestra.catalog import Catalog
 from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.server.auth import Client, KeyStore
@@ -46,6 +46,7 @@ from orkestra.server.config import ServerConfig
 from orkestra.server.dispatch import Destination, Dispatcher
 from orkestra.server.errors import ProxyError, bad_request, error_json
 from orkestra.server.guard import BrowserGuard
+from orkestra.server.limits import NO_LIMITS, KeyLimits, Permit, model_allowed
 from orkestra.server.metrics import (
     MetricsMiddleware,
     ProxyMetrics,
@@ -128,6 +129,8 @@ class _Call:
     started: float
     labels: RequestLabels = dataclasses.field(default_factory=RequestLabels)
     span: CallSpan | None = None
+    permit: Permit = NO_LIMITS
+    """The key's rate-limit slot, released with the tokens the call used when it ends."""
 
     def _observe(self, response: Response | None, error: BaseException | None) -> None:
         if self.span is not None:
@@ -174,11 +177,13 @@ class _Call:
         return self.proxy.dispatcher.ignored_params(self.params, response)
 
     def succeeded(self, response: Response) -> None:
+        self.permit.release(_tokens(response.attempts))
         self._log_line("ok", f"{response.provider}/{response.model}", response.total_cost)
         self._observe(response, None)
 
     def failed(self, error: BaseException, routing: RoutingDecision | None) -> None:
         answer = _invalid_answer(error)
+        self.permit.release(_tokens(answer.attempts if answer else getattr(error, "attempts", ())))
         if answer is not None:  # made and billed, but not what response_format asked for
             where, cost = f"{answer.provider}/{answer.model}", answer.total_cost
             self._observe(answer, None)  # answered and billed: observed as an answer
@@ -189,6 +194,19 @@ class _Call:
             where = getattr(error, "provider", None) or single or "-"
             cost = sum(a.cost for a in attempts)
         self._log_line(type(error).__name__, where, cost)
+
+
+def _names_of(destination: Destination) -> tuple[str, ...]:
+    """The names a pass-through model is known by (bare and with its provider), for a key's
+    ``models``; a routed name is matched only as asked."""
+    if destination.model is None:
+        return ()
+    return (destination.model, f"{destination.providers[0]}/{destination.model}")
+
+
+def _tokens(attempts: Iterable[Attempt]) -> int:
+    """Prompt and completion tokens every attempt of a call was billed for (a key's tpm)."""
+    return sum(a.usage.input_tokens + a.usage.output_tokens for a in attempts)
 
 
 def _invalid_answer(error: BaseException) -> Response | None:
@@ -214,6 +232,7 @@ class _Proxy:
         self.tracer = tracer
         self.dispatcher = dispatcher
         self.keys = KeyStore(config.keys)
+        self.limits = KeyLimits(config.keys)
         self.budgets = KeyBudgets(config.keys, log, hold_seconds=max(3600.0, 4 * config.timeout))
         self.log = log
         self.owns_log = owns_log
@@ -317,18 +336,28 @@ class _Proxy:
         labels_of(request.scope).key_id = client.key_id or ""
         return client
 
+    def _listed(self, key_id: str | None) -> list[dict[str, Any]]:
+        """``GET /v1/models``: what this key may use."""
+        allowed = self.limits.models_of(key_id)
+        return [
+            entry
+            for entry in self.dispatcher.model_list()
+            if model_allowed(allowed, [entry["id"], f"{entry['owned_by']}/{entry['id']}"])
+        ]
+
     async def models(self, request: Request) -> HTTPResponse:
         try:
-            self._authenticate(request)
+            client = self._authenticate(request)
         except ProxyError as error:
             return error_response(error)
-        return _json({"object": "list", "data": self.dispatcher.model_list()})
+        return _json({"object": "list", "data": self._listed(client.key_id)})
 
     async def model(self, request: Request) -> HTTPResponse:
         try:
-            self._authenticate(request)
+            client = self._authenticate(request)
             name = request.path_params["model"]
-            self.dispatcher.resolve(name)
+            destination = self.dispatcher.resolve(name)
+            self.limits.check_model(client.key_id, name, _names_of(destination))
         except ProxyError as error:
             return error_response(error)
         listed = {m["id"]: m for m in self.dispatcher.model_list()}
@@ -350,9 +379,11 @@ class _Proxy:
             # thread: the event loop keeps answering everyone else meanwhile.
             params = await self.parsers.run(parse_body, raw)
             destination = self.dispatcher.resolve(params.model)
+            self.limits.check_model(client.key_id, params.model, _names_of(destination))
             call = _Call(
                 self, client, params, destination, request_id, started, labels_of(request.scope)
             )
+            call.permit = self.limits.admit(client.key_id)
             if self.tracer is not None:
                 call.span = self.tracer.start(
                     params,
@@ -363,9 +394,13 @@ class _Proxy:
                     key_id=client.key_id,
                 )
             budget = self.budgets.get(client.key_id)
-            if params.stream:
-                return await self._stream(call, budget)
-            return await self._complete(call, budget)
+            try:
+                if params.stream:
+                    return await self._stream(call, budget)
+                return await self._complete(call, budget)
+            except BaseException:
+                call.permit.release()  # a no-op once the call has ended and released it
+                raise
         except ProxyError as error:
             return error_response(error, request_id)
         except ClientDisconnect:

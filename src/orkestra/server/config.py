@@ -33,11 +33,9 @@ provider whose usual key variable is set; the SDKs' base-URL variables apply eit
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,12 +49,17 @@ from orkestra.server.config_schema import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_PORT,
-    KeyEntry,
     ProviderEntry,
     validate_file,
     validate_section,
 )
-from orkestra.usage import parse_since
+from orkestra.server.keys import (
+    KeyConfig,
+    check_keys,
+    hash_key,
+    key_from_entry,
+    new_key,
+)
 
 __all__ = [
     "KeyConfig",
@@ -67,23 +70,7 @@ __all__ = [
     "new_key",
 ]
 
-MIN_KEY_LENGTH = 24
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+")
-
-
-def hash_key(key: str) -> str:
-    """The sha256 (hex) a config stores for a client key.
-
-    >>> hash_key("orkestra-example-key")[:12]
-    '3e8d89f76b0f'
-    """
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_key() -> str:
-    """A new random client key (256 bits), to hand to a client; store :func:`hash_key` of it."""
-    return "ok-" + secrets.token_urlsafe(32)
 
 
 def _fail(where: str, message: str) -> ConfigurationError:
@@ -134,22 +121,6 @@ class ProviderConfig:
                 )
             return env[self.base_url_env]
         return None  # the Provider reads the SDK's own variable
-
-
-@dataclass(frozen=True)
-class KeyConfig:
-    """A client key: its name (shown in logs), the sha256 of the key, and an optional budget
-    (dollars, over ``budget_window`` such as ``"30d"``, else the key's whole history)."""
-
-    name: str
-    sha256: str = field(repr=False)
-    budget_usd: float | None = None
-    budget_window: str | None = None
-
-    @property
-    def key_id(self) -> str:
-        """The id the usage log stores (``orkestra.usage.key_id_for`` of the key)."""
-        return self.sha256[:12]
 
 
 @dataclass(frozen=True)
@@ -244,33 +215,7 @@ class ServerConfig:
             )
 
     def _check_keys(self) -> None:
-        names: set[str] = set()
-        hashes: set[str] = set()
-        for i, key in enumerate(self.keys):
-            where = f"{self.source}: keys[{i}]"
-            if not key.name or key.name in names:
-                raise ConfigurationError(f"{where}.name: give each key a distinct name")
-            if not _SHA256_HEX.fullmatch(key.sha256):
-                raise ConfigurationError(f"{where}.sha256: expected 64 lower-case hex digits")
-            if key.sha256 in hashes:
-                raise ConfigurationError(f"{where}: the same key is configured twice")
-            names.add(key.name)
-            hashes.add(key.sha256)
-            validate_section(
-                self.source,
-                f"keys[{i}]",
-                {
-                    "name": key.name,
-                    "sha256": key.sha256,
-                    "budget_usd": key.budget_usd,
-                    "budget_window": key.budget_window,
-                },
-            )
-            if key.budget_window is not None:
-                try:
-                    parse_since(key.budget_window)
-                except ConfigurationError as exc:
-                    raise ConfigurationError(f"{where}.budget_window: {exc}") from None
+        check_keys(self.source, self.keys)
 
     def _check_browsers(self) -> None:
         src = self.source
@@ -432,7 +377,7 @@ class ServerConfig:
             )
         return cls(
             providers=providers,
-            keys=tuple(_key(i, entry, source, env) for i, entry in enumerate(file.keys)),
+            keys=tuple(key_from_entry(i, entry, source, env) for i, entry in enumerate(file.keys)),
             host=server.host,
             port=server.port,
             max_body_bytes=server.max_body_bytes,
@@ -534,26 +479,3 @@ def _provider(
     except ConfigurationError as exc:
         raise _fail(source, str(exc)) from None
     return config
-
-
-def _key(index: int, entry: KeyEntry, source: str, env: Mapping[str, str]) -> KeyConfig:
-    where = f"keys[{index}]"
-    digest, key_env = entry.sha256, entry.key_env
-    if (digest is None) == (key_env is None):
-        raise _fail(
-            source, f"{where}.sha256: give the key's sha256 or key_env (the variable holding it)"
-        )
-    if key_env is not None:
-        key = env.get(key_env)
-        if not key:
-            raise _fail(source, f"{where}.key_env: the environment variable {key_env} is not set")
-        if len(key) < MIN_KEY_LENGTH:
-            raise _fail(
-                source,
-                f"{where}.key_env: the key in {key_env} is too short to be safe (under "
-                f"{MIN_KEY_LENGTH} characters); make one with: python -m orkestra.server --new-key",
-            )
-        digest = hash_key(key)
-    assert digest is not None
-    digest = digest.strip().lower().removeprefix("sha256:")
-    return KeyConfig(entry.name, digest, entry.budget_usd, entry.budget_window)

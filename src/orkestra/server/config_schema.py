@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -222,6 +223,18 @@ class KeyEntry(_Section):
     """The most this key's requests may spend, in dollars."""
     budget_window: str | None = None
     """The window the budget counts over ("30d", "24h", an ISO date; default: all time)."""
+    models: list[Annotated[str, Field(min_length=1)]] | None = None
+    """Model names this key may ask for: exact ("gpt-4o-mini", "orkestra/auto") or with *
+    ("openai/*", "orkestra/*"); default: any."""
+    rpm: Annotated[int | None, Field(ge=1)] = None
+    """Requests a minute (per process); more: 429 with retry-after."""
+    tpm: Annotated[int | None, Field(ge=1)] = None
+    """Tokens (prompt + completion) a minute (per process); more: 429 with retry-after."""
+    max_parallel: Annotated[int | None, Field(ge=1)] = None
+    """Requests in flight at once (per process); more: 429."""
+    expires: datetime | date | str | None = None
+    """When the key stops working (then 401 key_expired): a date (its midnight UTC) or a
+    date-time."""
 
 
 class FileConfig(_Section):

@@ -127,17 +127,28 @@ class WorkerApp:
 def per_worker(config: ServerConfig, workers: int) -> ServerConfig:
     """The config each of ``workers`` processes serves: a cap kept in each process's memory (a
     provider's; a key's when there is no usage log to share it through) split evenly, so that
-    together they never spend more than it."""
+    together they never spend more than it; a key's rpm, tpm and max_parallel (counted in each
+    process) split too, rounded up."""
     providers = tuple(
         p if p.budget_usd is None else dataclasses.replace(p, budget_usd=p.budget_usd / workers)
         for p in config.providers
     )
-    keys = config.keys
-    if not config.usage_log:
-        keys = tuple(
-            k if k.budget_usd is None else dataclasses.replace(k, budget_usd=k.budget_usd / workers)
-            for k in keys
+
+    def share(value: int | None) -> int | None:
+        return None if value is None else -(-value // workers)
+
+    keys = tuple(
+        dataclasses.replace(
+            k,
+            budget_usd=k.budget_usd
+            if config.usage_log or k.budget_usd is None
+            else k.budget_usd / workers,
+            rpm=share(k.rpm),
+            tpm=share(k.tpm),
+            max_parallel=share(k.max_parallel),
         )
+        for k in config.keys
+    )
     return dataclasses.replace(config, providers=providers, keys=keys, workers=workers)
 
 
