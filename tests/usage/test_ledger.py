@@ -81,7 +81,7 @@ def test_settling_turns_the_hold_into_what_was_billed(open_log: OpenLog) -> None
         store.close()
 
 
-def test_a_crashed_process_holds_count_until_they_expire(open_log: OpenLog) -> None:
+def test_a_crashed_process_holds_count_as_spent_once_they_expire(open_log: OpenLog) -> None:
     store = open_log().spend_store()
     crashed = SharedBudget(1.0, store, "key-a", hold_seconds=0.3)
     try:
@@ -90,9 +90,42 @@ def test_a_crashed_process_holds_count_until_they_expire(open_log: OpenLog) -> N
         with pytest.raises(BudgetExceededError):
             survivor.reserve(0.2)  # the dead hold still counts: never under-counted
         time.sleep(0.4)
-        survivor.reserve(0.2).settle(0.1)
-        assert survivor.spent == pytest.approx(0.1) and survivor.reserved == 0.0
+        # Expired, it counts as spent at its worst case (the call may well have been billed):
+        # the cap stays closed rather than reopening an hour after a crash.
+        assert survivor.spent == pytest.approx(0.9) and survivor.reserved == 0.0
+        with pytest.raises(BudgetExceededError):
+            survivor.reserve(0.2)
+        survivor.reserve(0.05).settle(0.05)
+        assert survivor.spent == pytest.approx(0.95)
         survivor.store.close()  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+def test_an_expired_hold_is_billed_once_whether_settled_or_folded_first(
+    open_log: OpenLog,
+) -> None:
+    store = open_log().spend_store()
+    slow = SharedBudget(10.0, store, "key-a", hold_seconds=0.2)
+    try:
+        # Settled after it expired, before anyone folded it: billed at what it cost.
+        late = slow.reserve(0.9)
+        time.sleep(0.3)
+        assert slow.spent == pytest.approx(0.9)  # meanwhile: its worst case
+        late.settle(0.3)
+        assert slow.spent == pytest.approx(0.3) and slow.reserved == 0.0
+
+        # Folded into the spend by another process's reservation, then settled: the worst
+        # case already counted stays, the settlement adds nothing.
+        folded = slow.reserve(0.9)
+        time.sleep(0.3)
+        other_store = open_log().spend_store()  # a fresh store folds at its first reservation
+        other = SharedBudget(10.0, other_store, "key-a")
+        other.reserve(0.1).settle(0.1)
+        assert other.spent == pytest.approx(0.3 + 0.9 + 0.1) and other.reserved == 0.0
+        folded.settle(0.3)
+        assert other.spent == pytest.approx(0.3 + 0.9 + 0.1)
+        other_store.close()
     finally:
         store.close()
 

@@ -302,8 +302,10 @@ class SharedBudget(Budget):
     A reservation is one transaction that sums the account's spend over ``window`` and its live
     holds, and adds a hold only if the cap is not passed; settling is one transaction that drops
     the hold and adds what was billed. A hold that is never settled (its process was killed)
-    expires after ``hold_seconds`` and keeps counting until then, so a crash can only make the
-    budget count too much, for a while, never too little. ``since``: called at each reservation
+    counts as held for ``hold_seconds``, then as spent at its worst case (the attempt may have
+    been billed; it cannot have been billed more), so a crash can only make the budget count
+    too much, never too little. A call still running when its hold expires is billed at that
+    worst case; set ``hold_seconds`` above the longest call. ``since``: called at each reservation
     for the start of the window whose spend counts (e.g. 30 days ago); None: all spend.
 
     If the store cannot be reached, reserving raises :class:`BudgetUnavailableError` (nothing is

@@ -10,7 +10,8 @@ With a SQL usage log (SQLite or PostgreSQL) each key's budget is a
 (:mod:`orkestra.usage.ledger`): every reservation is one transaction in the database, so every
 process on that database — replicas on one PostgreSQL — shares one cap per key, with the same
 bound as within one process. A restart keeps the spend, and a process killed mid-call leaves its
-holds counting until they expire (``hold_seconds``): a crash never makes a budget count less.
+holds counting: held for ``hold_seconds``, then spent at their worst case, so a crash never makes
+a budget count less.
 
 Without a usage log, budgets live in this process only; with a log of another kind (a
 :class:`~orkestra.usage.UsageLog` that is not SQL), each budget's spend is reset to the log's

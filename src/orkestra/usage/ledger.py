@@ -3,8 +3,11 @@
 A :class:`~orkestra.resilience.budget.SharedBudget` reserves and settles here, one short
 transaction each (:class:`SQLSpendStore` is its :class:`~orkestra.resilience.budget.SpendStore`):
 
-- ``budget_holds``: one row per attempt in flight (its worst case), until it is settled or,
-  if its process died, until it expires;
+- ``budget_holds``: one row per attempt in flight (its worst case), until it is settled. A
+  hold whose process died is never settled: once it *expires* it counts as spent, at its worst
+  case, in the hour it expired (and is folded into ``budget_spend`` at the next purge), so a
+  crash makes a budget count too much, never too little. Settling a hold that was already
+  folded adds nothing: its worst case, which bounds what the attempt could bill, is counted;
 - ``budget_spend``: what each account spent, per hour (so a window such as ``"30d"`` sums at
   most 720 rows, however many calls it holds; an hour counts whole while any of it is in the
   window, so a window's start is rounded down to the hour: a little more spend counts, never
@@ -36,7 +39,8 @@ from orkestra.usage._connections import PostgresPool, SQLiteConnection
 __all__ = ["PostgresSpendStore", "SQLSpendStore", "SQLiteSpendStore"]
 
 _SECONDS_PER_HOUR = 3600
-# Expired holds are deleted at most this often per account (reading skips them anyway).
+# Expired holds are folded into the spend at most this often per account (until then they are
+# summed as spent where they are).
 _PURGE_EVERY = 60.0
 
 
@@ -49,6 +53,7 @@ class SQLSpendStore(ABC):
 
     param: str
     seed_hour: str  # the SQL for the hour (since the epoch) of ``calls.ts``
+    expiry_hour: str  # the SQL for the hour (since the epoch) of ``budget_holds.expires``
 
     def __init__(self) -> None:
         self._purged: dict[str, float] = {}
@@ -83,10 +88,7 @@ class SQLSpendStore(ABC):
             if not self._lock(cur, account):
                 self._open(cur, account, now)
             if now - self._purged.get(account, 0.0) >= _PURGE_EVERY:
-                cur.execute(
-                    self._q("DELETE FROM budget_holds WHERE account = ? AND expires < ?"),
-                    (account, now),
-                )
+                self._fold_expired(cur, account, now)
                 self._purged[account] = now
             spent, held = self._sums(cur, account, since, now)
             if spent + held + amount > cap:
@@ -104,6 +106,8 @@ class SQLSpendStore(ABC):
         with self._transaction() as cur:
             if hold_id is not None:
                 cur.execute(self._q("DELETE FROM budget_holds WHERE id = ?"), (hold_id,))
+                if cur.rowcount != 1:
+                    return  # expired and folded into the spend at its worst case already
             if cost > 0:
                 cur.execute(
                     self._q(
@@ -132,12 +136,37 @@ class SQLSpendStore(ABC):
                 "SELECT (SELECT COALESCE(SUM(cost), 0) FROM budget_spend "
                 "WHERE account = ? AND hour >= ?), "
                 "(SELECT COALESCE(SUM(amount), 0) FROM budget_holds "
+                "WHERE account = ? AND expires < ? AND expires >= ?), "
+                "(SELECT COALESCE(SUM(amount), 0) FROM budget_holds "
                 "WHERE account = ? AND expires >= ?)"
             ),
-            (account, first, account, now),
+            (account, first, account, now, first * float(_SECONDS_PER_HOUR), account, now),
         )
-        spent, held = cur.fetchone()
-        return float(spent), float(held)
+        spent, expired, held = cur.fetchone()
+        return float(spent) + float(expired), float(held)
+
+    def _fold_expired(self, cur: Any, account: str, now: float) -> None:
+        """Move ``account``'s expired holds into its spend, each in the hour it expired (in a
+        write transaction that no settlement can interleave with: SQLite's)."""
+        cur.execute(
+            self._q(
+                f"SELECT {self.expiry_hour}, SUM(amount) FROM budget_holds "  # noqa: S608 - fixed SQL
+                "WHERE account = ? AND expires < ? GROUP BY 1"
+            ),
+            (account, now),
+        )
+        for hour, amount in cur.fetchall():
+            cur.execute(
+                self._q(
+                    "INSERT INTO budget_spend (account, hour, cost) VALUES (?, ?, ?) "
+                    "ON CONFLICT (account, hour) DO UPDATE "
+                    "SET cost = budget_spend.cost + excluded.cost"
+                ),
+                (account, int(hour), float(amount)),
+            )
+        cur.execute(
+            self._q("DELETE FROM budget_holds WHERE account = ? AND expires < ?"), (account, now)
+        )
 
     def _open(self, cur: Any, account: str, now: float) -> None:
         """The account's first use anywhere: its row, and its spend so far from ``calls``."""
@@ -166,6 +195,7 @@ class SQLiteSpendStore(SQLSpendStore):
 
     param = "?"
     seed_hour = "CAST(strftime('%s', substr(ts, 1, 19)) AS INTEGER) / 3600"
+    expiry_hour = "CAST(expires / 3600 AS INTEGER)"  # positive: truncation is the floor
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         super().__init__()
@@ -190,7 +220,9 @@ _FIRST_HOUR = -(2**62)
 _PG_LOCK = "SELECT 1 FROM budget_accounts WHERE account = %s FOR UPDATE"
 _PG_HOLD = """
 WITH spend AS (
-    SELECT COALESCE(SUM(cost), 0) AS total FROM budget_spend WHERE account = %s AND hour >= %s
+    SELECT (SELECT COALESCE(SUM(cost), 0) FROM budget_spend WHERE account = %s AND hour >= %s)
+         + (SELECT COALESCE(SUM(amount), 0) FROM budget_holds
+            WHERE account = %s AND expires < %s AND expires >= %s) AS total
 ), holds AS (
     SELECT COALESCE(SUM(amount), 0) AS total FROM budget_holds WHERE account = %s AND expires >= %s
 ), added AS (
@@ -200,9 +232,22 @@ WITH spend AS (
 )
 SELECT spend.total, holds.total, (SELECT count(*) FROM added) FROM spend, holds
 """
+# Adds the cost only if the hold was still there (not folded into the spend already).
 _PG_SETTLE = """
-WITH settled AS (DELETE FROM budget_holds WHERE id = %s)
-INSERT INTO budget_spend (account, hour, cost) VALUES (%s, %s, %s)
+WITH settled AS (DELETE FROM budget_holds WHERE id = %s RETURNING 1)
+INSERT INTO budget_spend (account, hour, cost)
+SELECT %s, %s, %s WHERE EXISTS (SELECT 1 FROM settled)
+ON CONFLICT (account, hour) DO UPDATE SET cost = budget_spend.cost + excluded.cost
+"""
+
+# One statement: a hold settled meanwhile is either deleted here (and folded) or by its
+# settlement (and billed), never both.
+_PG_FOLD = """
+WITH gone AS (
+    DELETE FROM budget_holds WHERE account = %s AND expires < %s RETURNING expires, amount
+)
+INSERT INTO budget_spend (account, hour, cost)
+SELECT %s, FLOOR(expires / 3600)::BIGINT, SUM(amount) FROM gone GROUP BY 2
 ON CONFLICT (account, hour) DO UPDATE SET cost = budget_spend.cost + excluded.cost
 """
 
@@ -216,6 +261,7 @@ class PostgresSpendStore(SQLSpendStore):
 
     param = "%s"
     seed_hour = "FLOOR(EXTRACT(EPOCH FROM ts) / 3600)::BIGINT"
+    expiry_hour = "FLOOR(expires / 3600)::BIGINT"
 
     def __init__(
         self, url: str, *, pool_size: int = 4, connect_timeout: int = 10, timeout: float = 10.0
@@ -262,7 +308,12 @@ class PostgresSpendStore(SQLSpendStore):
             return result
         hold_id = uuid.uuid4().hex
         first = _FIRST_HOUR if since is None else _hour(since.timestamp())
-        params = (account, first, account, now, hold_id, account, amount, now + hold_seconds)
+        since_seconds = first * float(_SECONDS_PER_HOUR)
+        params = (
+            *(account, first, account, now, since_seconds),  # spend, expired holds included
+            *(account, now),  # live holds
+            *(hold_id, account, amount, now + hold_seconds),
+        )
         with self._pool.connection() as conn:
             with conn.pipeline(), conn.transaction():
                 lock = conn.execute(_PG_LOCK, (account,))
@@ -272,6 +323,9 @@ class PostgresSpendStore(SQLSpendStore):
             raise RuntimeError(f"budget account {account!r} vanished")
         spent, before, inserted = row
         return (hold_id if inserted else None), float(spent), float(before)
+
+    def _fold_expired(self, cur: Any, account: str, now: float) -> None:
+        cur.execute(_PG_FOLD, (account, now, account))
 
     def settle(self, account: str, hold_id: str | None, cost: float) -> None:
         if hold_id is None or cost <= 0:
