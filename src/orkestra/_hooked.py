@@ -15,6 +15,7 @@ from typing import Any
 from orkestra._call import Request, read_input
 from orkestra._conversation import Messages
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
+from orkestra._session import SessionStore
 from orkestra._types import Response, RoutingDecision
 from orkestra.errors import CapabilityError, InvalidRequestError, OrkestraError
 from orkestra.hooks import (
@@ -108,6 +109,7 @@ class HookedCalls:
     inside the middleware and events of the global hooks and of ``self.hooks``."""
 
     hooks: Hooks
+    sessions: SessionStore
 
     def _prepare(
         self, args: CallArgs, notify: Notify
@@ -188,17 +190,24 @@ class HookedCalls:
     async def _aprepare(
         self, args: CallArgs, notify: AsyncNotify
     ) -> tuple[Call, Sequence[Target], RoutingDecision]:
-        """``_prepare`` in an async call. It is CPU-only and fast, so it runs on the loop; the
-        events it emits are held and emitted (awaited, in order) as soon as it returns or
-        raises, before anything else happens."""
+        """``_prepare`` in an async call. It is CPU-only and fast, so it runs on the loop (in a
+        worker thread when it reads a session's pin from a database); the events it emits are
+        held and emitted (awaited, in order) as soon as it returns or raises, before anything
+        else happens."""
         for load in self._cold_routers():
             # Loading a router (first call in a process: ~0.3 s) must not stall the loop.
             await asyncio.to_thread(load)
-        if notify is asilent:
-            return self._prepared(args, _ignore)
+        offload = args.session_id is not None and self.sessions.blocking
         held: list[tuple[str, dict[str, Any]]] = []
+
+        def hold(name: str, **event: Any) -> None:
+            held.append((name, event))
+
+        events: Notify = _ignore if notify is asilent else hold
         try:
-            return self._prepared(args, lambda name, **event: held.append((name, event)))
+            if offload:
+                return await asyncio.to_thread(self._prepared, args, events)
+            return self._prepared(args, events)
         finally:
             for name, event in held:
                 await notify(name, **event)

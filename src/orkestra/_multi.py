@@ -457,6 +457,7 @@ class MultiProvider(HookedCalls):
             sinks={p.name: args.usage_sink or p.usage_sink for p in self.providers},
         )
         call.on_response = settle
+        call.on_response_blocks = settle is not None and self.sessions.blocking
         targets = self.plan(
             decision,
             request.all_text,

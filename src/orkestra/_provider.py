@@ -422,6 +422,7 @@ class Provider(ProviderRouting, HookedCalls):
             sinks={self.name: sink},
         )
         call.on_response = settle
+        call.on_response_blocks = settle is not None and self.sessions.blocking
         targets = self.plan(
             decision,
             request.all_text,

@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from orkestra._types import TIERS, Response, RoutingDecision, Tier
 from orkestra.errors import ConfigurationError, InvalidRequestError
@@ -91,6 +91,9 @@ class SessionStore(ABC):
 
     ttl: float
     """Seconds after its last answered turn that a session is forgotten."""
+    blocking: ClassVar[bool] = False
+    """Whether reading and writing pins wait on I/O (a database): async calls with a session
+    then route and settle it in a worker thread, off the event loop."""
 
     @abstractmethod
     def get(self, session: str) -> Pin | None:

@@ -7,6 +7,7 @@ connections, and only the database keeps their pins consistent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import sqlite3
@@ -21,7 +22,7 @@ import orkestra as o
 from orkestra.testing import FakeProviderServer
 from orkestra.usage import SQLSessionStore
 from orkestra.usage.base import SQLUsageLog
-from orkestra.usage.sessions import PostgresSessionStore, session_key
+from orkestra.usage.sessions import PostgresSessionStore, SQLiteSessionStore, session_key
 
 OpenLog = Callable[..., SQLUsageLog]
 
@@ -237,3 +238,49 @@ def test_a_pin_another_router_made_moves_the_session_instead_of_failing(
     finally:
         store.close()
         log.close()
+
+
+class _WatchedStore(SQLiteSessionStore):
+    """The real SQLite store, noting the thread of each database access."""
+
+    threads: list[int]
+
+    def get(self, session: str) -> o.Pin | None:
+        self.threads.append(threading.get_ident())
+        return super().get(session)
+
+    def pin(self, session: str, new: o.Pin, *, moved: bool = False) -> None:
+        self.threads.append(threading.get_ident())
+        super().pin(session, new, moved=moved)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_async_calls_reach_a_database_store_off_the_event_loop(
+    fake: FakeProviderServer, tmp_path: Path, stream: bool
+) -> None:
+    from orkestra.usage import SQLiteUsageLog
+
+    log = SQLiteUsageLog(tmp_path / "usage.db")
+    store = _WatchedStore(log.path)
+    store.threads = []
+    provider = o.Provider("openai", fake.api_key, usage_sink=None, sessions=store)
+
+    async def turns() -> tuple[int, list[o.Response]]:
+        loop_thread = threading.get_ident()
+        chat = o.Conversation(provider, session_id="conv-async")
+        for text, quality in ((EASY, 0.0), (HARD, 1.0), (EASY, 0.0)):
+            if stream:
+                async for _ in chat.astream_text(text, quality=quality):
+                    pass
+            else:
+                await chat.achat(text, quality=quality)
+        return loop_thread, chat.responses
+
+    try:
+        loop_thread, responses = asyncio.run(turns())
+    finally:
+        store.close()
+        log.close()
+    assert [r.tier for r in responses] == ["budget", "premium", "premium"]
+    assert len(store.threads) == 6  # a read and a write per turn
+    assert loop_thread not in store.threads

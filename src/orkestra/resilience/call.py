@@ -14,6 +14,7 @@ that made it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import time
@@ -104,6 +105,9 @@ class Call:
         }
         self.on_response: Callable[[Response], None] | None = None
         """Called with each successful response, after it is recorded (sticky sessions)."""
+        self.on_response_blocks = False
+        """``on_response`` waits on I/O (a session store in a database): an async call runs
+        the end of its answer in a worker thread, off the event loop."""
         self._dropped: dict[BreakerKey, tuple[str, ...]] = {}
 
     def _prepare(self, target: Target) -> tuple[Endpoint, ChatRequest]:
@@ -163,6 +167,8 @@ class Call:
         except OrkestraError as error:
             self.record_failure(targets, error, started)
             raise
+        if self.on_response_blocks:
+            return await asyncio.to_thread(self.answer, result, started)
         return self.answer(result, started)
 
     def respond(self, result: Result, started: float) -> Response:
@@ -426,7 +432,10 @@ class AsyncResponseStream(_Stream):
                 if (chunk := self._take(item)) is not None:
                     await self._emit("on_chunk", {"chunk": chunk})
                     yield chunk
-            events = self._finish()
+            if self._call.on_response_blocks:
+                events = await asyncio.to_thread(self._finish)
+            else:
+                events = self._finish()
         except OrkestraError as error:
             await self._emit(*self._failed(error))
             raise

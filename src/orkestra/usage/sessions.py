@@ -70,6 +70,8 @@ class SQLSessionStore(SessionStore):
     one per client key and provider set); closing any of them closes the connections.
     """
 
+    blocking = True
+
     def __init__(
         self,
         db: Connections,
