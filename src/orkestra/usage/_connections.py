@@ -29,7 +29,7 @@ class Connections(Protocol):
 
     def transaction(self) -> contextlib.AbstractContextManager[Any]: ...
 
-    def read(self) -> contextlib.AbstractContextManager[Any]: ...
+    def autocommit(self) -> contextlib.AbstractContextManager[Any]: ...
 
     def close(self) -> None: ...
 
@@ -73,9 +73,15 @@ class SQLiteConnection:
                 raise
             conn.execute("COMMIT")
 
-    def read(self) -> contextlib.AbstractContextManager[sqlite3.Cursor]:
-        """A cursor in a read transaction (no write lock)."""
-        return self.transaction(write=False)
+    @contextlib.contextmanager
+    def autocommit(self) -> Iterator[sqlite3.Cursor]:
+        """A cursor whose each statement is its own transaction."""
+        with self._mutex:
+            cur = self._connection().cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
 
     def close(self) -> None:
         with self._mutex:
@@ -147,7 +153,7 @@ class PostgresPool:
             yield cur
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Any]:
+    def autocommit(self) -> Iterator[Any]:
         """A cursor whose each statement is its own transaction."""
         with self.connection() as conn, conn.cursor() as cur:
             yield cur

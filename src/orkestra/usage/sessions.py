@@ -104,7 +104,7 @@ class SQLSessionStore(SessionStore):
 
     def get(self, session: str) -> Pin | None:
         try:
-            with self._db.read() as cur:
+            with self._db.autocommit() as cur:
                 cur.execute(self._q(_GET), (self.scope, session_key(session), time.time()))
                 row = cur.fetchone()
         except Exception as exc:
@@ -119,7 +119,8 @@ class SQLSessionStore(SessionStore):
         key = session_key(session)
         expires = now + self.ttl
         try:
-            with self._db.transaction() as cur:
+            # One statement, one round trip: the rule is in it, atomic on its own.
+            with self._db.autocommit() as cur:
                 cur.execute(
                     self._q(_PIN),
                     (
@@ -135,7 +136,7 @@ class SQLSessionStore(SessionStore):
             logger.warning("sticky sessions: recording a pin failed: %s", exc)
 
     def forget(self, session: str) -> None:
-        with self._db.transaction() as cur:
+        with self._db.autocommit() as cur:
             cur.execute(self._q(_FORGET), (self.scope, session_key(session)))
 
 
