@@ -459,8 +459,10 @@ def test_record_returns_at_once_while_the_database_is_locked(
         time.sleep(max(0.0, 0.3 - (time.perf_counter() - started)))
     assert log.flush(timeout=10)
     assert len(log.query()) == 201
-    assert statistics.median(durations) < 0.001
-    assert max(durations) < 0.05, max(durations)
+    # A record() that waited for the lock would wait the busy timeout (5 s) or the whole 0.3 s
+    # the lock is held; none waits. (Loose bounds: a loaded machine stalls threads too.)
+    assert max(durations) < 0.25, max(durations)
+    assert statistics.median(durations) < 0.01
 
 
 def test_a_failed_write_is_retried_and_logged(
