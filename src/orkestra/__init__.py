@@ -12,6 +12,7 @@ No provider SDK is imported until its provider makes its first call, and ``o.ver
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+from orkestra._cascade import CascadePolicy
 from orkestra._multi import MultiProvider
 from orkestra._provider import Provider, ResponseStream
 from orkestra._request import ForcedTool, Image, Message, ResponseFormat, Tool
@@ -20,7 +21,10 @@ from orkestra._types import (
     TIERS,
     Attempt,
     Candidate,
+    CascadeReport,
+    CascadeStep,
     Neighbor,
+    Replaced,
     Response,
     RoutingDecision,
     StopReason,
@@ -87,6 +91,9 @@ __all__ = [
     "BudgetUnavailableError",
     "Candidate",
     "CapabilityError",
+    "CascadePolicy",
+    "CascadeReport",
+    "CascadeStep",
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigurationError",
@@ -112,6 +119,7 @@ __all__ = [
     "ProviderTimeoutError",
     "ProviderUnavailableError",
     "RateLimitError",
+    "Replaced",
     "Response",
     "ResponseFormat",
     "ResponseStream",

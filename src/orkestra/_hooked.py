@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orkestra._call import Request, read_input
+from orkestra._cascade import CascadeCall
 from orkestra._conversation import Messages
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from orkestra._session import SessionStore
@@ -48,6 +49,9 @@ DATA_KEYS = (
     "tool_choice",
     "response_format",
     "session_id",
+    "cascade",
+    "verifier",
+    "cascade_streaming",
 )
 """The arguments of a call, as middleware sees them in ``data`` (with ``provider``, ``stream``)."""
 
@@ -71,6 +75,12 @@ class CallArgs:
     """A spend cap for this call alone, on top of the provider's and the process's."""
     usage_sink: UsageSink | None = None
     """Where this call's usage record goes (default: the provider's sink)."""
+    cascade: bool | None = None
+    """True/False: a cascade or a routed call (None: the provider's ``mode``)."""
+    verifier: Any = None
+    """The verifier of this call's cascade (None: the provider's)."""
+    cascade_streaming: str | None = None
+    """``"buffer"`` or ``"replace"`` (None: the provider's cascade policy's)."""
     provider: str | None = None
     """The provider the call was made on (None: a ``MultiProvider``)."""
     multi: bool = False
@@ -113,7 +123,7 @@ class HookedCalls:
 
     def _prepare(
         self, args: CallArgs, notify: Notify
-    ) -> tuple[Call, Sequence[Target], RoutingDecision]:
+    ) -> tuple[Call | CascadeCall, Sequence[Target], RoutingDecision]:
         raise NotImplementedError
 
     def _refusal_sink(self, args: CallArgs) -> tuple[UsageSink | None, str | None]:
@@ -138,7 +148,7 @@ class HookedCalls:
 
     def _prepared(
         self, args: CallArgs, notify: Notify
-    ) -> tuple[Call, Sequence[Target], RoutingDecision]:
+    ) -> tuple[Call | CascadeCall, Sequence[Target], RoutingDecision]:
         try:
             return self._prepare(args, notify)
         except OrkestraError as error:
@@ -175,6 +185,8 @@ class HookedCalls:
     def _run_chat(self, args: CallArgs, notify: Notify) -> Response:
         call, targets, decision = self._prepared(args, notify)
         notify("on_chat", decision=decision)
+        if isinstance(call, CascadeCall):
+            call.notify = notify
         response = call.chat(targets)
         for move in fallback_moves(response):
             notify("on_fallback", **move)
@@ -189,7 +201,7 @@ class HookedCalls:
 
     async def _aprepare(
         self, args: CallArgs, notify: AsyncNotify
-    ) -> tuple[Call, Sequence[Target], RoutingDecision]:
+    ) -> tuple[Call | CascadeCall, Sequence[Target], RoutingDecision]:
         """``_prepare`` in an async call. It is CPU-only and fast, so it runs on the loop (in a
         worker thread when it reads a session's pin from a database); the events it emits are
         held and emitted (awaited, in order) as soon as it returns or raises, before anything
@@ -215,6 +227,8 @@ class HookedCalls:
     async def _arun_chat(self, args: CallArgs, notify: AsyncNotify) -> Response:
         call, targets, decision = await self._aprepare(args, notify)
         await notify("on_chat", decision=decision)
+        if isinstance(call, CascadeCall) and notify is not asilent:
+            call.anotify = notify
         response = await call.achat(targets)
         for move in fallback_moves(response):
             await notify("on_fallback", **move)

@@ -7,14 +7,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
-from orkestra._call import read_input, validate_knob, validate_request
+from orkestra._call import Request, read_input, validate_knob, validate_request
+from orkestra._cascade import CascadeCall, CascadePolicy, Cascades, ladder
 from orkestra._conversation import Messages
 from orkestra._hooked import CallArgs, HookedCalls
 from orkestra._options import refusal
 from orkestra._provider import Provider, ResponseStream
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
-from orkestra._session import Sessions, SessionStore
-from orkestra._types import Response, RoutingDecision
+from orkestra._session import Pin, Sessions, SessionStore
+from orkestra._types import Candidate, Response, RoutingDecision
 from orkestra.errors import CapabilityError, ConfigurationError
 from orkestra.hooks import Hooks, Notify
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
@@ -54,6 +55,12 @@ class MultiProvider(HookedCalls):
             provider's own setting, else the router's calibrated one).
         sessions: where the sticky sessions of calls with ``session_id=`` live (default: in
             this object's memory); see :class:`Provider`.
+        mode: ``"route"`` (default) or ``"cascade"``: the cheapest adequate model across the
+            providers first, its answer checked by ``verifier``, then the cheapest model of
+            the next tier up while the checks fail (the strategy does not apply; the
+            providers' own modes apply to calls made on them directly).
+        verifier: what checks a cascade's answers (default: ``verifiers.heuristic()``).
+        cascade_policy: the router's prior in a cascade, and how cascades stream.
     """
 
     def __init__(
@@ -67,7 +74,12 @@ class MultiProvider(HookedCalls):
         circuit_breaker: CircuitBreaker | None = None,
         quality: float | None = None,
         sessions: SessionStore | None = None,
+        mode: str = "route",
+        verifier: Any = None,
+        cascade_policy: CascadePolicy | None = None,
     ) -> None:
+        self.cascades = Cascades(mode, verifier, cascade_policy)
+        """The cascade mode, verifier and policy of calls made through this router."""
         providers = list(providers)
         if not providers:
             raise ConfigurationError("MultiProvider needs at least one Provider")
@@ -89,7 +101,17 @@ class MultiProvider(HookedCalls):
 
     def __repr__(self) -> str:
         names = ", ".join(p.name for p in self.providers)
-        return f"MultiProvider([{names}], strategy={self.strategy!r})"
+        mode = ", mode='cascade'" if self.mode == "cascade" else ""
+        return f"MultiProvider([{names}], strategy={self.strategy!r}{mode})"
+
+    @property
+    def mode(self) -> str:
+        """``"route"`` or ``"cascade"``: what a call does unless it says (``cascade=``)."""
+        return self.cascades.mode
+
+    @property
+    def cascade_policy(self) -> CascadePolicy:
+        return self.cascades.policy
 
     def options(
         self,
@@ -192,11 +214,15 @@ class MultiProvider(HookedCalls):
         budget: Budget | None = None,
         input_bound: int | None = None,
         input_tokens: int | None = None,
+        fallback: str | None = None,
+        prefer_cheaper: bool = True,
     ) -> list[Target]:
         """The models a call of ``decision`` would try, in order; no model is called.
         ``budget``: the call's own spend cap, counted before this router's. ``input_bound``:
         the most tokens the prompt can be (default: counted from ``prompt``); ``input_tokens``:
-        the prompt's estimated size, when the caller already made the estimate."""
+        the prompt's estimated size, when the caller already made the estimate. ``fallback``:
+        this call's order instead of the router's. ``prefer_cheaper=False``: keep the model
+        near a budget's cap (a cascade's step)."""
         self._provider(decision).adapter  # noqa: B018 - fail on a missing key before any work
         budgets = [b for b in (budget, self.budget) if b is not None]
         return plan_targets(
@@ -205,10 +231,11 @@ class MultiProvider(HookedCalls):
             prompt=prompt,
             input_tokens=input_tokens,
             max_tokens=max_tokens,
-            order=self.fallback,
+            order=self.fallback if fallback is None else resolve_fallback(fallback, 1),
             budgets=budgets,
             needs=needs,
             input_bound=input_bound,
+            prefer_cheaper=prefer_cheaper,
         )
 
     def chat(
@@ -226,6 +253,8 @@ class MultiProvider(HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
     ) -> Response:
         """Pick a provider and model with the strategy, call it, return the answer.
 
@@ -246,6 +275,8 @@ class MultiProvider(HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
                 multi=True,
             )
         )
@@ -265,6 +296,9 @@ class MultiProvider(HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
+        cascade_streaming: str | None = None,
     ) -> ResponseStream:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
         return self._hooked_stream(
@@ -281,6 +315,9 @@ class MultiProvider(HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
+                cascade_streaming=cascade_streaming,
                 multi=True,
             )
         )
@@ -300,6 +337,9 @@ class MultiProvider(HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
+        cascade_streaming: str | None = None,
     ) -> Iterator[str]:
         """Stream the answer's text chunks (``str``) from the chosen model."""
         return iter(
@@ -317,6 +357,9 @@ class MultiProvider(HookedCalls):
                     session_id=session_id,
                     budget=budget,
                     usage_sink=usage_sink,
+                    cascade=cascade,
+                    verifier=verifier,
+                    cascade_streaming=cascade_streaming,
                     multi=True,
                 )
             )
@@ -337,6 +380,8 @@ class MultiProvider(HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
     ) -> Response:
         """:meth:`chat` for async code: ``response = await multi.achat(...)``. The same
         routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
@@ -354,6 +399,8 @@ class MultiProvider(HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
                 multi=True,
             )
         )
@@ -373,6 +420,9 @@ class MultiProvider(HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
+        cascade_streaming: str | None = None,
     ) -> AsyncResponseStream:
         """:meth:`stream` for async code: ``stream = await multi.astream(...)`` runs the
         middleware and routes (errors in the request raise here, as with ``stream()``); then
@@ -392,6 +442,9 @@ class MultiProvider(HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
+                cascade_streaming=cascade_streaming,
                 multi=True,
             )
         )
@@ -411,6 +464,9 @@ class MultiProvider(HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
+        cascade_streaming: str | None = None,
     ) -> AsyncIterator[str]:
         """:meth:`stream_text` for async code: ``async for chunk in multi.astream_text(...)``
         (the stream is closed when the loop stops early)."""
@@ -428,6 +484,9 @@ class MultiProvider(HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
+                cascade_streaming=cascade_streaming,
                 multi=True,
             )
         )
@@ -439,16 +498,18 @@ class MultiProvider(HookedCalls):
 
     def _prepare(
         self, args: CallArgs, notify: Notify
-    ) -> tuple[Call, list[Target], RoutingDecision]:
+    ) -> tuple[Call | CascadeCall, list[Target], RoutingDecision]:
         request = args.request()
         needs, tokens = request.needs, request.input_tokens
+        cascading = self.cascades.wanted(args.cascade, args.verifier, None)
         decision = self._route(request.text, args.strategy, args.quality, needs, tokens)
-        decision, settle = self.sessions.turn(
-            request.options.session,
-            decision,
-            lambda pin: any(p._serves(pin, needs, tokens) for p in self.providers),
-        )
-        notify("on_route", decision=decision)
+
+        def serves(pin: Pin) -> bool:
+            return any(p._serves(pin, needs, tokens) for p in self.providers)
+
+        session = request.options.session
+        pin = self.sessions.get(session) if session is not None and cascading else None
+        decision, settle = self.sessions.turn(session, decision, serves)
         call = Call(
             {p.name: p.endpoint for p in self.providers},
             request,
@@ -458,6 +519,21 @@ class MultiProvider(HookedCalls):
         )
         call.on_response = settle
         call.on_response_blocks = settle is not None and self.sessions.blocking
+        if cascading:
+            usable = {p.name: p.api_key_available for p in self.providers}
+            cascade, targets, first = self.cascades.start(
+                call,
+                decision,
+                ladder(decision.candidates, usable) or [self._only(decision)],
+                lambda step: self._plan_step(step, request, args),
+                verifier=args.verifier,
+                streaming=args.cascade_streaming,
+                stream=args.stream,
+                floor=pin.tier if pin is not None and serves(pin) else None,
+            )
+            notify("on_route", decision=first)
+            return cascade, targets, first
+        notify("on_route", decision=decision)
         targets = self.plan(
             decision,
             request.all_text,
@@ -468,6 +544,27 @@ class MultiProvider(HookedCalls):
             input_tokens=tokens,
         )
         return call, targets, decision
+
+    def _only(self, decision: RoutingDecision) -> Candidate:
+        """The routed model as a one-rung ladder (no provider weighed any candidate)."""
+        return Candidate(decision.provider, decision.model, decision.tier, 0.0, 0.0)
+
+    def _plan_step(
+        self, decision: RoutingDecision, request: Request, args: CallArgs
+    ) -> list[Target]:
+        """A cascade step's targets: its model, the same tier at the other providers, then
+        the tiers above (never below, never swapped for a cheaper model near a cap)."""
+        return self.plan(
+            decision,
+            request.all_text,
+            max_tokens=request.options.max_tokens,
+            needs=request.needs,
+            budget=args.budget,
+            input_bound=request.input_bound,
+            input_tokens=request.input_tokens,
+            fallback=self.fallback if self.fallback in ("none", "same-tier") else "up",
+            prefer_cheaper=False,
+        )
 
     def _refusal_sink(self, args: CallArgs) -> tuple[UsageSink | None, str | None]:
         sinks = [p.usage_sink for p in self.providers if p.usage_sink is not None]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-from orkestra._call import validate_knob
+from orkestra._call import Request, validate_knob
+from orkestra._cascade import CascadeCall, CascadePolicy, Cascades
 from orkestra._conversation import Messages
 from orkestra._endpoint import Endpoint
 from orkestra._hooked import CallArgs, HookedCalls
@@ -89,6 +90,15 @@ class Provider(ProviderRouting, HookedCalls):
         sessions: where the sticky sessions of calls with ``session_id=`` live (default: a
             :class:`Sessions` in this object's memory); a store from
             :meth:`orkestra.usage.SQLUsageLog.session_store` shares them with other processes.
+        mode: ``"route"`` (default): each call goes to the one model the router picks;
+            ``"cascade"``: each call asks the cheapest adequate tier first, checks its answer
+            with ``verifier``, and asks the next tier up only when the check fails (a call's
+            ``cascade=True``/``False`` overrides; see docs/routing.md).
+        verifier: what checks a cascade's answers (default: ``orkestra.verifiers.heuristic()``,
+            free format and consistency checks); any :mod:`orkestra.verifiers` verifier or a
+            function ``fn(request, answer)``.
+        cascade_policy: the router's prior in a cascade (when to skip a tier, when to trust
+            one unchecked) and how cascades stream (:class:`~orkestra.CascadePolicy`).
     """
 
     def __init__(
@@ -112,7 +122,12 @@ class Provider(ProviderRouting, HookedCalls):
         usage_sink: UsageSink | None = DEFAULT_USAGE_SINK,
         record_usage: bool = True,
         sessions: SessionStore | None = None,
+        mode: str = "route",
+        verifier: Any = None,
+        cascade_policy: CascadePolicy | None = None,
     ) -> None:
+        self.cascades = Cascades(mode, verifier, cascade_policy)
+        """The cascade mode, verifier and policy of this provider's calls."""
         catalog = catalog or default_catalog()
         self.catalog = catalog if models is None else catalog.with_models(name, models)
         self.name = name
@@ -145,10 +160,20 @@ class Provider(ProviderRouting, HookedCalls):
         """Sticky sessions of this provider's calls with ``session_id=``."""
 
     def __repr__(self) -> str:
+        mode = ", mode='cascade'" if self.mode == "cascade" else ""
         return (
             f"Provider({self.name!r}, api_key=<{self.endpoint.key_state}>, "
-            f"base_url={self.base_url!r}, smart_routing={self.smart_routing!r})"
+            f"base_url={self.base_url!r}, smart_routing={self.smart_routing!r}{mode})"
         )
+
+    @property
+    def mode(self) -> str:
+        """``"route"`` or ``"cascade"``: what a call does unless it says (``cascade=``)."""
+        return self.cascades.mode
+
+    @property
+    def cascade_policy(self) -> CascadePolicy:
+        return self.cascades.policy
 
     @property
     def record_usage(self) -> bool:
@@ -183,6 +208,8 @@ class Provider(ProviderRouting, HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
     ) -> Response:
         """Route ``prompt`` (or a conversation: ``messages=[{"role", "content"}, ...]``), call
         the chosen model, return its answer with cost and savings.
@@ -195,7 +222,10 @@ class Provider(ProviderRouting, HookedCalls):
         answer is ``Response.parsed``. ``session_id``: keep a conversation on one model (see
         :class:`orkestra.Conversation`). ``budget``: a spend cap for this call too (a
         :class:`Budget`, e.g. one per user). ``usage_sink``: where this call is recorded
-        (default: the provider's ``usage_sink``).
+        (default: the provider's ``usage_sink``). ``cascade``: True asks the cheapest adequate
+        tier first and climbs while ``verifier`` (default: the provider's) rejects the answer;
+        False routes to one model; None: the provider's ``mode`` (``Response.cascade`` says
+        what a cascade did).
         """
         return self._hooked_chat(
             CallArgs(
@@ -211,6 +241,8 @@ class Provider(ProviderRouting, HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
                 provider=self.name,
             )
         )
@@ -230,8 +262,14 @@ class Provider(ProviderRouting, HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
+        cascade_streaming: str | None = None,
     ) -> ResponseStream:
-        """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
+        """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``.
+        A cascade streams as ``cascade_streaming`` says (default: the policy's ``"buffer"``:
+        an answer is held until its check passes; ``"replace"``: shown at once, and visibly
+        replaced if its check fails — see ``stream.events()`` and docs/routing.md)."""
         return self._hooked_stream(
             CallArgs(
                 prompt,
@@ -246,6 +284,9 @@ class Provider(ProviderRouting, HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
+                cascade_streaming=cascade_streaming,
                 provider=self.name,
             )
         )
@@ -265,6 +306,9 @@ class Provider(ProviderRouting, HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
+        cascade_streaming: str | None = None,
     ) -> Iterator[str]:
         """Stream the answer's text chunks (``str``) from the routed model."""
         return iter(
@@ -282,6 +326,9 @@ class Provider(ProviderRouting, HookedCalls):
                     session_id=session_id,
                     budget=budget,
                     usage_sink=usage_sink,
+                    cascade=cascade,
+                    verifier=verifier,
+                    cascade_streaming=cascade_streaming,
                     provider=self.name,
                 )
             )
@@ -302,6 +349,8 @@ class Provider(ProviderRouting, HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
     ) -> Response:
         """:meth:`chat` for async code: ``response = await provider.achat(...)``. The same
         routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
@@ -319,6 +368,8 @@ class Provider(ProviderRouting, HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
                 provider=self.name,
             )
         )
@@ -338,6 +389,9 @@ class Provider(ProviderRouting, HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
+        cascade_streaming: str | None = None,
     ) -> AsyncResponseStream:
         """:meth:`stream` for async code: ``stream = await provider.astream(...)`` runs the
         middleware and routes (errors in the request raise here, as with ``stream()``); then
@@ -357,6 +411,9 @@ class Provider(ProviderRouting, HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
+                cascade_streaming=cascade_streaming,
                 provider=self.name,
             )
         )
@@ -376,6 +433,9 @@ class Provider(ProviderRouting, HookedCalls):
         session_id: str | None = None,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
+        cascade: bool | None = None,
+        verifier: Any = None,
+        cascade_streaming: str | None = None,
     ) -> AsyncIterator[str]:
         """:meth:`stream_text` for async code: ``async for chunk in provider.astream_text(...)``
         (the stream is closed when the loop stops early)."""
@@ -393,6 +453,9 @@ class Provider(ProviderRouting, HookedCalls):
                 session_id=session_id,
                 budget=budget,
                 usage_sink=usage_sink,
+                cascade=cascade,
+                verifier=verifier,
+                cascade_streaming=cascade_streaming,
                 provider=self.name,
             )
         )
@@ -404,15 +467,18 @@ class Provider(ProviderRouting, HookedCalls):
 
     def _prepare(
         self, args: CallArgs, notify: Notify
-    ) -> tuple[Call, list[Target], RoutingDecision]:
+    ) -> tuple[Call | CascadeCall, list[Target], RoutingDecision]:
         request = args.request()
         needs, tokens = request.needs, request.input_tokens
+        cascading = self.cascades.wanted(args.cascade, args.verifier, args.model)
         decision = self._decision_for(request.text, args.model, args.quality, needs, tokens)
         session = request.options.session if args.model is None else None
-        decision, settle = self.sessions.turn(
-            session, decision, lambda pin: self._serves(pin, needs, tokens)
-        )
-        notify("on_route", decision=decision)
+
+        def serves(pin: Pin) -> bool:
+            return self._serves(pin, needs, tokens)
+
+        pin = self.sessions.get(session) if session is not None and cascading else None
+        decision, settle = self.sessions.turn(session, decision, serves)
         sink = args.usage_sink or self.usage_sink
         call = Call(
             {self.name: self.endpoint},
@@ -423,6 +489,20 @@ class Provider(ProviderRouting, HookedCalls):
         )
         call.on_response = settle
         call.on_response_blocks = settle is not None and self.sessions.blocking
+        if cascading:
+            cascade, targets, first = self.cascades.start(
+                call,
+                decision,
+                self.cascade_candidates(decision, needs, tokens),
+                lambda step: self._plan_step(step, request, args),
+                verifier=args.verifier,
+                streaming=args.cascade_streaming,
+                stream=args.stream,
+                floor=pin.tier if pin is not None and serves(pin) else None,
+            )
+            notify("on_route", decision=first)
+            return cascade, targets, first
+        notify("on_route", decision=decision)
         targets = self.plan(
             decision,
             request.all_text,
@@ -434,6 +514,24 @@ class Provider(ProviderRouting, HookedCalls):
             input_tokens=tokens,
         )
         return call, targets, decision
+
+    def _plan_step(
+        self, decision: RoutingDecision, request: Request, args: CallArgs
+    ) -> list[Target]:
+        """A cascade step's targets: its model, then fallbacks upward only (a lower tier would
+        repeat an answer already rejected or skipped), never swapped for a cheaper model near
+        a budget's cap."""
+        return self.plan(
+            decision,
+            request.all_text,
+            max_tokens=request.options.max_tokens,
+            fallback=self.fallback if self.fallback in ("none", "same-tier") else "up",
+            needs=request.needs,
+            budget=args.budget,
+            input_bound=request.input_bound,
+            input_tokens=request.input_tokens,
+            prefer_cheaper=False,
+        )
 
     def _refusal_sink(self, args: CallArgs) -> tuple[UsageSink | None, str | None]:
         return args.usage_sink or self.usage_sink, self.name
@@ -465,6 +563,7 @@ class Provider(ProviderRouting, HookedCalls):
         budget: Budget | None = None,
         input_bound: int | None = None,
         input_tokens: int | None = None,
+        prefer_cheaper: bool = True,
     ) -> list[Target]:
         """The models a call of ``decision`` would try, in order; no model is called.
 
@@ -472,7 +571,8 @@ class Provider(ProviderRouting, HookedCalls):
         (no fallback, and no switch to a cheaper model near a budget's cap). ``budget``: the
         call's own spend cap, counted before the provider's. ``input_bound``: the most tokens
         the prompt can be (default: counted from ``prompt``); ``input_tokens``: the prompt's
-        estimated size, when the caller already made the estimate.
+        estimated size, when the caller already made the estimate. ``prefer_cheaper=False``:
+        keep the model near a budget's cap (a cascade's step).
         """
         self.endpoint.adapter  # noqa: B018 - fail on a missing key before any work
         order = self.fallback if fallback is None else resolve_fallback(fallback, 1)
@@ -487,6 +587,7 @@ class Provider(ProviderRouting, HookedCalls):
             budgets=[budget] if budget is not None else [],
             needs=needs,
             input_bound=input_bound,
+            prefer_cheaper=prefer_cheaper,
         )
 
     # -- plumbing ------------------------------------------------------------------------

@@ -12,10 +12,16 @@ from typing import Any
 from orkestra._call import read_input, validate_knob
 from orkestra._conversation import Messages
 from orkestra._options import can_serve, refusal
-from orkestra._types import TIERS, RoutingDecision, Tier
-from orkestra.catalog import Catalog, ModelInfo
+from orkestra._types import TIERS, Candidate, RoutingDecision, Tier
+from orkestra.catalog import Catalog, ModelInfo, price_of
 from orkestra.routing import default_router
-from orkestra.routing.policy import Router, TierPrediction, choose, estimate_input_tokens
+from orkestra.routing.policy import (
+    DEFAULT_OUTPUT_TOKENS,
+    Router,
+    TierPrediction,
+    choose,
+    estimate_input_tokens,
+)
 
 __all__ = ["ProviderRouting"]
 
@@ -119,6 +125,26 @@ class ProviderRouting:
             started=started,
             allowed=allowed,
             rule=getattr(self.router, "rule", "margin"),
+        )
+
+    def cascade_candidates(
+        self, decision: RoutingDecision, needs: frozenset[str], input_tokens: int
+    ) -> tuple[Candidate, ...]:
+        """The models a cascade may climb: the decision's own candidates (the tiers that can
+        serve the request), or, with smart routing off, every tier that can."""
+        if decision.candidates:
+            return decision.candidates
+        models = self.tier_models()
+        output = decision.expected_output_tokens or DEFAULT_OUTPUT_TOKENS
+        return tuple(
+            Candidate(
+                self.name,
+                models[tier].id,
+                tier,
+                float(decision.scores.get(tier, 0.0)),
+                price_of(models[tier]).estimate(input_tokens, output),
+            )
+            for tier in self.serving_tiers(needs, input_tokens, models)
         )
 
     def _fixed_decision(

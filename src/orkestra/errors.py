@@ -77,9 +77,13 @@ class OrkestraError(Exception):
     """Base class of every error orkestra raises.
 
     ``attempts`` lists the calls made before the error was raised (empty when none was made).
+    ``response`` is an answer that was made and billed all the same, when there is one: a
+    :class:`StructuredOutputError`'s invalid answer, or the last answer of a cascade that could
+    not climb to a stronger model (its check failed: see ``response.cascade``).
     """
 
     attempts: tuple[Attempt, ...] = ()
+    response: Any = None
 
 
 class ConfigurationError(OrkestraError, ValueError):

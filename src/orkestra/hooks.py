@@ -10,10 +10,10 @@ Middleware wraps a call::
 
 ``data`` is a dict with ``prompt``, ``messages``, ``model`` (None: let the router choose),
 ``provider``, ``max_tokens``, ``temperature``, ``quality``, ``tools``, ``tool_choice``,
-``response_format``, ``session_id``, ``stream`` (bool) and, for a multi-provider call,
-``strategy`` — the call's arguments as given. For a streaming call ``next`` returns the
-:class:`~orkestra.ResponseStream` (:class:`~orkestra.resilience.call.AsyncResponseStream` in an
-async call).
+``response_format``, ``session_id``, ``cascade``, ``verifier``, ``cascade_streaming``,
+``stream`` (bool) and, for a multi-provider call, ``strategy`` — the call's arguments as given.
+For a streaming call ``next`` returns the :class:`~orkestra.ResponseStream`
+(:class:`~orkestra.resilience.call.AsyncResponseStream` in an async call).
 
 Events are notifications; a handler that raises is logged and never breaks the call::
 
@@ -24,7 +24,10 @@ Events are notifications; a handler that raises is logged and never breaks the c
 Events: ``on_request`` (before routing), ``on_route`` (decision made), ``on_chat`` (a
 non-streaming call starts), ``on_stream`` (a stream starts), ``on_chunk`` (each text chunk),
 ``on_stream_complete`` (a stream ended with its response), ``on_response`` (any call's response),
-``on_error`` (a call failed), ``on_fallback`` (the call moved to another model).
+``on_error`` (a call failed), ``on_fallback`` (the call moved to another model),
+``on_cascade_step`` (a cascade's answer was checked: ``step`` is the
+:class:`~orkestra.CascadeStep`, ``escalating`` whether a stronger model is asked next, ``to``
+which).
 
 Global hooks run for every provider, outside (before) the provider's own.
 
@@ -77,6 +80,7 @@ EVENTS = (
     "on_response",
     "on_error",
     "on_fallback",
+    "on_cascade_step",
 )
 
 CallData = dict[str, Any]

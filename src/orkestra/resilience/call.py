@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orkestra._endpoint import Endpoint
 from orkestra._options import structured
-from orkestra._types import Response, RoutingDecision, Usage
+from orkestra._types import Replaced, Response, RoutingDecision, Usage
 from orkestra.catalog import cost_of
 from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.providers.base import ChatRequest, Finished, StreamEvent
@@ -62,10 +62,13 @@ class StreamClosed(Exception):
 
 
 def fallback_moves(response: Any) -> list[dict[str, Any]]:
-    """The model changes a finished call went through (the ``on_fallback`` events)."""
+    """The model changes a finished call went through (the ``on_fallback`` events). A call
+    made after one that *answered* is a cascade climbing to a stronger model, not a fallback."""
     attempts = list(getattr(response, "attempts", ()) or ())
     moves = []
     for before, after in itertools.pairwise(attempts):
+        if before.ok:
+            continue
         if (before.provider, before.model) != (after.provider, after.model):
             moves.append(
                 {
@@ -209,8 +212,10 @@ class Call:
         endpoint = self.endpoints.get(provider)
         return self.sinks.get(provider), None if endpoint is None else endpoint.key_id
 
-    def record(self, response: Response, error: StructuredOutputError | None = None) -> None:
-        """Write a finished call to its usage sink (never raises), then settle its session."""
+    def record(self, response: Response, error: Exception | None = None) -> None:
+        """Write a finished call to its usage sink (never raises), then settle its session.
+        ``error``: the answer was made and billed but the call still failed (its
+        ``response_format``, a cascade's check that raised)."""
         sink, key_id = self._sink(response.provider)
         if sink is not None:
             sink.record_response(
@@ -373,6 +378,12 @@ class ResponseStream(_Stream):
     def __iter__(self) -> Iterator[str]:
         return self._iterator
 
+    def events(self) -> Iterator[str | Replaced]:
+        """The stream's items: text chunks (``str``), and, in a cascade streamed with
+        ``cascade_streaming="replace"``, a :class:`~orkestra.Replaced` marker where an answer
+        already shown is withdrawn. A routed stream yields text only."""
+        return self._iterator
+
     def close(self) -> None:
         """Stop reading: the connection is closed and the call's budget reservation settled."""
         self._iterator.close()
@@ -416,6 +427,10 @@ class AsyncResponseStream(_Stream):
 
     async def __anext__(self) -> str:
         return await self._iterator.__anext__()
+
+    def events(self) -> AsyncIterator[str | Replaced]:
+        """:meth:`ResponseStream.events` for async code."""
+        return self._iterator
 
     async def aclose(self) -> None:
         """Stop reading: the connection is closed and the call's budget reservation settled."""

@@ -79,6 +79,7 @@ def plan_targets(
     pinned: bool = False,
     needs: frozenset[str] = frozenset(),
     input_bound: int | None = None,
+    prefer_cheaper: bool = True,
 ) -> list[Target]:
     """The routed model first, then its fallbacks in ``order``; each with the budgets it counts
     against (``budgets`` — e.g. a ``MultiProvider``'s —, its provider's, the process's).
@@ -87,6 +88,8 @@ def plan_targets(
     ``pinned``: the caller named the model; it is neither swapped near a budget's cap nor
     followed by fallbacks. ``input_bound``: the most tokens the prompt can be
     (:func:`~orkestra.resilience.budget.input_token_bound`; default: from ``prompt`` alone).
+    ``prefer_cheaper=False``: never swap the model for the cheapest candidate near a budget's
+    cap (a cascade climbing to a stronger model must not be sent back down).
     """
     by_name = {p.name: p for p in providers}
     if input_tokens is None:  # a call passes the estimate it made when it read its input
@@ -122,7 +125,8 @@ def plan_targets(
     reason = decision.reason
     # Near the cap means: with the most this call could cost (not the likeliest), at least
     # the prefer_cheaper_at share of a cap would be spent or held.
-    if pool and any(b.near_cap(hold(primary)) for b in budgets_of(primary.provider)):
+    near_cap = prefer_cheaper and pool
+    if near_cap and any(b.near_cap(hold(primary)) for b in budgets_of(primary.provider)):
         low = cheapest([primary, *pool])
         if low is not None and (low.provider, low.model) != (primary.provider, primary.model):
             reason = (

@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from orkestra._conversation import Messages, resolve_input
 from orkestra._options import RequestOptions, parse_options
-from orkestra._types import Response, ToolCall, Usage
+from orkestra._types import Check, Response, ToolCall, Usage, Verdict
 from orkestra.errors import ConfigurationError
 from orkestra.providers.base import Message
 
@@ -120,46 +120,6 @@ class Answer:
             model=response.model,
             logprobs=None if logprobs is None else tuple(float(x) for x in logprobs),
         )
-
-
-@dataclass(frozen=True)
-class Check:
-    """One finding of a verifier: ``name`` (e.g. ``"final_answer"``), whether it passed, why,
-    and ``factor``, what it multiplied the score by (1.0: no effect)."""
-
-    name: str
-    passed: bool
-    detail: str = ""
-    factor: float = 1.0
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A verifier's conclusion about one answer.
-
-    ``score`` is in 0..1, higher = more likely correct; ``passed`` says whether it reached the
-    verifier's threshold (escalate when it did not). ``cost`` is what verifying cost in US
-    dollars (extra samples, a judge's call): it counts toward the request's cost.
-    """
-
-    passed: bool
-    score: float
-    reason: str
-    cost: float = 0.0
-    verifier: str = ""
-    checks: tuple[Check, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.score) and 0.0 <= self.score <= 1.0):
-            raise ConfigurationError(f"a verdict's score must be in [0, 1], not {self.score!r}")
-        if not (math.isfinite(self.cost) and self.cost >= 0.0):
-            raise ConfigurationError(f"a verdict's cost must be ≥ 0 dollars, not {self.cost!r}")
-
-    def __str__(self) -> str:
-        outcome = "passed" if self.passed else "failed"
-        cost = f", ${self.cost:.6f}" if self.cost else ""
-        name = self.verifier or "verifier"
-        return f"{name} {outcome} (score {self.score:.2f}{cost}): {self.reason}"
 
 
 @runtime_checkable
