@@ -37,6 +37,7 @@ EVENTS = (
     "on_response",
     "on_error",
     "on_fallback",
+    "on_cascade_step",
 )
 
 Client = o.Provider | o.MultiProvider
@@ -62,6 +63,15 @@ class Mode:
     def stream(self, client: Client, *args: Any, **kwargs: Any) -> Streamed:
         raise NotImplementedError
 
+    def events(self, client: Client, *args: Any, **kwargs: Any) -> Streamed:
+        """A stream read through ``stream.events()``: text, and ``Replaced`` markers as
+        ``("Replaced", withdrawn text, by)``."""
+        raise NotImplementedError
+
+
+def _item(item: str | o.Replaced) -> Any:
+    return ("Replaced", item.text, item.by) if isinstance(item, o.Replaced) else item
+
 
 class Sync(Mode):
     name = "sync"
@@ -74,6 +84,10 @@ class Sync(Mode):
         chunks = list(stream)
         assert stream.text == "".join(chunks)
         return Streamed(chunks, stream.response)
+
+    def events(self, client: Client, *args: Any, **kwargs: Any) -> Streamed:
+        stream = client.stream(*args, **kwargs)
+        return Streamed([_item(item) for item in stream.events()], stream.response)
 
 
 class Async(Mode):
@@ -91,6 +105,14 @@ class Async(Mode):
             chunks = [chunk async for chunk in stream]
             assert stream.text == "".join(chunks)
             return Streamed(chunks, stream.response)
+
+        return asyncio.run(self._closing(client, call))
+
+    def events(self, client: Client, *args: Any, **kwargs: Any) -> Streamed:
+        async def call() -> Streamed:
+            stream = await client.astream(*args, **kwargs)
+            items = [_item(item) async for item in stream.events()]
+            return Streamed(items, stream.response)
 
         return asyncio.run(self._closing(client, call))
 
@@ -145,6 +167,8 @@ def summary(event: dict[str, Any]) -> tuple[str, Any]:
         return name, (event["response"].model, event["response"].text)
     if name == "on_error":
         return name, (type(event["error"]).__name__, event.get("partial_text"))
+    if name == "on_cascade_step":
+        return name, (event["step"].model, event["step"].passed, event["to"])
     return name, (event["from_model"], event["to_model"], event["error"])
 
 
@@ -508,6 +532,83 @@ def middleware_sync(run: Run) -> dict[str, Any]:
 @scenario
 def middleware_async(run: Run) -> dict[str, Any]:
     return _middleware(run, asynchronous=True)
+
+
+# -- cascades ---------------------------------------------------------------------------------
+
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
+def cascade_outcome(response: o.Response | None) -> dict[str, Any]:
+    assert response is not None and response.cascade is not None
+    report = response.cascade
+    return {
+        **response_outcome(response),
+        "steps": [(s.model, s.tier, s.passed, s.accepted, s.cost, s.note) for s in report.steps],
+        "skipped": report.skipped,
+        "streaming": report.streaming,
+        "replaced": report.replaced,
+        "discarded": [a.discarded for a in response.attempts],
+        "savings": response.savings,
+    }
+
+
+@scenario
+def cascade_chat_climbs(run: Run) -> dict[str, Any]:
+    provider = run.provider("openai", mode="cascade")
+    events: list[tuple[str, Any]] = []
+    record_events(provider, events, asynchronous=False)
+    run.fake.queue(Reply(REFUSAL), provider="openai", model="gpt-4o-mini")
+    response = run.mode.chat(provider, PROMPT, max_tokens=64)
+    assert response.cascade is not None and response.cascade.escalated
+    assert [name for name, _ in events if name != "on_request"] == [
+        "on_route",
+        "on_chat",
+        "on_cascade_step",
+        "on_cascade_step",
+        "on_response",
+    ]
+    passed = run.mode.chat(provider, PROMPT, max_tokens=64)
+    assert passed.cascade is not None and not passed.cascade.escalated
+    return {"events": events, "climbed": cascade_outcome(response), "kept": cascade_outcome(passed)}
+
+
+@scenario
+def cascade_streams_buffer_and_replace(run: Run) -> dict[str, Any]:
+    provider = run.provider(
+        "anthropic", mode="cascade", cascade_policy=o.CascadePolicy(skip_below=0)
+    )
+    events: list[tuple[str, Any]] = []
+    record_events(provider, events, asynchronous=True)
+    run.fake.queue(Reply(REFUSAL), provider="anthropic", model="claude-haiku-4-5", times=2)
+    held = run.mode.events(provider, PROMPT, max_tokens=64)
+    assert all(isinstance(item, str) for item in held.chunks)
+    buffer_events = list(events)
+    events.clear()
+    shown = run.mode.events(provider, PROMPT, max_tokens=64, cascade_streaming="replace")
+    markers = [item for item in shown.chunks if isinstance(item, tuple)]
+    assert markers == [("Replaced", REFUSAL, "anthropic/claude-sonnet-4-6")]
+    return {
+        "buffer": [held.chunks, cascade_outcome(held.response), buffer_events],
+        "replace": [shown.chunks, cascade_outcome(shown.response), events],
+    }
+
+
+@scenario
+def cascade_fallback_and_budget(run: Run) -> dict[str, Any]:
+    provider = run.provider("google", mode="cascade", circuit_breaker=o.CircuitBreaker(100))
+    run.fake.queue(Fault.status(503), provider="google", model="gemini-2.5-flash-lite", times=3)
+    fell_back = run.mode.chat(provider, PROMPT, max_tokens=64)
+    assert [a.error for a in fell_back.attempts][:3] == ["ProviderUnavailableError"] * 3
+    sum_prompt = "Tom has 12 apples and buys 3 more. How many apples does he have now?"
+    with pytest.raises(o.BudgetExceededError) as info:
+        run.mode.chat(provider, sum_prompt, max_tokens=64, budget=o.Budget(0.0001))
+    held = info.value.response
+    assert held is not None and held.model == "gemini-2.5-flash-lite"
+    return {
+        "fallback": cascade_outcome(fell_back),
+        "budget": [error_outcome(info.value), cascade_outcome(held)],
+    }
 
 
 # -- the tests -------------------------------------------------------------------------------
