@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, 
 from typing import TYPE_CHECKING, Any
 
 from orkestra._cascade.flow import Rung
-from orkestra._types import Replaced, RoutingDecision
+from orkestra._types import CascadeReport, Replaced, RoutingDecision
 from orkestra.errors import OrkestraError
 from orkestra.resilience import drivers
 from orkestra.resilience.call import AsyncResponseStream, ResponseStream, fallback_moves
@@ -41,6 +41,11 @@ class _Steps:
 
     _cascade: CascadeCall
     _chunks: list[str]
+
+    @property
+    def cascade(self) -> CascadeReport:
+        """The steps so far: each answer checked (or not) before the one under way."""
+        return self._cascade.flow.report()
 
     def _live(self, rung: Rung) -> bool:
         """Whether ``rung``'s answer streams as it arrives (else: asked whole, held until

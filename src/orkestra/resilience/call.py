@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orkestra._endpoint import Endpoint
 from orkestra._options import structured
-from orkestra._types import Replaced, Response, RoutingDecision, Usage
+from orkestra._types import CascadeReport, Replaced, Response, RoutingDecision, Usage
 from orkestra.catalog import cost_of
 from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.providers.base import ChatRequest, Finished, StreamEvent
@@ -314,6 +314,11 @@ class _Stream:
     @property
     def usage(self) -> Usage | None:
         return self.response.usage if self.response else None
+
+    @property
+    def cascade(self) -> CascadeReport | None:
+        """A cascade's steps so far (None: a routed stream)."""
+        return self.response.cascade if self.response else None
 
     def _take(self, item: str | Result) -> str | None:
         """A driver's item: the chunk to hand out, or None for the final result."""

@@ -56,7 +56,13 @@ from orkestra.server.metrics import (
 )
 from orkestra.server.readiness import Readiness
 from orkestra.server.request import ChatParams
-from orkestra.server.response import ChunkFormatter, completion_json, dumps, proxy_error
+from orkestra.server.response import (
+    ChunkFormatter,
+    cascade_steps_header,
+    completion_json,
+    dumps,
+    proxy_error,
+)
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
 from orkestra.server.tracing import CallSpan, ProxyTracer
 from orkestra.usage import SQLUsageLog, UsageLog, UsageSink, open_usage_log
@@ -106,7 +112,7 @@ def error_response(error: ProxyError, request_id: str | None = None) -> HTTPResp
 
 
 def routing_headers(response: Response, request_id: str) -> dict[str, str]:
-    return {
+    headers = {
         "x-orkestra-provider": response.provider,
         "x-orkestra-model": response.model,
         "x-orkestra-tier": response.tier,
@@ -114,6 +120,9 @@ def routing_headers(response: Response, request_id: str) -> dict[str, str]:
         "x-orkestra-savings-usd": money(response.base_cost - response.total_cost),
         "x-request-id": request_id,
     }
+    if response.cascade is not None:
+        headers["x-orkestra-cascade-steps"] = cascade_steps_header(response.cascade)
+    return headers
 
 
 @dataclasses.dataclass
@@ -462,11 +471,10 @@ class _Proxy:
         except OrkestraError as error:  # routing or planning failed: nothing was called
             call.failed(error, None)
             raise _with_where(proxy_error(error), error, call.request_id) from None
-        routing = stream.routing
         formatter = ChunkFormatter(
             f"chatcmpl-{call.request_id}",
             int(time.time()),
-            routing.model,
+            stream.routing.model,
             call.params.include_usage,
         )
         session = StreamSession(stream, formatter, self.threads, call)
@@ -474,12 +482,21 @@ class _Proxy:
             await session.start()
         except OrkestraError as error:  # recorded by the session
             raise _with_where(proxy_error(error), error, call.request_id) from None
+        # Read after the first chunk: a cascade has settled which model answers by then.
+        routing = stream.routing
+        formatter.model = routing.model
         headers = {
             "x-orkestra-provider": routing.provider,
             "x-orkestra-model": routing.model,
             "x-orkestra-tier": routing.tier,
             "x-request-id": call.request_id,
         }
+        report = stream.cascade
+        if report is not None:
+            answering = None
+            if stream.response is None and not any(s.accepted for s in report.steps):
+                answering = f"{routing.provider}/{routing.model}"
+            headers["x-orkestra-cascade-steps"] = cascade_steps_header(report, answering)
         return SSEResponse(session, headers)
 
 

@@ -9,6 +9,7 @@ the keys), routing, budgets and the client keys (stored as sha256 hashes)::
 
     [routing]
     strategy = "cheapest"          # orkestra/auto: cheapest | smartest | balanced
+    mode = "route"                 # route | cascade: what orkestra/auto and the others do
     quality = 0.8                  # the router's cost/quality knob, 0..1
     fallback = "up-then-down"      # up-then-down | down-then-up | up | down | same-tier | none
 
@@ -137,6 +138,9 @@ class ServerConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     strategy: str = "cheapest"
+    mode: str = "route"
+    """``"cascade"``: every routed model name (``orkestra/auto``, a strategy, a provider)
+    cascades; ``orkestra/cascade`` always does."""
     quality: float | None = None
     fallback: str | None = None
     max_retries: int = 2
@@ -267,6 +271,7 @@ class ServerConfig:
             },
             "routing": {
                 "strategy": self.strategy,
+                "mode": self.mode,
                 "quality": self.quality,
                 "fallback": self.fallback,
                 "max_retries": self.max_retries,
@@ -390,6 +395,7 @@ class ServerConfig:
             allowed_hosts=None if server.allowed_hosts is None else tuple(server.allowed_hosts),
             allowed_origins=tuple(server.allowed_origins),
             strategy=routing.strategy,
+            mode=routing.mode,
             quality=routing.quality,
             fallback=routing.fallback,
             max_retries=routing.max_retries,

@@ -131,6 +131,14 @@ class RoutingSection(_Section):
         Field(json_schema_extra={"enum": list(STRATEGIES)}),
     ] = "cheapest"
     """orkestra/auto's strategy."""
+    mode: Annotated[
+        str,
+        _one_of({"route": None, "cascade": None}),
+        Field(json_schema_extra={"enum": ["route", "cascade"]}),
+    ] = "route"
+    """cascade: every routed name (orkestra/auto, a strategy, a provider) runs a cascade —
+    the cheapest adequate model first, its answer checked, the next tier up only when the check
+    fails; orkestra/cascade always does."""
     quality: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
     """The router's cost/quality knob, 0..1 (default: the router's calibrated value)."""
     fallback: Annotated[

@@ -7,12 +7,19 @@
                                        config's strategy
 ``orkestra/cheapest`` (``smartest``,   route across every configured provider, that
 ``balanced``)                          strategy
+``orkestra/cascade``                   a cascade across every configured provider: the
+                                       cheapest adequate model, its answer checked,
+                                       the next tier up when the check fails
 ``orkestra/<provider>``                route within that provider's models
 ``<catalog model>`` or                 pass-through: that model, no routing, still logged,
 ``<provider>/<catalog model>``         priced and budgeted (aliases and retired ids are
                                        replaced by their successors, as in the library)
 anything else                          404 ``model_not_found``
 ====================================  ===================================================
+
+With ``[routing] mode = "cascade"`` every routed name cascades (``orkestra/auto``, the
+strategies, ``orkestra/<provider>``); a pass-through model never does. A streamed cascade is
+always buffered: an OpenAI client cannot be told that text it was sent is withdrawn.
 
 One :class:`~orkestra.Provider` per configured provider lives as long as the app (its SDK client
 is reused by every request); routed calls go through a :class:`~orkestra.MultiProvider` over
@@ -54,6 +61,7 @@ from orkestra.usage import SQLSessionStore, UsageSink
 __all__ = ["Destination", "Dispatcher"]
 
 PREFIX = "orkestra/"
+CASCADE = "cascade"
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class Destination:
     providers: tuple[str, ...]
     strategy: str
     model: str | None = None
+    cascade: bool = False
 
 
 class Dispatcher:
@@ -84,6 +93,7 @@ class Dispatcher:
         """Sticky sessions shared through the usage database (None: each MultiProvider's)."""
         self.catalog = catalog or default_catalog()
         self.strategy = config.strategy
+        self.cascades = config.mode == "cascade"
         self.fallback = config.fallback
         self.retry = RetryPolicy(max_retries=config.max_retries)
         self.breaker = breaker or CircuitBreaker()
@@ -131,11 +141,13 @@ class Dispatcher:
         if name.startswith(PREFIX):
             rest = name[len(PREFIX) :]
             if rest == "auto":
-                return Destination(name, everything, self.strategy)
+                return Destination(name, everything, self.strategy, cascade=self.cascades)
+            if rest == CASCADE:
+                return Destination(name, everything, self.strategy, cascade=True)
             if rest in STRATEGIES:
-                return Destination(name, everything, rest)
+                return Destination(name, everything, rest, cascade=self.cascades)
             if rest in self.providers:
-                return Destination(name, (rest,), self.strategy)
+                return Destination(name, (rest,), self.strategy, cascade=self.cascades)
             if rest in self.catalog.providers:
                 raise model_not_found(name, f"This proxy does not serve {rest}.")
             raise model_not_found(name, f"Use one of: {', '.join(self.routed_names())}.")
@@ -169,7 +181,7 @@ class Dispatcher:
         return Destination(requested, (provider,), self.strategy, info.id)
 
     def routed_names(self) -> list[str]:
-        names = [f"{PREFIX}auto", *(f"{PREFIX}{s}" for s in STRATEGIES)]
+        names = [f"{PREFIX}auto", *(f"{PREFIX}{s}" for s in STRATEGIES), f"{PREFIX}{CASCADE}"]
         return names + [f"{PREFIX}{p}" for p in self.providers]
 
     def served_models(self) -> list[tuple[str, str]]:
@@ -256,7 +268,7 @@ class Dispatcher:
         kwargs = self._arguments(params, budget, usage_sink)
         if destination.model is None:
             multi = self._multi(destination.providers, key_id)
-            return multi.chat(strategy=destination.strategy, **kwargs)
+            return multi.chat(strategy=destination.strategy, cascade=destination.cascade, **kwargs)
         provider = self.providers[destination.providers[0]]
         return provider.chat(model=destination.model, **kwargs)
 
@@ -272,6 +284,11 @@ class Dispatcher:
         kwargs = self._arguments(params, budget, usage_sink)
         if destination.model is None:
             multi = self._multi(destination.providers, key_id)
-            return multi.stream(strategy=destination.strategy, **kwargs)
+            return multi.stream(
+                strategy=destination.strategy,
+                cascade=destination.cascade,
+                cascade_streaming="buffer" if destination.cascade else None,
+                **kwargs,
+            )
         provider = self.providers[destination.providers[0]]
         return provider.stream(model=destination.model, **kwargs)

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from orkestra import Response, RoutingDecision, ToolCall, Usage
+from orkestra import CascadeReport, CascadeStep, Response, RoutingDecision, ToolCall, Usage
 from orkestra.errors import CapabilityError, OrkestraError, StructuredOutputError
 from orkestra.server.call_ids import wire_call_id
 from orkestra.server.errors import ProxyError, from_library_error
@@ -18,6 +18,8 @@ __all__ = [
     "DONE",
     "ChunkFormatter",
     "InvalidOutputError",
+    "cascade_json",
+    "cascade_steps_header",
     "completion_json",
     "dumps",
     "orkestra_json",
@@ -70,7 +72,52 @@ def orkestra_json(response: Response, ignored: Sequence[str] = ()) -> dict[str, 
         "attempts": len(response.attempts) or 1,
         "reason": routing.reason,
         "ignored_params": list(ignored),
+        "cascade": None if response.cascade is None else cascade_json(response.cascade),
     }
+
+
+def _step_json(step: CascadeStep) -> dict[str, Any]:
+    return {
+        "provider": step.provider,
+        "model": step.model,
+        "tier": step.tier,
+        "accepted": step.accepted,
+        "passed": step.passed,
+        "score": step.score,
+        "reason": step.reason,
+        "verifier": None if step.verdict is None else step.verdict.verifier,
+        "cost_usd": step.cost,
+        "verifier_cost_usd": step.verifier_cost,
+    }
+
+
+def cascade_json(report: CascadeReport) -> dict[str, Any]:
+    """A cascade's steps for the ``orkestra`` object: each model asked, its check (``passed``
+    None: not checked), what it and its check cost; the tiers skipped and why."""
+    return {
+        "escalated": report.escalated,
+        "steps": [_step_json(step) for step in report.steps],
+        "skipped": list(report.skipped),
+        "discarded_cost_usd": report.discarded_cost,
+        "verifier_cost_usd": report.verifier_cost,
+        "streaming": report.streaming,
+    }
+
+
+def _outcome(step: CascadeStep) -> str:
+    if step.verdict is not None:
+        return "passed" if step.verdict.passed else "failed"
+    return "unchecked" if step.accepted else "discarded"
+
+
+def cascade_steps_header(report: CascadeReport, answering: str | None = None) -> str:
+    """``x-orkestra-cascade-steps``: ``provider/model:outcome`` per step, in order (``passed``,
+    ``failed``, ``unchecked``), and ``provider/model:answering`` for a stream's answer still
+    under way."""
+    parts = [f"{s.provider}/{s.model}:{_outcome(s)}" for s in report.steps]
+    if answering is not None:
+        parts.append(f"{answering}:answering")
+    return ",".join(parts)
 
 
 def message_json(response: Response) -> dict[str, Any]:
