@@ -4,6 +4,7 @@
     .venv/bin/python bench/proxy.py --skip-litellm   # orkestra only
     .venv/bin/python bench/proxy.py --requests 0.5   # half the requests (quicker, noisier)
     .venv/bin/python bench/proxy.py --skip-litellm --workers 1,2 --rounds 3   # --workers N
+    .venv/bin/python bench/proxy.py --skip-litellm --cascade   # + orkestra/cascade
 
 Everything runs on 127.0.0.1, each in its own process: the fake provider server
 (``python -m orkestra.testing``), ``orkestra serve`` (``python -m orkestra.server``, one worker,
@@ -19,6 +20,10 @@ Four targets get the same non-streaming chat requests (eight prompts in turn, ``
 - ``orkestra gpt-4o-mini``: pass-through to one model (auth, validation, usage log, pricing);
 - ``orkestra/openai``: the same plus the routing decision (embedding + KNN) on every request;
 - ``litellm gpt-4o-mini``: LiteLLM's proxy, its model fixed.
+
+``--cascade`` adds ``orkestra/cascade``: the same requests as a cascade (gpt-4o-mini first, its
+answer checked by the heuristic verifier, the next tier up when the check fails: with the fake's
+echoing answers, the one maths prompt of the eight climbs every time).
 
 For each, at concurrency 1, 16 and 64, a bounded number of requests after a warm-up: p50 and p99
 latency, requests per second, and (at concurrency 1) the latency added over ``direct``.
@@ -365,6 +370,7 @@ def main() -> int:
         default=1,
         help="measure the orkestra targets this many times, in turn",
     )
+    parser.add_argument("--cascade", action="store_true", help="also measure orkestra/cascade")
     parser.add_argument(
         "--workers",
         default="1",
@@ -417,6 +423,7 @@ def main() -> int:
                     for name, model in (
                         ("orkestra gpt-4o-mini", "gpt-4o-mini"),
                         ("orkestra/openai", "orkestra/openai"),
+                        *((("orkestra/cascade", "orkestra/cascade"),) if args.cascade else ()),
                     )
                 ]
             )

@@ -513,3 +513,43 @@ def test_multi_provider_falls_back_to_the_same_tier_elsewhere(fake: FakeProvider
     response = multi.chat(EASY, max_tokens=64)
     assert [a.model for a in response.attempts] == ["gemini-2.5-flash-lite", "gpt-4o-mini"]
     assert response.tier == "budget" and response.cascade is not None
+
+
+# -- the README's three lines, and the pure parts ---------------------------------------------
+
+
+def test_the_readme_cascade(fake: FakeProviderServer) -> None:
+    fake.queue(Reply("12 + 3 = 15\n#### 15"), model="gemini-2.5-flash-lite")
+    provider = o.Provider("google", fake.api_key, mode="cascade")  # the README's placeholder key
+    _opened.append(provider)
+    response = provider.chat("Tom has 12 apples and buys 3 more. How many does he have?")
+    assert str(response.cascade) == "cascade: gemini-2.5-flash-lite (budget, heuristic passed 1.00)"
+
+
+def test_the_ladder_is_the_cheapest_model_of_each_tier() -> None:
+    from orkestra._cascade import ladder
+
+    c = o.Candidate
+    candidates = [
+        c("openai", "o3", "premium", 0.9, 10.0),
+        c("google", "flash-lite", "budget", 0.5, 1.0),
+        c("openai", "mini", "budget", 0.5, 2.0),
+        c("google", "pro", "premium", 0.9, 12.0),
+        c("local", "same", "balanced", 0.7, 0.0),
+    ]
+    assert [x.model for x in ladder(candidates)] == ["flash-lite", "same", "o3"]
+    usable = {"openai": True, "google": False, "local": True}
+    assert [x.model for x in ladder(candidates, usable)] == ["mini", "same", "o3"]
+    # One model on two tiers (a local preset) is one rung.
+    same = [c("local", "m", "budget", 0.5, 0.0), c("local", "m", "premium", 0.5, 0.0)]
+    assert [x.tier for x in ladder(same)] == ["budget"]
+
+
+def test_auto_skip_is_the_price_share() -> None:
+    policy = o.CascadePolicy()
+    cheap = o.Candidate("openai", "mini", "budget", 0.5, 0.2)
+    top = o.Candidate("openai", "big", "premium", 0.9, 1.0)
+    free = o.Candidate("local", "big", "premium", 0.9, 0.0)
+    assert policy.skip_threshold(cheap, top) == pytest.approx(0.2)
+    assert policy.skip_threshold(cheap, free) == 0.0
+    assert o.CascadePolicy(skip_below=0.3).skip_threshold(cheap, top) == 0.3
