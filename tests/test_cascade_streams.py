@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import orkestra as o
 from orkestra.testing import FakeProviderServer, Reply
+from orkestra.usage import SQLiteUsageLog, UsageSink
 
 FAST = o.RetryPolicy(base_delay=0.001, max_delay=0.005, deadline=20.0)
 EVERY_TIER = o.CascadePolicy(skip_below=0)
@@ -160,6 +162,27 @@ def test_closing_a_cascade_stream_early_settles_its_budget(fake: FakeProviderSer
     next(iter(stream))
     stream.close()
     assert budget.reserved == 0.0
+
+
+def test_a_cascade_stream_closed_after_a_replacement_is_logged_with_what_it_billed(
+    fake: FakeProviderServer, tmp_path: Path
+) -> None:
+    log = SQLiteUsageLog(tmp_path / "usage.db")
+    try:
+        provider = make("openai", usage_sink=UsageSink(log))
+        fake.queue(Reply(REFUSAL), model="gpt-4o-mini")
+        fake.queue(Reply("word " * 200), model="gpt-4.1-mini")
+        stream = provider.stream(EASY, max_tokens=512, cascade_streaming="replace")
+        items = stream.events()
+        marker = next(item for item in items if isinstance(item, o.Replaced))
+        next(items)  # the stronger answer has begun
+        stream.close()
+        (row,) = log.query()
+    finally:
+        log.close()
+    assert row.status == "StreamClosed"
+    assert row.cost == pytest.approx(marker.step.cost) and row.cost > 0
+    assert row.attempts_detail is not None and row.attempts_detail[0]["discarded"] is True
 
 
 def test_a_routed_stream_has_events_too(fake: FakeProviderServer) -> None:

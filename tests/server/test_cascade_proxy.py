@@ -219,7 +219,7 @@ def test_the_config_mode_is_checked() -> None:
     from orkestra import ConfigurationError
     from orkestra.server import ServerConfig
 
-    with pytest.raises(ConfigurationError, match="routing.mode: 'cascades'"):
+    with pytest.raises(ConfigurationError, match=r"routing\.mode: 'cascades'"):
         make_config(mode="cascades")
     config = ServerConfig.from_mapping(
         {"routing": {"mode": "cascade"}, "providers": {"openai": {}}},

@@ -219,6 +219,15 @@ class CascadeFlow:
         del self._earlier[len(self._earlier) - len(last.attempts) :]
         return self.response(answer)
 
+    @property
+    def billed(self) -> tuple[Attempt, ...]:
+        """The attempts of the steps settled so far (their answers were billed)."""
+        return tuple(self._earlier) + (self.steps[-1].attempts if self._accepted else ())
+
+    @property
+    def _accepted(self) -> bool:
+        return bool(self.steps) and self.steps[-1].accepted
+
     def failed(self, error: OrkestraError) -> OrkestraError:
         """``error`` (raised while asking a rung) with every attempt of the cascade, and the
         last answer the cascade had (``error.response``, its check failed) when there is one."""

@@ -23,7 +23,7 @@ from orkestra._cascade.flow import CascadeFlow, Rung, invalid_output_verdict
 from orkestra._types import Response, RoutingDecision, Verdict
 from orkestra.errors import ConfigurationError, OrkestraError, StructuredOutputError
 from orkestra.resilience import drivers
-from orkestra.resilience.call import Call
+from orkestra.resilience.call import Call, StreamClosed
 from orkestra.resilience.executor import Target
 
 if TYPE_CHECKING:
@@ -220,6 +220,16 @@ class CascadeCall:
         if isinstance(error, OrkestraError):
             error.attempts, error.response = final.attempts, final
         return error
+
+    def closed(self, targets: Sequence[Target]) -> None:
+        """The reader closed the stream before it ended: recorded with what the cascade had
+        billed by then (each abandoned attempt's own usage was settled on the budgets)."""
+        if self.recorded:
+            return
+        self.recorded = True
+        closed = StreamClosed("the stream was closed before it ended")
+        closed.attempts = self.flow.billed
+        self.call.record_failure(targets, closed, self.flow.started)
 
     def failed(self, targets: Sequence[Target], error: OrkestraError) -> OrkestraError:
         """A step's call failed: the error with every attempt of the cascade (and its last

@@ -148,6 +148,9 @@ class CascadeStream(_Steps, ResponseStream):
             self._recorded = True
             self._emit("on_error", {"error": error, "partial_text": self.text})
             raise
+        except GeneratorExit:
+            cascade.closed(self._targets)
+            raise
         for name, event in events:
             self._emit(name, event)
 
@@ -219,6 +222,9 @@ class AsyncCascadeStream(_Steps, AsyncResponseStream):
             cascade.failed(self._targets, error)
             self._recorded = True
             await self._emit("on_error", {"error": error, "partial_text": self.text})
+            raise
+        except GeneratorExit:
+            cascade.closed(self._targets)
             raise
         for name, event in events:
             await self._emit(name, event)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orkestra._endpoint import Endpoint
 from orkestra._options import structured
-from orkestra._types import CascadeReport, Replaced, Response, RoutingDecision, Usage
+from orkestra._types import Attempt, CascadeReport, Replaced, Response, RoutingDecision, Usage
 from orkestra.catalog import cost_of
 from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.providers.base import ChatRequest, Finished, StreamEvent
@@ -58,7 +58,10 @@ __all__ = [
 
 
 class StreamClosed(Exception):
-    """What the usage log records for a stream its reader closed before it ended."""
+    """What the usage log records for a stream its reader closed before it ended (``attempts``:
+    the answers it had already had, and billed: a cascade's discarded steps)."""
+
+    attempts: tuple[Attempt, ...] = ()
 
 
 def fallback_moves(response: Any) -> list[dict[str, Any]]:
