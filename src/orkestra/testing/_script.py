@@ -61,6 +61,8 @@ class Reply:
     candidate), non-streaming.
 
     ``delay``: seconds to wait before answering (so that concurrent requests overlap).
+    ``chunk_delay``: in a stream, seconds to wait before each frame after the first (a slow
+    model: a client can leave mid-stream).
 
     >>> Reply("Hi!", input_tokens=1000, cached_tokens=800, reasoning_tokens=64)  # doctest: +SKIP
     """
@@ -76,14 +78,15 @@ class Reply:
     tool_calls: Sequence[tuple[str, Mapping[str, Any]]] | None = None
     logprobs: Sequence[float] | None = None
     delay: float = 0.0
+    chunk_delay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.logprobs is not None and (
             not self.logprobs or not all(-math.inf < v <= 0 for v in self.logprobs)
         ):
             raise ValueError("Reply.logprobs must be a non-empty list of numbers <= 0")
-        if self.delay < 0:
-            raise ValueError("Reply.delay must be >= 0")
+        if self.delay < 0 or self.chunk_delay < 0:
+            raise ValueError("Reply.delay and Reply.chunk_delay must be >= 0")
         for name in ("cached_tokens", "cache_write_tokens", "reasoning_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Reply.{name} must be >= 0")

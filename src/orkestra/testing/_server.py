@@ -139,6 +139,8 @@ class _HTTPServer(ThreadingHTTPServer):
         self.fake = fake
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.accepted = 0  # TCP connections accepted since the server started
+        self.streams_left = 0  # streams whose client went away before their end
         super().__init__(("127.0.0.1", port), _Handler)
 
     def server_bind(self) -> None:
@@ -150,6 +152,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
             self.connections.add(request)
+            self.accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
@@ -276,7 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
         cache = fake.prompt_cache.lookup(route.provider, route.model or "", prompt)
         gen = generate(route.model or "", prompt, reply, cache)
         if route.stream and route.sse:
-            self._send_stream(handler.stream(route, body, gen, StreamPlan.from_fault(fault)))
+            pace = reply.chunk_delay if reply is not None else 0.0
+            self._send_stream(handler.stream(route, body, gen, StreamPlan.from_fault(fault)), pace)
         elif fault is not None and fault.kind == "stream_error":
             self._send(handler.error(route, fault))
         elif fault is not None and fault.kind == "cut_stream":
@@ -309,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
         if cut:
             self._abort()
 
-    def _send_stream(self, reply: StreamReply) -> None:
+    def _send_stream(self, reply: StreamReply, pace: float = 0.0) -> None:
         headers = [
             ("Content-Type", reply.content_type),
             ("Transfer-Encoding", "chunked"),
@@ -318,8 +322,17 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         self._started = True
         self.wfile.write(self._head(reply.status, headers))
-        for frame in reply.frames:
-            self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+        try:
+            for i, frame in enumerate(reply.frames):
+                if i and pace and self.server.fake._stopping.wait(pace):
+                    self._abort()
+                    return
+                self.wfile.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+                self.wfile.flush()
+        except OSError:
+            with self.server.connections_lock:
+                self.server.streams_left += 1
+            raise
         if reply.complete:
             self.wfile.write(b"0\r\n\r\n")
         else:
@@ -470,12 +483,37 @@ class FakeProviderServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since the server started (or :meth:`clear`): a client
+        that reuses its connections opens one per concurrent request, not one per request."""
+        httpd = self._httpd
+        if httpd is None:
+            return 0
+        with httpd.connections_lock:
+            return httpd.accepted
+
+    @property
+    def streams_left(self) -> int:
+        """Streams whose client closed the connection before the stream's end (seen when the
+        next frame could not be written)."""
+        httpd = self._httpd
+        if httpd is None:
+            return 0
+        with httpd.connections_lock:
+            return httpd.streams_left
+
     def clear(self) -> None:
-        """Forget the recorded requests and any scripted items not yet used."""
+        """Forget the recorded requests, any scripted items not yet used, and the counts of
+        connections accepted and streams left."""
         with self._lock:
             self._requests.clear()
             self._script.clear()
         self.prompt_cache.clear()
+        httpd = self._httpd
+        if httpd is not None:
+            with httpd.connections_lock:
+                httpd.accepted = httpd.streams_left = 0
 
     def queue(
         self,
