@@ -7,23 +7,37 @@ quirks of its models (what a request becomes for one model, and which parameters
 take), and the single attempts — ``complete``, ``stream`` and their async forms — with every SDK
 error mapped to the orkestra error tree at one boundary (``providers._errors.map_error``).
 
+With ``max_connections`` an endpoint lets at most that many attempts run at once per SDK
+client (the sync one, and each event loop's async one), a stream holding its place until it
+ends; the SDK's pool keeps as many connections alive, so they are reused rather than reopened.
+An attempt past the limit waits its turn up to ``pool_timeout`` seconds, then raises
+:class:`~orkestra.PoolTimeoutError` without sending anything.
+
 It knows nothing of routing, retries, fallbacks, budgets or the usage log: the resilience layer
 drives Endpoints; :class:`~orkestra.Provider` routes over one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 from orkestra._request import DEFAULT_TEMPERATURE, Message, RequestOptions
 from orkestra.catalog import ModelInfo, ProviderInfo
-from orkestra.errors import ConfigurationError, MissingAPIKeyError, OrkestraWarning
+from orkestra.errors import (
+    ConfigurationError,
+    MissingAPIKeyError,
+    OrkestraWarning,
+    PoolTimeoutError,
+)
 from orkestra.providers import make_adapter
 from orkestra.providers._errors import map_error
 from orkestra.providers.base import Adapter, ChatRequest, ClientSettings, Finished, StreamEvent
@@ -88,11 +102,70 @@ def _kind(char: str) -> str:
     return "a non-ASCII character" if ord(char) > 127 else "a control character"
 
 
+class ConnectionSlots:
+    """At most ``limit`` attempts at once: per thread-shared sync client, and per event loop
+    (an async client belongs to one loop). A wait longer than ``timeout`` raises
+    :class:`PoolTimeoutError`."""
+
+    def __init__(self, provider: str, limit: int, timeout: float) -> None:
+        self.provider, self.limit, self.timeout = provider, limit, timeout
+        self._sync = threading.BoundedSemaphore(limit)
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]
+        self._loops = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def _busy(self, model: str, started: float) -> PoolTimeoutError:
+        waited = time.monotonic() - started
+        return PoolTimeoutError(
+            f"{self.provider}/{model}: all {self.limit} connections (max_connections) stayed "
+            f"busy for {waited:.1f} s; nothing was sent",
+            provider=self.provider,
+            model=model,
+            waited=waited,
+        )
+
+    @contextmanager
+    def held(self, model: str) -> Iterator[None]:
+        started = time.monotonic()
+        if not self._sync.acquire(timeout=self.timeout):
+            raise self._busy(model, started)
+        try:
+            yield
+        finally:
+            self._sync.release()
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            semaphore = self._loops.get(loop)
+            if semaphore is None:
+                semaphore = self._loops[loop] = asyncio.Semaphore(self.limit)
+            return semaphore
+
+    @asynccontextmanager
+    async def aheld(self, model: str) -> AsyncIterator[None]:
+        semaphore = self._semaphore()
+        if semaphore.locked():  # else acquire() takes a slot without waiting
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(semaphore.acquire(), self.timeout)
+            except asyncio.TimeoutError:
+                raise self._busy(model, started) from None
+        else:
+            await semaphore.acquire()
+        try:
+            yield
+        finally:
+            semaphore.release()
+
+
 class Endpoint:
     """Credentials, base URL, SDK adapter and single attempts for provider ``info``.
 
     ``api_key``: default the provider's usual environment variable; a local server (no key
     required) gets a placeholder. ``timeout``/``connect_timeout``: seconds, per attempt.
+    ``max_connections``: the most attempts at once per SDK client (None: the SDK's limits);
+    ``pool_timeout``: how long an attempt waits for one of them.
     """
 
     def __init__(
@@ -103,6 +176,8 @@ class Endpoint:
         base_url: str | None = None,
         timeout: float = 600.0,
         connect_timeout: float = 5.0,
+        max_connections: int | None = None,
+        pool_timeout: float = 30.0,
     ) -> None:
         self.info = info
         self.name = info.name
@@ -117,6 +192,20 @@ class Endpoint:
                 f"(e.g. 'http://localhost:8000/v1') or set {info.env_base_url}"
             )
         self.timeout, self.connect_timeout = timeout, connect_timeout
+        if max_connections is not None and (
+            isinstance(max_connections, bool)
+            or not isinstance(max_connections, int)
+            or max_connections < 1
+        ):
+            raise ConfigurationError(
+                f"max_connections for {info.name} must be an integer ≥ 1, not {max_connections!r}"
+            )
+        self.max_connections = max_connections
+        self._slots = (
+            None
+            if max_connections is None
+            else ConnectionSlots(info.name, max_connections, pool_timeout)
+        )
         # What the usage log stores for the key (orkestra.usage.key_id_for): never the key.
         self.key_id = (
             hashlib.sha256(self._api_key.encode()).hexdigest()[:12]
@@ -157,6 +246,7 @@ class Endpoint:
                         max_retries=0,
                         connect_timeout=self.connect_timeout,
                         compatible=self.info.compatible,
+                        max_connections=self.max_connections,
                     )
                     self._adapter = make_adapter(self.info, settings)
                     # An endpoint dropped without close() still closes its connections (the
@@ -214,6 +304,12 @@ class Endpoint:
 
     def complete(self, request: ChatRequest) -> tuple[str, Finished]:
         """One non-streaming attempt: the whole text and how it finished."""
+        if self._slots is None:
+            return self._complete(request)
+        with self._slots.held(request.model.id):
+            return self._complete(request)
+
+    def _complete(self, request: ChatRequest) -> tuple[str, Finished]:
         try:
             return self.adapter.complete(request)
         except Exception as e:
@@ -221,13 +317,26 @@ class Endpoint:
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         """One streaming attempt: text deltas (and usage reports), then one ``Finished``."""
-        try:
-            yield from self.adapter.stream(request)
-        except Exception as e:
-            raise self._mapped(e, request) from e
+        held = nullcontext() if self._slots is None else self._slots.held(request.model.id)
+        with held:
+            events = self.adapter.stream(request)
+            try:
+                yield from events
+            except Exception as e:
+                raise self._mapped(e, request) from e
+            finally:  # closed here and now: its connection goes back to the pool
+                close = getattr(events, "close", None)
+                if close is not None:
+                    close()
 
     async def acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
         """:meth:`complete` on the SDK's async client."""
+        if self._slots is None:
+            return await self._acomplete(request)
+        async with self._slots.aheld(request.model.id):
+            return await self._acomplete(request)
+
+    async def _acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
         try:
             return await self.adapter.acomplete(request)
         except Exception as e:
@@ -235,11 +344,18 @@ class Endpoint:
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         """:meth:`stream` on the SDK's async client."""
-        try:
-            async for event in self.adapter.astream(request):
-                yield event
-        except Exception as e:
-            raise self._mapped(e, request) from e
+        held = nullcontext() if self._slots is None else self._slots.aheld(request.model.id)
+        async with held:
+            events = self.adapter.astream(request)
+            try:
+                async for event in events:
+                    yield event
+            except Exception as e:
+                raise self._mapped(e, request) from e
+            finally:  # closed here and now, not whenever the loop finalises it
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -69,6 +69,12 @@ class Provider(ProviderRouting, HookedCalls):
             below the best tier's: 1 sends everything to the best predicted tier, 0 to the
             cheapest.
         timeout: the read timeout in seconds (connect: 5 s), or a :class:`Timeouts`.
+        max_connections: the most calls in flight to this provider at once per SDK client
+            (the sync one, shared by threads; each event loop's async one), a stream holding
+            its connection until it ends; the SDK keeps that many connections alive for reuse.
+            A call past the limit waits up to ``Timeouts.pool`` (30 s) for one, then raises
+            :class:`~orkestra.PoolTimeoutError` with nothing sent. Default: no limit but the
+            SDK's own.
         max_retries: retries of a model after a transient failure (429, 5xx, 529, timeouts,
             connection errors) before falling back. ``0``: one attempt, no fallback (unless
             ``fallback`` is given).
@@ -112,6 +118,7 @@ class Provider(ProviderRouting, HookedCalls):
         router: Router | None = None,
         quality: float | None = None,
         timeout: float | Timeouts = DEFAULT_READ_TIMEOUT,
+        max_connections: int | None = None,
         max_retries: int = 2,
         retry: RetryPolicy | None = None,
         fallback: str | None = None,
@@ -138,6 +145,8 @@ class Provider(ProviderRouting, HookedCalls):
             base_url=base_url,
             timeout=self.timeouts.read,
             connect_timeout=self.timeouts.connect,
+            max_connections=max_connections,
+            pool_timeout=self.timeouts.pool,
         )
         """Credentials, SDK client and single attempts (see :mod:`orkestra._endpoint`)."""
         self.tier_models()  # no tiers (vllm, openai-compatible): the models= hint, now

@@ -26,6 +26,7 @@ as a :class:`ConfigurationError`; what a provider answers is mapped, at one boun
     │   ├── ProviderConnectionError the connection failed or was dropped
     │   └── StreamInterruptedError  a stream broke after text arrived (carries the partial text)
     ├── RoutingError                the router could not make a decision
+    ├── PoolTimeoutError            all of a provider's max_connections stayed busy: not sent
     ├── StructuredOutputError       a response_format answer was not valid (carries the response)
     ├── BudgetExceededError         a spend cap would be passed: raised before the call
     └── BudgetUnavailableError      a shared budget's store (the usage database) is unreachable
@@ -58,6 +59,7 @@ __all__ = [
     "ModelRetirementWarning",
     "OrkestraError",
     "OrkestraWarning",
+    "PoolTimeoutError",
     "PricingError",
     "ProviderConnectionError",
     "ProviderError",
@@ -231,6 +233,23 @@ class StreamInterruptedError(ProviderError):
         super().__init__(message, provider=provider, model=model, status_code=status_code)
         self.partial_text = partial_text
         self.usage = usage
+
+
+class PoolTimeoutError(OrkestraError):
+    """Every one of a provider's ``max_connections`` stayed busy while this call waited for one
+    (``Timeouts.pool`` seconds): nothing was sent.
+
+    The provider did not fail, this process is at the limit it was given: the call neither
+    falls back nor counts against the circuit breaker. ``waited``: the seconds it waited.
+    """
+
+    def __init__(
+        self, message: str, *, provider: str, model: str | None = None, waited: float
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+        self.waited = waited
 
 
 class StructuredOutputError(OrkestraError):

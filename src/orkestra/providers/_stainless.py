@@ -21,6 +21,13 @@ S = TypeVar("S")
 A = TypeVar("A")
 
 
+def _limits(http_client: type, connections: int) -> Any:
+    """``Limits`` of the HTTP library the SDK's client class is built on (httpx or httpx2)."""
+    base = next(c for c in http_client.__mro__ if c.__name__ in ("Client", "AsyncClient"))
+    http = import_module(base.__module__.split(".")[0])
+    return http.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+
 class StainlessClients(Generic[S, A]):
     """``sdk``'s ``sync_class`` and ``async_class`` clients for ``settings``."""
 
@@ -33,26 +40,36 @@ class StainlessClients(Generic[S, A]):
         self._lock = threading.Lock()
         self._async: LoopClients[None, A] = LoopClients(lambda client: client.close())  # type: ignore[attr-defined]
 
-    def _make(self, class_name: str) -> Any:
+    def _make(self, class_name: str, http_client_class: str) -> Any:
         sdk = import_module(self._sdk)
         s = self._settings
+        options: dict[str, Any] = {}
+        if s.max_connections is not None:
+            # The endpoint lets at most max_connections calls through at once: keep that many
+            # connections alive (the SDKs' default keeps 100, so a busier client would open
+            # and close connections, each a new TLS handshake).
+            http_client = getattr(sdk, http_client_class)
+            options["http_client"] = http_client(limits=_limits(http_client, s.max_connections))
         return getattr(sdk, class_name)(
             api_key=s.api_key,
             base_url=s.base_url,
             timeout=sdk.Timeout(s.timeout, connect=s.connect_timeout),
             max_retries=s.max_retries,
+            **options,
         )
 
     @property
     def sync(self) -> S:
         with self._lock:
             if self._sync is None:
-                self._sync = self._make(self._sync_class)
+                self._sync = self._make(self._sync_class, "DefaultHttpxClient")
             return self._sync
 
     async def async_(self) -> A:
         """The running loop's async client (made on first use in that loop)."""
-        client: A = await self._async.get(None, lambda: self._make(self._async_class))
+        client: A = await self._async.get(
+            None, lambda: self._make(self._async_class, "DefaultAsyncHttpxClient")
+        )
         return client
 
     def close(self) -> None:

@@ -137,12 +137,16 @@ class ClientSettings:
     compatible: bool = False
     """An OpenAI-compatible server that is not OpenAI (a preset like ``groq`` or ``ollama``):
     send only what every such server understands (no ``prompt_cache_key``)."""
+    max_connections: int | None = None
+    """The most calls the endpoint lets in flight per client (:mod:`orkestra._endpoint`): the
+    SDK's pool keeps that many connections alive for reuse. None: the SDK's own limits."""
 
     def __repr__(self) -> str:
         return (
             f"ClientSettings(api_key='***', base_url={self.base_url!r}, "
             f"timeout={self.timeout!r}, connect_timeout={self.connect_timeout!r}, "
-            f"max_retries={self.max_retries!r}, compatible={self.compatible!r})"
+            f"max_retries={self.max_retries!r}, compatible={self.compatible!r}, "
+            f"max_connections={self.max_connections!r})"
         )
 
 

@@ -138,6 +138,10 @@ class Budget:
         name: shown in errors.
     """
 
+    blocking = False
+    """Whether reserving and settling wait on I/O (a database transaction): async calls then
+    make them in a worker thread, never on the event loop."""
+
     def __init__(
         self,
         cap: float | None,
@@ -309,8 +313,11 @@ class SharedBudget(Budget):
     for the start of the window whose spend counts (e.g. 30 days ago); None: all spend.
 
     If the store cannot be reached, reserving raises :class:`BudgetUnavailableError` (nothing is
-    sent); a settlement that fails is retried with the next reservation.
+    sent); a settlement that fails is retried with the next reservation. Async calls
+    (``achat``/``astream``) reserve and settle in a worker thread, off the event loop.
     """
+
+    blocking = True
 
     def __init__(
         self,

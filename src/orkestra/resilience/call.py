@@ -462,7 +462,7 @@ class AsyncResponseStream(_Stream):
         except OrkestraError as error:
             await self._emit(*self._failed(error))
             raise
-        except GeneratorExit:
+        except (GeneratorExit, asyncio.CancelledError):  # closed, or its reader cancelled
             self._closed()
             raise
         for name, event in events:

@@ -12,10 +12,12 @@ partial text and whatever usage the provider had reported, and nothing is retrie
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import TypeVar
 
 from orkestra._types import Attempt, Cost, Usage
 from orkestra.catalog import ModelInfo, cost_of
@@ -185,6 +187,56 @@ def _stream_attempt(
 
 
 # -- async -----------------------------------------------------------------------------------
+#
+# A flow whose budgets wait on I/O (a SharedBudget: a database transaction per reservation and
+# per settlement) is stepped in a worker thread, so the event loop never waits on the database.
+# A reservation or settlement, once started, runs to its end even if the call is cancelled
+# meanwhile (the cancellation is raised after it): a cancelled call never leaves a hold behind.
+
+T = TypeVar("T")
+
+
+async def _unstoppable(fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` in a worker thread, awaited to its end even through a cancellation (raised
+    once ``fn`` has returned)."""
+    loop = asyncio.get_running_loop()
+    try:
+        future = loop.run_in_executor(None, functools.partial(fn, *args))
+    except RuntimeError:  # the loop's executor is shut down (the loop is closing): here, then
+        return fn(*args)
+    cancelled: BaseException | None = None
+    while not future.done():
+        try:
+            await asyncio.wait([future])  # a cancelled wait leaves the future running
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    result = future.result()
+    if cancelled is not None:
+        raise cancelled
+    return result
+
+
+async def _book(flow: Flow, fn: Callable[..., T], *args: object) -> T:
+    """Bookkeeping that may reserve or settle budgets: here, or in a thread if it waits on I/O."""
+    if not flow.blocking:
+        return fn(*args)
+    return await _unstoppable(fn, *args)
+
+
+async def _next_step(flow: Flow) -> Call | Sleep | Stop:
+    if not flow.blocking:
+        return flow.next_step()
+    try:
+        return await _unstoppable(flow.next_step)
+    except asyncio.CancelledError:  # reserved, but the call will not be made
+        await _unstoppable(flow.abandon)
+        raise
+
+
+async def _fed(flow: Flow, attempt: _Streaming, event: StreamEvent) -> str | Result | None:
+    if isinstance(event, Finished):  # settles the attempt's reservations
+        return await _book(flow, attempt.feed, event)
+    return attempt.feed(event)
 
 
 async def acomplete(
@@ -195,7 +247,7 @@ async def acomplete(
 ) -> Result:
     """:func:`complete` for coroutines: the same flow, awaited."""
     while True:
-        step = flow.next_step()
+        step = await _next_step(flow)
         if isinstance(step, Stop):
             raise step.error
         if isinstance(step, Sleep):
@@ -206,12 +258,12 @@ async def acomplete(
             text, finished = await call(step.target)
             cost = cost_of(step.target.model, finished.usage)
         except OrkestraError as error:
-            flow.record(Outcome(error, latency_ms=_ms(started)))
+            await _book(flow, flow.record, Outcome(error, latency_ms=_ms(started)))
             continue
         except BaseException:  # cancelled
-            flow.abandon()
+            await _book(flow, flow.abandon)
             raise
-        return _success(flow, step.target, text, finished, cost, started)
+        return await _book(flow, _success, flow, step.target, text, finished, cost, started)
 
 
 async def astream(
@@ -222,7 +274,7 @@ async def astream(
 ) -> AsyncIterator[str | Result]:
     """:func:`stream` for async iterators."""
     while True:
-        step = flow.next_step()
+        step = await _next_step(flow)
         if isinstance(step, Stop):
             raise step.error
         if isinstance(step, Sleep):
@@ -233,16 +285,16 @@ async def astream(
         try:
             events = open_stream(step.target)
             async for event in events:
-                if (item := attempt.feed(event)) is not None:
+                if (item := await _fed(flow, attempt, event)) is not None:
                     yield item
                     if isinstance(item, Result):
                         return
             raise _unfinished(step.target)
         except OrkestraError as error:
-            if (interrupted := attempt.failed(error)) is not None:
+            if (interrupted := await _book(flow, attempt.failed, error)) is not None:
                 raise interrupted from error
-        except BaseException:
-            attempt.abandoned()
+        except BaseException:  # closed by the reader, or cancelled
+            await _book(flow, attempt.abandoned)
             raise
         finally:
             aclose = getattr(events, "aclose", None)

@@ -132,6 +132,9 @@ class Flow:
         self.targets = tuple(targets)
         self.policy = policy
         self.breaker = breaker
+        self.blocking = any(b.blocking for t in self.targets for b in t.budgets)
+        """Reserving or settling waits on I/O (a :class:`SharedBudget`): an async driver
+        steps the flow in a worker thread."""
         self.started = policy.clock()
         self._index = 0
         self._tries = 0  # attempts on the current target

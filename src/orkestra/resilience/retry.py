@@ -21,6 +21,7 @@ __all__ = ["RetryPolicy", "Timeouts"]
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 600.0
+DEFAULT_POOL_TIMEOUT = 30.0
 
 
 def _non_negative(name: str, value: float | None, *, allow_none: bool = False) -> None:
@@ -98,17 +99,21 @@ class Timeouts:
     """Per-attempt timeouts, in seconds.
 
     ``connect``: to open the connection. ``read``: the longest wait for the next bytes of the
-    answer (a stream that keeps sending is never cut; a silent one is). ``Provider(timeout=30)``
-    is ``Timeouts(connect=5, read=30)``. google-genai takes one timeout for everything: Gemini
+    answer (a stream that keeps sending is never cut; a silent one is). ``pool``: with
+    ``Provider(max_connections=N)``, the longest a call waits for one of the N connections
+    before :class:`~orkestra.PoolTimeoutError` (nothing sent). ``Provider(timeout=30)`` is
+    ``Timeouts(connect=5, read=30)``. google-genai takes one timeout for everything: Gemini
     calls use ``read`` for both.
     """
 
     connect: float = DEFAULT_CONNECT_TIMEOUT
     read: float = DEFAULT_READ_TIMEOUT
+    pool: float = DEFAULT_POOL_TIMEOUT
 
     def __post_init__(self) -> None:
         _non_negative("connect timeout", self.connect)
         _non_negative("read timeout", self.read)
+        _non_negative("pool timeout", self.pool)
         if self.connect == 0 or self.read == 0:
             raise InvalidRequestError("timeouts must be > 0")
 
