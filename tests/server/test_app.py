@@ -367,10 +367,10 @@ def test_a_library_bug_is_a_500_without_a_traceback(
     client = app_client()
     dispatcher = client.app.state.proxy.dispatcher  # type: ignore[attr-defined]
 
-    def broken(*args: object) -> None:
+    async def broken(*args: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(dispatcher, "chat", broken)
+    monkeypatch.setattr(dispatcher, "achat", broken)
     response = client.post("/v1/chat/completions", json=chat_body())
     assert response.status_code == 500
     assert is_openai_error(response)

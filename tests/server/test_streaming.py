@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
 
 from orkestra import Response, RoutingDecision, StreamInterruptedError, Usage
 from orkestra.server.response import ChunkFormatter
-from orkestra.server.streaming import ClientDisconnected, StreamSession, Threads
+from orkestra.server.streaming import ClientDisconnected, StreamSession
 
 DECISION = RoutingDecision("openai", "gpt-4o-mini", "budget", {}, None, "test", 0.1)
 
@@ -31,29 +30,33 @@ def answer(text: str) -> Response:
 
 
 class ScriptedStream:
-    """Stands in for a ResponseStream: yields ``chunks``, then fails or finishes."""
+    """Stands in for an AsyncResponseStream: yields ``chunks``, then fails or finishes."""
 
     def __init__(self, chunks: list[str], *, fail: Exception | None = None) -> None:
         self.routing = DECISION
         self.response: Response | None = None
-        self.closed = threading.Event()
+        self.closed = False
         self._chunks, self._fail = chunks, fail
         self._iterator = self._run()
 
-    def _run(self) -> Iterator[str]:
+    async def _run(self) -> AsyncGenerator[str, None]:
         try:
-            yield from self._chunks
+            for chunk in self._chunks:
+                yield chunk
             if self._fail is not None:
                 raise self._fail
             self.response = answer("".join(self._chunks))
         finally:
-            self.closed.set()
+            self.closed = True
 
-    def __iter__(self) -> Iterator[str]:
-        return self._iterator
+    def __aiter__(self) -> ScriptedStream:
+        return self
 
-    def close(self) -> None:
-        self._iterator.close()
+    async def __anext__(self) -> str:
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        await self._iterator.aclose()
 
 
 class Outcomes:
@@ -76,7 +79,7 @@ def session(stream: ScriptedStream) -> tuple[StreamSession, Outcomes]:
     outcomes = Outcomes()
     formatter = ChunkFormatter("chatcmpl-x", 0, "gpt-4o-mini", include_usage=True)
     return (
-        StreamSession(stream, formatter, Threads(4), outcomes),  # type: ignore[arg-type]
+        StreamSession(stream, formatter, outcomes),  # type: ignore[arg-type]
         outcomes,
     )
 
@@ -122,5 +125,5 @@ def test_a_client_that_goes_away_closes_the_stream() -> None:
         await s.aclose()  # the client is gone
 
     anyio.run(run)
-    assert stream.closed.is_set()
+    assert stream.closed
     assert [type(e) for e in outcomes.ended] == [ClientDisconnected]

@@ -39,6 +39,7 @@ from starlette.types import Receive, Scope, Send
 from orkestra import Attempt, Budget, CircuitBreaker, Response, RoutingDecision
 from orkestra.catalog import Catalog
 from orkestra.errors import OrkestraError, StructuredOutputError
+from orkestra.server.admission import Admission, Slot
 from orkestra.server.auth import Client, KeyStore
 from orkestra.server.body import parse_body, read_body
 from orkestra.server.budgets import KeyBudgets
@@ -250,6 +251,7 @@ class _Proxy:
         # Parsing is CPU work (a schema check can take a second of pure Python): no more
         # threads at it than cores, so the event loop is never queued behind many GIL holders.
         self.parsers = Threads(max(1, min(4, os.cpu_count() or 1)))
+        self.admission = Admission(config.max_concurrency, config.queue_timeout)
         self.metrics = ProxyMetrics() if config.metrics else None
         self.readiness = Readiness(config, dispatcher, log, environ)
 
@@ -389,26 +391,11 @@ class _Proxy:
             params = await self.parsers.run(parse_body, raw)
             destination = self.dispatcher.resolve(params.model)
             self.limits.check_model(client.key_id, params.model, _names_of(destination))
-            call = _Call(
-                self, client, params, destination, request_id, started, labels_of(request.scope)
-            )
-            call.permit = self.limits.admit(client.key_id)
-            if self.tracer is not None:
-                call.span = self.tracer.start(
-                    params,
-                    request.headers,
-                    providers=destination.providers,
-                    routed=destination.model is None,
-                    request_id=request_id,
-                    key_id=client.key_id,
-                )
-            budget = self.budgets.get(client.key_id)
+            permit = self.limits.admit(client.key_id)
             try:
-                if params.stream:
-                    return await self._stream(call, budget)
-                return await self._complete(call, budget)
+                slot = await self.admission.enter()  # a 503 when the proxy stays full
             except BaseException:
-                call.permit.release()  # a no-op once the call has ended and released it
+                permit.release()
                 raise
         except ProxyError as error:
             return error_response(error, request_id)
@@ -421,26 +408,47 @@ class _Proxy:
                 bad_request("The request nests too deeply to be served; flatten it."), request_id
             )
         except Exception:
-            logger.exception("internal error serving %s", request_id)
-            return error_response(
-                ProxyError(
-                    500,
-                    f"The proxy had an internal error (request {request_id}); it is logged.",
-                    type="server_error",
-                    code="internal_error",
-                ),
-                request_id,
-            )
+            return _internal_error(request_id)
+        call = _Call(
+            self, client, params, destination, request_id, started, labels_of(request.scope)
+        )
+        call.permit = permit
+        return await self._answer(call, request.headers, slot)
+
+    async def _answer(self, call: _Call, headers: Mapping[str, str], slot: Slot) -> HTTPResponse:
+        """The answer to an admitted request, which holds ``slot`` until it is answered (a
+        stream: until it ends)."""
+        streaming = False
+        try:
+            if self.tracer is not None:
+                call.span = self.tracer.start(
+                    call.params,
+                    headers,
+                    providers=call.destination.providers,
+                    routed=call.destination.model is None,
+                    request_id=call.request_id,
+                    key_id=call.client.key_id,
+                )
+            budget = self.budgets.get(call.client.key_id)
+            if call.params.stream:
+                streaming = True
+                return await self._stream(call, budget, slot)
+            return await self._complete(call, budget)
+        except BaseException as error:
+            call.permit.release()  # a no-op once the call has ended and released it
+            if isinstance(error, ProxyError):
+                return error_response(error, call.request_id)
+            if isinstance(error, Exception):
+                return _internal_error(call.request_id)
+            raise
+        finally:
+            if not streaming:
+                slot.release()
 
     async def _complete(self, call: _Call, budget: Budget | None) -> HTTPResponse:
         try:
-            response = await self.threads.run(
-                self.dispatcher.chat,
-                call.destination,
-                call.params,
-                budget,
-                call.usage_sink(),
-                call.client.key_id,
+            response = await self.dispatcher.achat(
+                call.destination, call.params, budget, call.usage_sink(), call.client.key_id
             )
         except OrkestraError as error:
             call.failed(error, None)
@@ -458,33 +466,17 @@ class _Proxy:
             headers["x-orkestra-ignored-params"] = ",".join(ignored)
         return _json(body, headers=headers)
 
-    async def _stream(self, call: _Call, budget: Budget | None) -> HTTPResponse:
+    async def _stream(self, call: _Call, budget: Budget | None, slot: Slot) -> HTTPResponse:
+        """The answer as Server-Sent Events; ``slot`` is released when the stream ends."""
         try:
-            stream = await self.threads.run(
-                self.dispatcher.stream,
-                call.destination,
-                call.params,
-                budget,
-                call.usage_sink(),
-                call.client.key_id,
-            )
-        except OrkestraError as error:  # routing or planning failed: nothing was called
-            call.failed(error, None)
-            raise _with_where(proxy_error(error), error, call.request_id) from None
-        formatter = ChunkFormatter(
-            f"chatcmpl-{call.request_id}",
-            int(time.time()),
-            stream.routing.model,
-            call.params.include_usage,
-        )
-        session = StreamSession(stream, formatter, self.threads, call)
-        try:
-            await session.start()
-        except OrkestraError as error:  # recorded by the session
-            raise _with_where(proxy_error(error), error, call.request_id) from None
+            session = await self._open_stream(call, budget, slot)
+        except BaseException:
+            slot.release()
+            raise
         # Read after the first chunk: a cascade has settled which model answers by then.
+        stream = session.stream
         routing = stream.routing
-        formatter.model = routing.model
+        session.formatter.model = routing.model
         headers = {
             "x-orkestra-provider": routing.provider,
             "x-orkestra-model": routing.model,
@@ -498,6 +490,41 @@ class _Proxy:
                 answering = f"{routing.provider}/{routing.model}"
             headers["x-orkestra-cascade-steps"] = cascade_steps_header(report, answering)
         return SSEResponse(session, headers)
+
+    async def _open_stream(self, call: _Call, budget: Budget | None, slot: Slot) -> StreamSession:
+        try:
+            stream = await self.dispatcher.astream(
+                call.destination, call.params, budget, call.usage_sink(), call.client.key_id
+            )
+        except OrkestraError as error:  # routing or planning failed: nothing was called
+            call.failed(error, None)
+            raise _with_where(proxy_error(error), error, call.request_id) from None
+        formatter = ChunkFormatter(
+            f"chatcmpl-{call.request_id}",
+            int(time.time()),
+            stream.routing.model,
+            call.params.include_usage,
+        )
+        session = StreamSession(stream, formatter, call, on_close=slot.release)
+        try:
+            await session.start()
+        except OrkestraError as error:  # recorded by the session
+            raise _with_where(proxy_error(error), error, call.request_id) from None
+        return session
+
+
+def _internal_error(request_id: str) -> HTTPResponse:
+    """A bug: logged with its traceback (the caller is in an ``except``), never sent."""
+    logger.exception("internal error serving %s", request_id)
+    return error_response(
+        ProxyError(
+            500,
+            f"The proxy had an internal error (request {request_id}); it is logged.",
+            type="server_error",
+            code="internal_error",
+        ),
+        request_id,
+    )
 
 
 def _with_where(error: ProxyError, source: OrkestraError, request_id: str) -> ProxyError:

@@ -83,16 +83,22 @@ class ProviderConfig:
     """One provider the proxy serves. ``api_key_env``: the variable holding its key (default:
     the provider's usual ones); ``base_url``/``base_url_env``: where to reach it (default: the
     SDK's own variable, else the provider's address); ``budget_usd``: a cap on what this
-    replica may spend on it."""
+    replica may spend on it; ``max_connections``: the most connections to it one process keeps
+    open (default: the server's ``max_concurrency``)."""
 
     name: str
     api_key_env: str | None = None
     base_url: str | None = None
     base_url_env: str | None = None
     budget_usd: float | None = None
+    max_connections: int | None = None
 
     def __repr__(self) -> str:
         return f"ProviderConfig({self.name!r}, api_key_env={self.api_key_env!r})"
+
+    def connections(self, server: ServerConfig) -> int:
+        """The most connections to this provider one process keeps open."""
+        return server.max_concurrency if self.max_connections is None else self.max_connections
 
     def key_variables(self) -> tuple[str, ...]:
         if self.api_key_env is not None:
@@ -158,6 +164,10 @@ class ServerConfig:
     """Seconds a sticky session lives after its last answered turn."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_concurrency: int = 256
+    """Chat requests in flight at once in one process; more wait for a slot."""
+    queue_timeout: float = 30.0
+    """Seconds a request waits for a slot, or for a connection to its provider, before it is
+    answered 503 with ``Retry-After``."""
     workers: int = 1
     """Server processes sharing the port (``orkestra serve --workers N``)."""
     max_connections: int = 1000
@@ -215,6 +225,7 @@ class ServerConfig:
                     "base_url": provider.base_url,
                     "base_url_env": provider.base_url_env,
                     "budget_usd": provider.budget_usd,
+                    "max_connections": provider.max_connections,
                 },
             )
 
@@ -261,6 +272,7 @@ class ServerConfig:
                 "port": self.port,
                 "max_body_bytes": self.max_body_bytes,
                 "max_concurrency": self.max_concurrency,
+                "queue_timeout": self.queue_timeout,
                 "workers": self.workers,
                 "max_connections": self.max_connections,
                 "header_timeout": self.header_timeout,
@@ -387,6 +399,7 @@ class ServerConfig:
             port=server.port,
             max_body_bytes=server.max_body_bytes,
             max_concurrency=server.max_concurrency,
+            queue_timeout=server.queue_timeout,
             workers=server.workers,
             max_connections=server.max_connections,
             header_timeout=server.header_timeout,
@@ -477,7 +490,12 @@ def _provider(
         known = ", ".join(default_catalog().providers)
         raise _fail(source, f"{where}: unknown provider; use {known}")
     config = ProviderConfig(
-        name, entry.api_key_env, entry.base_url, entry.base_url_env, entry.budget_usd
+        name,
+        entry.api_key_env,
+        entry.base_url,
+        entry.base_url_env,
+        entry.budget_usd,
+        entry.max_connections,
     )
     try:  # fail now, at start, not at the first request
         config.api_key(env)

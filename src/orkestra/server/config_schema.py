@@ -103,7 +103,10 @@ class ServerSection(_Section):
     max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)] = DEFAULT_MAX_BODY_BYTES
     """Larger request bodies are answered 413."""
     max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 256
-    """Provider calls in flight at once in one process (worker threads)."""
+    """Chat requests in flight at once in one process; more wait for a slot (queue_timeout)."""
+    queue_timeout: Annotated[float, Field(gt=0.0, le=3_600.0)] = 30.0
+    """Seconds a request waits for a slot (max_concurrency) or an upstream connection
+    (max_connections) before a 503 with Retry-After."""
     workers: Annotated[int, Field(ge=1, le=1024)] = 1
     """Server processes sharing the port (--workers)."""
     max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
@@ -216,6 +219,9 @@ class ProviderEntry(_Section):
     """The variable holding its base URL (it must be set)."""
     budget_usd: Annotated[float | None, Field(ge=0.0, le=1e12)] = None
     """The most this process may spend on it, in dollars."""
+    max_connections: Annotated[int | None, Field(ge=1, le=100_000)] = None
+    """Connections to it one process keeps open at most, each reused (a stream holds one
+    until it ends); requests beyond wait (queue_timeout). Default: server.max_concurrency."""
 
 
 class KeyEntry(_Section):
@@ -283,6 +289,7 @@ _RANGE_MESSAGES: dict[str, str] = {
     "server.port": "must be an integer in [0, 65535], not {input!r}",
     "server.max_body_bytes": "must be an integer in [1024, 2**30]",
     "server.max_concurrency": "must be an integer ≥ 1",
+    "server.queue_timeout": "must be a number of seconds in (0, 3600]",
     "server.workers": "must be an integer in [1, 1024], not {input!r}",
     "routing.quality": "must be a number in [0, 1], not {input!r}",
     "routing.max_retries": "must be an integer in [0, 100]",
@@ -294,6 +301,7 @@ _RANGE_MESSAGES: dict[str, str] = {
     "providers.*.base_url_env": "{input!r} is not an environment variable name",
     "keys[*].key_env": "{input!r} is not an environment variable name",
     "providers.*.budget_usd": "must be a number of dollars ≥ 0, not {input!r}",
+    "providers.*.max_connections": "must be an integer ≥ 1, not {input!r}",
     "keys[*].budget_usd": "must be a number of dollars ≥ 0, not {input!r}",
     "keys[*].sha256": "expected 64 hex digits (python -m orkestra.server --hash-key)",
     "keys[*].name": "missing: give each key a name (it is shown in logs)",

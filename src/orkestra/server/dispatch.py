@@ -21,14 +21,15 @@ With ``[routing] mode = "cascade"`` every routed name cascades (``orkestra/auto`
 strategies, ``orkestra/<provider>``); a pass-through model never does. A streamed cascade is
 always buffered: an OpenAI client cannot be told that text it was sent is withdrawn.
 
-One :class:`~orkestra.Provider` per configured provider lives as long as the app (its SDK client
-is reused by every request); routed calls go through a :class:`~orkestra.MultiProvider` over
-them, made once per provider set and client key. Each call carries its client key's budget
-(``budget=``) and its usage sink, labelled with the key and the request id (``usage_sink=``): the
-library reserves, settles and records, as for any call. The sticky sessions (``prompt_cache_key``)
-of a key and provider set are theirs alone: in the usage database's session store, under their
-own scope, when the app has one (shared by every worker and replica on it), else in the
-MultiProvider's memory.
+One :class:`~orkestra.Provider` per configured provider lives as long as the app (its async SDK
+client, and so its pool of upstream connections, is reused by every request); routed calls go
+through a :class:`~orkestra.MultiProvider` over them, made once per provider set and client key.
+Every call runs on the server's event loop (``achat``/``astream``): no worker thread per request
+or per streamed chunk. Each call carries its client key's budget (``budget=``) and its usage
+sink, labelled with the key and the request id (``usage_sink=``): the library reserves, settles
+and records, as for any call. The sticky sessions (``prompt_cache_key``) of a key and provider
+set are theirs alone: in the usage database's session store, under their own scope, when the app
+has one (shared by every worker and replica on it), else in the MultiProvider's memory.
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from orkestra import (
+    AsyncResponseStream,
     Budget,
     CircuitBreaker,
     MultiProvider,
     Provider,
     Response,
-    ResponseStream,
     RetryPolicy,
     Timeouts,
 )
@@ -103,7 +104,8 @@ class Dispatcher:
                 p.api_key(env),
                 base_url=p.resolved_base_url(env),
                 quality=config.quality,
-                timeout=Timeouts(read=config.timeout),
+                timeout=Timeouts(read=config.timeout, pool=config.queue_timeout),
+                max_connections=p.connections(config),
                 retry=self.retry,
                 fallback=config.fallback,
                 budget=None
@@ -219,7 +221,7 @@ class Dispatcher:
         ``x-orkestra-ignored-params`` rather than dropped silently."""
         return (*response.ignored_params, *params.ignored)
 
-    # -- calls (blocking: run them in a worker thread) -----------------------------------
+    # -- calls (on the event loop: the library's async path) ------------------------------
 
     def _multi(self, providers: Sequence[str], key_id: str | None) -> MultiProvider:
         """The router over ``providers`` for the client key ``key_id`` (its sticky sessions
@@ -255,7 +257,7 @@ class Dispatcher:
             "usage_sink": usage_sink,
         }
 
-    def chat(
+    async def achat(
         self,
         destination: Destination,
         params: ChatParams,
@@ -268,27 +270,29 @@ class Dispatcher:
         kwargs = self._arguments(params, budget, usage_sink)
         if destination.model is None:
             multi = self._multi(destination.providers, key_id)
-            return multi.chat(strategy=destination.strategy, cascade=destination.cascade, **kwargs)
+            return await multi.achat(
+                strategy=destination.strategy, cascade=destination.cascade, **kwargs
+            )
         provider = self.providers[destination.providers[0]]
-        return provider.chat(model=destination.model, **kwargs)
+        return await provider.achat(model=destination.model, **kwargs)
 
-    def stream(
+    async def astream(
         self,
         destination: Destination,
         params: ChatParams,
         budget: Budget | None = None,
         usage_sink: UsageSink | None = None,
         key_id: str | None = None,
-    ) -> ResponseStream:
+    ) -> AsyncResponseStream:
         """The answer as a stream (routing and planning errors raise here)."""
         kwargs = self._arguments(params, budget, usage_sink)
         if destination.model is None:
             multi = self._multi(destination.providers, key_id)
-            return multi.stream(
+            return await multi.astream(
                 strategy=destination.strategy,
                 cascade=destination.cascade,
                 cascade_streaming="buffer" if destination.cascade else None,
                 **kwargs,
             )
         provider = self.providers[destination.providers[0]]
-        return provider.stream(model=destination.model, **kwargs)
+        return await provider.astream(model=destination.model, **kwargs)

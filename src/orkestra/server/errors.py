@@ -9,6 +9,8 @@ status an OpenAI client expects, so the official clients raise their usual excep
     413 request_too_large       body above the configured cap
     429 insufficient_quota      a budget is used up (x-should-retry: false: retrying cannot help)
     503 budget_unavailable      a key's shared budget cannot be checked (the database is away)
+    503 server_busy             the proxy is at its max_concurrency, or every one of a provider's
+                                max_connections stayed busy, for queue_timeout (retry-after)
     429 rate_limit_exceeded     the provider rate-limited every candidate (retry-after passed on)
     502 upstream_error          the provider refused our key or dropped the connection
     503 upstream_unavailable    the provider is down or every candidate's circuit is open
@@ -33,6 +35,7 @@ from orkestra.errors import (
     MissingAPIKeyError,
     ModelNotFoundError,
     OrkestraError,
+    PoolTimeoutError,
     PricingError,
     ProviderConnectionError,
     ProviderError,
@@ -43,9 +46,11 @@ from orkestra.errors import (
 )
 from orkestra.usage import scrub_secrets
 
-__all__ = ["ProxyError", "error_json", "from_library_error"]
+__all__ = ["ProxyError", "error_json", "from_library_error", "server_busy"]
 
 KEY_BUDGET_PREFIX = "key:"
+RETRY_AFTER_BUSY = 1
+"""What a 503 ``server_busy`` asks the client to wait before trying again, in seconds."""
 
 
 class ProxyError(Exception):
@@ -116,6 +121,28 @@ def _retry_headers(seconds: float | None) -> dict[str, str]:
     return {"retry-after": str(max(1, round(seconds))), "retry-after-ms": str(round(seconds * 1e3))}
 
 
+def server_busy(message: str) -> ProxyError:
+    """The answer when the proxy, or its pool of connections to a provider, is full: nothing
+    was sent, and a retry shortly may well be served (OpenAI clients retry a 503)."""
+    return ProxyError(
+        503,
+        message,
+        type="server_error",
+        code="server_busy",
+        headers={"retry-after": str(RETRY_AFTER_BUSY)},
+    )
+
+
+def _not_sent(error: BudgetExceededError | BudgetUnavailableError | PoolTimeoutError) -> ProxyError:
+    """A call refused before anything was sent: a budget, or no connection free in time."""
+    if isinstance(error, PoolTimeoutError):  # the proxy is full, not the provider down
+        return server_busy(
+            f"Every one of this proxy's connections to {error.provider} stayed busy for "
+            f"{error.waited:.1f} s; nothing was sent, try again shortly."
+        )
+    return budget_error(error)
+
+
 def budget_error(error: BudgetExceededError | BudgetUnavailableError) -> ProxyError:
     if isinstance(error, BudgetUnavailableError):
         return ProxyError(
@@ -151,8 +178,8 @@ def budget_error(error: BudgetExceededError | BudgetUnavailableError) -> ProxyEr
 def from_library_error(error: OrkestraError) -> ProxyError:
     """The OpenAI-shaped answer for an error the library raised."""
     message = str(error) or type(error).__name__
-    if isinstance(error, (BudgetExceededError, BudgetUnavailableError)):
-        return budget_error(error)
+    if isinstance(error, (BudgetExceededError, BudgetUnavailableError, PoolTimeoutError)):
+        return _not_sent(error)
     if isinstance(error, UnknownModelError):
         return ProxyError(404, message, param="model", code="model_not_found")
     if isinstance(error, (MissingAPIKeyError, PricingError)):

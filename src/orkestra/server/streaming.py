@@ -1,11 +1,13 @@
-"""Streaming answers as Server-Sent Events, and blocking library calls off the event loop.
+"""Streaming answers as Server-Sent Events, and the few blocking calls kept off the event loop.
 
-The library's :class:`~orkestra.ResponseStream` is synchronous: each chunk is read in a worker
-thread (:class:`Threads`). The first chunk is read *before* the response starts, so a request
+The library's :class:`~orkestra.AsyncResponseStream` is read on the event loop, chunk by chunk,
+with no thread in between. The first chunk is read *before* the response starts, so a request
 that fails before any text (routing, budget, every candidate down) still gets a proper HTTP
 error status; a failure after text has been sent arrives as an OpenAI-shaped ``data:
 {"error": …}`` event, after which the stream ends without ``[DONE]`` (the ``openai`` client
-raises ``APIError``).
+raises ``APIError``). A client that goes away mid-stream cancels the read: the library closes
+the upstream connection, settles the call's budget reservations at what it may have billed, and
+records the call as closed.
 
 The event order is OpenAI's: a chunk with the role (``content: null`` when the answer is only
 tool calls), content chunks, one ``delta.tool_calls`` chunk per tool call (the library hands
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -28,7 +30,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from orkestra import Response, ResponseStream, RoutingDecision
+from orkestra import AsyncResponseStream, Response, RoutingDecision
 from orkestra.errors import OrkestraError
 from orkestra.server.response import DONE, ChunkFormatter
 
@@ -40,7 +42,8 @@ T = TypeVar("T")
 
 
 class Threads:
-    """Blocking calls in worker threads, at most ``limit`` at once (one limiter per app)."""
+    """Blocking calls (warming up, closing, re-reading budgets) in worker threads, at most
+    ``limit`` at once (one limiter per app)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -49,8 +52,6 @@ class Threads:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._limiter is None:  # made in the event loop: older anyio needs one running
             self._limiter = anyio.CapacityLimiter(self.limit)
-        # Not abandoned on cancellation: a cancelled request waits for its thread to return,
-        # so nothing ever touches a ResponseStream that a thread is still reading.
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
 
@@ -69,34 +70,32 @@ class ClientDisconnected(Exception):
     """The client went away before the stream ended (recorded as such in the usage log)."""
 
 
-def next_chunk(iterator: Iterator[str]) -> str | None:
-    """The next text chunk, or None at the end (chunks are never empty)."""
-    return next(iterator, None)
-
-
 class StreamSession:
     """One streamed answer: reads the library's stream, writes SSE events, records the end."""
 
     def __init__(
         self,
-        stream: ResponseStream,
+        stream: AsyncResponseStream,
         formatter: ChunkFormatter,
-        threads: Threads,
         outcome: Outcome,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.stream = stream
         self.formatter = formatter
-        self.threads = threads
         self.outcome = outcome
-        self._chunks = iter(stream)
+        self._on_close = on_close
         self._first: str | None = None
         self._ended = False
         self._events: AsyncGenerator[bytes, None] | None = None
 
+    async def _next_chunk(self) -> str | None:
+        """The next text chunk, or None at the end (chunks are never empty)."""
+        return await anext(self.stream, None)
+
     async def start(self) -> None:
         """Read up to the first chunk; a failure here raises (and is recorded)."""
         try:
-            self._first = await self.threads.run(next_chunk, self._chunks)
+            self._first = await self._next_chunk()
         except BaseException as error:
             await self._end(error=error)
             raise
@@ -125,7 +124,7 @@ class StreamSession:
         try:
             while chunk is not None:
                 yield fmt.text(chunk)
-                chunk = await self.threads.run(next_chunk, self._chunks)
+                chunk = await self._next_chunk()
         except OrkestraError as error:
             await self._end(error=error)
             for event in fmt.cut(error, self.stream.routing):
@@ -145,15 +144,20 @@ class StreamSession:
     async def aclose(self) -> None:
         """Release everything, whatever happened: the client may have gone mid-stream."""
         with anyio.CancelScope(shield=True):
-            if self._events is not None:
-                with contextlib.suppress(Exception):
-                    await self._events.aclose()
-            if not self._ended:
-                # Closing the stream settles the library's budget reservations, records
-                # the call and closes the provider's connection.
-                with contextlib.suppress(Exception):
-                    await self.threads.run(self.stream.close)
-                await self._end(error=ClientDisconnected("the client closed the stream"))
+            try:
+                if self._events is not None:
+                    with contextlib.suppress(Exception):
+                        await self._events.aclose()
+                if not self._ended:
+                    # Closing the stream settles the library's budget reservations, records
+                    # the call and closes the provider's connection (a read the client's
+                    # going away cancelled has done so already).
+                    with contextlib.suppress(Exception):
+                        await self.stream.aclose()
+                    await self._end(error=ClientDisconnected("the client closed the stream"))
+            finally:
+                if self._on_close is not None:
+                    self._on_close()
 
 
 class SSEResponse(StreamingResponse):
