@@ -1,37 +1,45 @@
-"""What the proxy adds: latency over calling the upstream directly, and requests per second.
+"""What the proxy adds: latency over calling the upstream directly, requests per second, and the
+CPU the proxy's processes spend per request.
 
-    .venv/bin/python bench/proxy.py                  # orkestra and LiteLLM, side by side
-    .venv/bin/python bench/proxy.py --skip-litellm   # orkestra only
-    .venv/bin/python bench/proxy.py --requests 0.5   # half the requests (quicker, noisier)
+    .venv/bin/python bench/proxy.py                     # orkestra and LiteLLM, side by side
+    .venv/bin/python bench/proxy.py --skip-litellm      # orkestra only
+    .venv/bin/python bench/proxy.py --before /tmp/main  # and orkestra from another source tree
+    .venv/bin/python bench/proxy.py --requests 0.5      # half the requests (quicker, noisier)
     .venv/bin/python bench/proxy.py --skip-litellm --workers 1,2 --rounds 3   # --workers N
     .venv/bin/python bench/proxy.py --skip-litellm --cascade   # + orkestra/cascade
 
 Everything runs on 127.0.0.1, each in its own process: the fake provider server
-(``python -m orkestra.testing``), ``orkestra serve`` (``python -m orkestra.server``, one worker,
-a client key, the usage log on SQLite in a temp dir) in front of its OpenAI endpoint, and
-LiteLLM's proxy (one worker, a master key, no database) in front of the same endpoint. LiteLLM
-is a peer, not a dependency: it is installed into ``.cache/litellm-venv`` by this script
-(``pip install "litellm[proxy]"``) the first time.
+(``python -m orkestra.testing``), ``orkestra serve`` (``python -m orkestra.server``, a client key,
+the usage log on SQLite in a temp dir) in front of its OpenAI endpoint, and LiteLLM's proxy (one
+worker, a master key, no database) in front of the same endpoint. LiteLLM is a peer, not a
+dependency: it is installed into ``--litellm-venv`` (default ``.cache/litellm-venv``) with
+``pip install "litellm[proxy]"`` the first time. ``--before TREE`` runs a second
+``orkestra serve`` from the source tree ``TREE`` (``PYTHONPATH=TREE/src``, same venv): before
+and after a change, in one run.
 
-Four targets get the same non-streaming chat requests (eight prompts in turn, ``max_tokens``
-64), through a small keep-alive HTTP/1.1 client on asyncio so the load generator costs little:
+Every target gets the same chat requests (eight prompts in turn, ``max_tokens`` 64), streaming
+(``stream: true``, read to ``data: [DONE]``) and not, through a small keep-alive HTTP/1.1 client
+on asyncio so the load generator costs little:
 
 - ``direct``: the fake upstream itself (the baseline);
-- ``orkestra gpt-4o-mini``: pass-through to one model (auth, validation, usage log, pricing);
-- ``orkestra/openai``: the same plus the routing decision (embedding + KNN) on every request;
+- ``<server> gpt-4o-mini``: pass-through to one model (auth, validation, usage log, pricing);
+- ``<server> orkestra/openai``: the same plus the routing decision (embedding + KNN);
 - ``litellm gpt-4o-mini``: LiteLLM's proxy, its model fixed.
 
-``--cascade`` adds ``orkestra/cascade``: the same requests as a cascade (gpt-4o-mini first, its
-answer checked by the heuristic verifier, the next tier up when the check fails: with the fake's
-echoing answers, the one maths prompt of the eight climbs every time).
+``--cascade`` adds ``<server> orkestra/cascade``: the same requests as a cascade (gpt-4o-mini
+first, its answer checked by the heuristic verifier, the next tier up when the check fails: with
+the fake's echoing answers, the one maths prompt of the eight climbs every time).
 
-For each, at concurrency 1, 16 and 64, a bounded number of requests after a warm-up: p50 and p99
-latency, requests per second, and (at concurrency 1) the latency added over ``direct``.
+For each mode and concurrency (``--levels``, default 1, 16, 64, 256) the targets are measured in
+turn, one after the other, so that the machine's load drifts over all of them alike; ``--rounds
+R`` does it R times and pools each target's rounds. Reported: p50 and p99 latency (a stream: to
+its last byte), the latency added over ``direct`` at the same concurrency, requests per second,
+and the CPU seconds the target's processes (the server and its workers) spent per request, read
+from ``/proc`` before and after each measurement; ``req/CPU-s`` is its inverse — the requests one
+fully busy core would serve, the fair comparison on a machine whose cores are shared.
 
-``--workers 1,2`` measures the orkestra targets once per worker count (``orkestra serve
---workers N``, one server per count) and ends with each count's requests per second as a
-multiple of the first count's, at each concurrency; ``--rounds R`` measures them R times in
-turn and pools each target's rounds (the machine's load drifts over every count alike).
+``--workers 1,2`` runs one orkestra server per worker count and ends with each count's requests
+per second as a multiple of the first count's.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,15 +77,16 @@ PROMPTS = [
     "Write a Python function that merges two sorted lists",
     "What is 17 times 23?",
 ]
-LEVELS = ((1, 400), (16, 2000), (64, 3000))  # (concurrency, requests)
-WARMUP = 100
+REQUESTS = {1: 300, 16: 1000, 64: 1500, 256: 2000}  # per concurrency, before --requests
+WARMUP = 60
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- a minimal keep-alive HTTP/1.1 client ----------------------------------------------------
 
 
 class Connection:
-    """One keep-alive connection: POST, read the status and the whole body."""
+    """One keep-alive connection: POST, read the status and the whole body (chunked or not)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -129,13 +138,18 @@ class Connection:
 class Target:
     name: str
     url: str  # http://127.0.0.1:port
-    path: str
     model: str
     key: str
+    pids: list[int] = field(default_factory=list)
+    """The processes whose CPU time is the target's (with their descendants)."""
+    path: str = "/v1/chat/completions"
 
-    def body(self, i: int) -> bytes:
+    def body(self, i: int, stream: bool) -> bytes:
         message = {"role": "user", "content": PROMPTS[i % len(PROMPTS)]}
-        return json.dumps({"model": self.model, "messages": [message], "max_tokens": 64}).encode()
+        request = {"model": self.model, "messages": [message], "max_tokens": 64}
+        if stream:
+            request["stream"] = True
+        return json.dumps(request).encode()
 
 
 @dataclass
@@ -145,17 +159,80 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int
+    cpu: float  # CPU seconds of the target's processes
+    load: list[float] = field(default_factory=list)  # 1-minute load average at each measurement
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds
 
+    @property
+    def cpu_ms(self) -> float:
+        """CPU milliseconds per request."""
+        return self.cpu / self.requests * 1000.0
+
+    @property
+    def per_cpu_second(self) -> float:
+        """Requests per CPU second: what one fully busy core would serve."""
+        return self.requests / self.cpu if self.cpu > 0 else float("inf")
+
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
 
+    def __add__(self, other: Result) -> Result:
+        return Result(
+            self.concurrency,
+            self.requests + other.requests,
+            self.seconds + other.seconds,
+            self.latencies + other.latencies,
+            self.errors + other.errors,
+            self.cpu + other.cpu,
+            self.load + other.load,
+        )
 
-async def load(target: Target, concurrency: int, requests: int) -> Result:
+
+# -- CPU time of a process tree, from /proc --------------------------------------------------
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # fields from the 3rd (state) on
+
+
+def descendants(roots: list[int]) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = int(fields[1])
+    found = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """User + system CPU seconds of ``roots`` and their live descendants."""
+    total = 0
+    for pid in descendants(roots):
+        fields = _stat(pid)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+async def load(target: Target, concurrency: int, requests: int, stream: bool) -> Result:
     host, port = target.url.removeprefix("http://").split(":")
     headers = {"Authorization": f"Bearer {target.key}"}
     counter = iter(range(requests))
@@ -167,46 +244,41 @@ async def load(target: Target, concurrency: int, requests: int) -> Result:
         connection = Connection(host, int(port))
         try:
             for i in counter:
-                body = target.body(i)
+                body = target.body(i, stream)
                 started = time.perf_counter()
-                status, payload = await connection.post(target.path, body, headers)
+                try:
+                    status, payload = await connection.post(target.path, body, headers)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    status, payload = 0, repr(exc).encode()
+                    await connection.close()
                 latencies.append(time.perf_counter() - started)
-                if status != 200:
+                complete = not stream or payload.rstrip().endswith(b"data: [DONE]")
+                if status != 200 or not complete:
                     errors += 1
                     if errors == 1:
-                        print(f"  {target.name}: HTTP {status}: {payload[:300]!r}", file=sys.stderr)
+                        shown = payload[-300:]
+                        print(f"  {target.name}: HTTP {status}: {shown!r}", file=sys.stderr)
         finally:
             await connection.close()
 
+    cpu_before = cpu_seconds(target.pids)
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return Result(concurrency, requests, time.perf_counter() - started, latencies, errors)
+    seconds = time.perf_counter() - started
+    cpu = cpu_seconds(target.pids) - cpu_before
+    return Result(concurrency, requests, seconds, latencies, errors, cpu, [os.getloadavg()[0]])
 
 
-def pool(a: Result, b: Result) -> Result:
-    """Two runs of one target at one concurrency as one."""
-    return Result(
-        a.concurrency,
-        a.requests + b.requests,
-        a.seconds + b.seconds,
-        a.latencies + b.latencies,
-        a.errors + b.errors,
+def measure(target: Target, concurrency: int, requests: int, stream: bool) -> Result:
+    result = asyncio.run(load(target, concurrency, requests, stream))
+    print(
+        f"  {'stream' if stream else 'plain ':6} {target.name:30} c={concurrency:<3} "
+        f"p50 {result.percentile(0.5):8.2f} ms  p99 {result.percentile(0.99):8.2f} ms  "
+        f"{result.rps:6.0f} req/s  {result.cpu_ms:6.2f} CPU ms/req  load {result.load[0]:.1f}"
+        + (f"  ({result.errors} errors)" if result.errors else ""),
+        file=sys.stderr,
     )
-
-
-def measure(target: Target, scale: float) -> list[Result]:
-    asyncio.run(load(target, 4, WARMUP))
-    results = []
-    for concurrency, requests in LEVELS:
-        result = asyncio.run(load(target, concurrency, max(concurrency, int(requests * scale))))
-        print(
-            f"  {target.name:24} c={concurrency:<3} p50 {result.percentile(0.5):7.2f} ms  "
-            f"p99 {result.percentile(0.99):7.2f} ms  {result.rps:7.0f} req/s"
-            + (f"  ({result.errors} errors)" if result.errors else ""),
-            file=sys.stderr,
-        )
-        results.append(result)
-    return results
+    return result
 
 
 # -- the servers -----------------------------------------------------------------------------
@@ -218,14 +290,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
+def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
+    """Wait until ``url`` answers at all (any HTTP status)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if proc.poll() is not None:
             raise RuntimeError(f"{url} exited:\n{log.read_text(errors='replace')[-3000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
+        except urllib.error.HTTPError:
+            return
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
@@ -249,24 +324,27 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     env["NO_PROXY"] = "127.0.0.1,localhost"
+    env.pop("PYTHONPATH", None)
     return env
 
 
-def ensure_litellm() -> Path:
-    python = LITELLM_VENV / "bin" / "python"
-    litellm = LITELLM_VENV / "bin" / "litellm"
+def ensure_litellm(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    litellm = venv / "bin" / "litellm"
     if not litellm.exists():
-        print(f"installing litellm[proxy] into {LITELLM_VENV} ...", file=sys.stderr)
+        print(f"installing litellm[proxy] into {venv} ...", file=sys.stderr)
         if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", "litellm[proxy]"], check=True)
     return litellm
 
 
-def litellm_version() -> str:
-    python = LITELLM_VENV / "bin" / "python"
+VERSION_OF_LITELLM = "import importlib.metadata as m; print(m.version('litellm'))"
+
+
+def litellm_version(venv: Path) -> str:
     out = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        [str(venv / "bin" / "python"), "-c", VERSION_OF_LITELLM],
         capture_output=True,
         text=True,
         check=False,
@@ -274,14 +352,14 @@ def litellm_version() -> str:
     return out.stdout.strip() or "?"
 
 
-def orkestra_config(upstream: str, tmp: Path) -> Path:
-    path = tmp / "orkestra.toml"
+def orkestra_config(upstream: str, tmp: Path, name: str) -> Path:
+    path = tmp / f"orkestra-{name}.toml"
     path.write_text(f"""
 [routing]
 max_retries = 0
 
 [usage]
-database_url = "sqlite:///{tmp / "usage.db"}"
+database_url = "sqlite:///{tmp / f"usage-{name}.db"}"
 
 [providers.openai]
 api_key_env = "BENCH_UPSTREAM_KEY"
@@ -310,40 +388,21 @@ model_list:
 
 # -- report ----------------------------------------------------------------------------------
 
+Runs = dict[tuple[str, bool, int], Result]  # (target, stream, concurrency) -> pooled result
 
-def scaling(runs: dict[str, list[Result]], counts: list[int]) -> str:
-    """Each worker count's req/s over the first count's, per target and concurrency."""
+
+def report(runs: Runs, names: list[str], levels: list[int], stream: bool) -> str:
     lines = [
-        "| target | concurrency | "
-        + " | ".join(f"{n} worker{'s' * (n > 1)} req/s" for n in counts)
-        + " | "
-        + " | ".join(f"{n}/{counts[0]}" for n in counts[1:])
-        + " |",
-        "|---|---:|" + "---:|" * (2 * len(counts) - 1),
+        "| target | c | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s "
+        "| CPU ms/req | req/CPU-s | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for base_name in ("orkestra gpt-4o-mini", "orkestra/openai"):
-        per_count = [runs[f"{base_name} ({n}w)"] for n in counts]
-        for level, results in enumerate(zip(*per_count, strict=True)):
-            rates = [r.rps for r in results]
-            lines.append(
-                f"| {base_name} | {LEVELS[level][0]} | "
-                + " | ".join(f"{rate:.0f}" for rate in rates)
-                + " | "
-                + " | ".join(f"{rate / rates[0]:.2f}×" for rate in rates[1:])
-                + " |"
-            )
-    return "\n".join(lines)
-
-
-def report(runs: dict[str, list[Result]]) -> str:
-    direct = {r.concurrency: r for r in runs["direct"]}
-    lines = [
-        "| target | concurrency | p50 ms | p99 ms | added p50 ms | added p99 ms | req/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, results in runs.items():
-        for r in results:
-            base = direct[r.concurrency]
+    for name in names:
+        for c in levels:
+            r = runs.get((name, stream, c))
+            if r is None:
+                continue
+            base = runs[("direct", stream, c)]
             added = (
                 ("—", "—")
                 if name == "direct"
@@ -352,97 +411,104 @@ def report(runs: dict[str, list[Result]]) -> str:
                     f"{r.percentile(0.99) - base.percentile(0.99):.2f}",
                 )
             )
+            load = "–".join(f"{x:.0f}" for x in (min(r.load), max(r.load)))
             lines.append(
-                f"| {name} | {r.concurrency} | {r.percentile(0.5):.2f} | "
-                f"{r.percentile(0.99):.2f} | {added[0]} | {added[1]} | {r.rps:.0f} |"
-                + (f" ({r.errors} errors)" if r.errors else "")
+                f"| {name} | {c} | {r.percentile(0.5):.2f} | {r.percentile(0.99):.2f} | "
+                f"{added[0]} | {added[1]} | {r.rps:.0f} | {r.cpu_ms:.2f} | "
+                f"{r.per_cpu_second:.0f} | {load} |" + (f" ({r.errors} errors)" if r.errors else "")
             )
+    return "\n".join(lines)
+
+
+def ratios(runs: Runs, pairs: list[tuple[str, str]], levels: list[int]) -> str:
+    """``a`` against ``b``: req/s and req/CPU-s as multiples, per mode and concurrency."""
+    lines = [
+        "| a / b | mode | c | req/s | req/CPU-s | p50 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for a, b in pairs:
+        for stream in (False, True):
+            for c in levels:
+                ra, rb = runs.get((a, stream, c)), runs.get((b, stream, c))
+                if ra is None or rb is None:
+                    continue
+                lines.append(
+                    f"| {a} / {b} | {'stream' if stream else 'plain'} | {c} | "
+                    f"{ra.rps / rb.rps:.2f}× | {ra.per_cpu_second / rb.per_cpu_second:.2f}× | "
+                    f"{ra.percentile(0.5) / rb.percentile(0.5):.2f}× |"
+                )
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-litellm", action="store_true", help="measure orkestra only")
-    parser.add_argument("--requests", type=float, default=1.0, help="scale the request counts")
+    parser.add_argument("--litellm-venv", type=Path, default=LITELLM_VENV)
     parser.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        help="measure the orkestra targets this many times, in turn",
+        "--before", type=Path, help="also serve orkestra from this source tree (its src/)"
     )
-    parser.add_argument("--cascade", action="store_true", help="also measure orkestra/cascade")
+    parser.add_argument("--requests", type=float, default=1.0, help="scale the request counts")
+    parser.add_argument("--levels", default="1,16,64,256", help="concurrencies to measure")
+    parser.add_argument("--modes", default="plain,stream", help="plain, stream or both")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every target R times")
     parser.add_argument(
         "--workers",
         default="1",
         help="orkestra serve --workers, comma-separated counts to compare (e.g. 1,2)",
     )
+    parser.add_argument("--routed", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--cascade", action="store_true", help="also measure orkestra/cascade")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
+    levels = [int(c) for c in args.levels.split(",")]
+    modes = [m == "stream" for m in args.modes.split(",")]
 
-    runs: dict[str, list[Result]] = {}
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="orkestra-bench-")))
         env = base_env()
-        up_port, lite_port = free_port(), free_port()
+        up_port = free_port()
         upstream = f"http://127.0.0.1:{up_port}"
+        fake_log = tmp / "fake.log"
         fake = stack.enter_context(
             process(
-                [sys.executable, "-m", "orkestra.testing", "--port", str(up_port)],
-                env,
-                tmp / "fake.log",
+                [sys.executable, "-m", "orkestra.testing", "--port", str(up_port)], env, fake_log
             )
         )
-        # The fake answers any GET it does not know with an OpenAI-style error: it is up.
-        wait_for_any(f"{upstream}/v1/models", fake, tmp / "fake.log")
+        wait_for(f"{upstream}/v1/models", fake, fake_log)
+        targets = [Target("direct", upstream, "gpt-4o-mini", UPSTREAM_KEY, [fake.pid])]
 
-        ork_env = {**env, "ORKESTRA_HOME": str(tmp), "BENCH_UPSTREAM_KEY": UPSTREAM_KEY}
-        ork_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        config = orkestra_config(upstream, tmp)
-
-        print(f"{os.cpu_count()} CPUs; each line: one target at one concurrency", file=sys.stderr)
-        runs["direct"] = measure(
-            Target("direct", upstream, "/v1/chat/completions", "gpt-4o-mini", UPSTREAM_KEY),
-            args.requests,
-        )
-        # Every worker count's server runs from the start (an idle one takes next to no CPU);
-        # with --rounds R they are measured in turn R times, so that the machine's load drifts
-        # over all of them alike, and each target's rounds are pooled.
-        orkestra_targets: list[list[Target]] = []
-        for count in counts:
-            ork_port = free_port()
+        servers: list[tuple[str, Path | None, int]] = []
+        if args.before is not None:
+            servers += [("before", args.before.resolve() / "src", n) for n in counts]
+        servers += [("orkestra", None, n) for n in counts]
+        for label, tree, count in servers:
+            name = label + (f" {count}w" if len(counts) > 1 else "")
+            port = free_port()
+            ork_env = {**env, "ORKESTRA_HOME": str(tmp), "BENCH_UPSTREAM_KEY": UPSTREAM_KEY}
+            ork_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            if tree is not None:
+                ork_env["PYTHONPATH"] = str(tree)
+            config = orkestra_config(upstream, tmp, name.replace(" ", "-"))
             command = [sys.executable, "-m", "orkestra.server", "--config", str(config)]
-            command += ["--port", str(ork_port), "--workers", str(count)]
-            log = tmp / f"orkestra-{count}.log"
-            ork = stack.enter_context(process(command, ork_env, log))
-            orkestra_url = f"http://127.0.0.1:{ork_port}"
-            wait_for(f"{orkestra_url}/healthz", ork, log)
-            suffix = f" ({count}w)" if len(counts) > 1 else ""
-            orkestra_targets.append(
-                [
-                    Target(name + suffix, orkestra_url, "/v1/chat/completions", model, CLIENT_KEY)
-                    for name, model in (
-                        ("orkestra gpt-4o-mini", "gpt-4o-mini"),
-                        ("orkestra/openai", "orkestra/openai"),
-                        *((("orkestra/cascade", "orkestra/cascade"),) if args.cascade else ()),
-                    )
-                ]
-            )
-        for _ in range(args.rounds):
-            for group in orkestra_targets:
-                for target in group:
-                    results = measure(target, args.requests)
-                    earlier = runs.get(target.name)
-                    runs[target.name] = (
-                        results
-                        if earlier is None
-                        else [pool(a, b) for a, b in zip(earlier, results, strict=True)]
-                    )
+            command += ["--port", str(port), "--workers", str(count)]
+            log = tmp / f"{name.replace(' ', '-')}.log"
+            server = stack.enter_context(process(command, ork_env, log))
+            url = f"http://127.0.0.1:{port}"
+            wait_for(f"{url}/healthz", server, log)
+            models = [("gpt-4o-mini", "gpt-4o-mini")]
+            if args.routed:
+                models.append(("orkestra/openai", "orkestra/openai"))
+            if args.cascade:
+                models.append(("orkestra/cascade", "orkestra/cascade"))
+            targets += [
+                Target(f"{name} {shown}", url, model, CLIENT_KEY, [server.pid])
+                for shown, model in models
+            ]
 
-        targets = []
         version = None
         if not args.skip_litellm:
-            litellm = ensure_litellm()
-            version = litellm_version()
+            litellm = ensure_litellm(args.litellm_venv)
+            version = litellm_version(args.litellm_venv)
             master = "sk-" + secrets.token_hex(24)
             lite_env = {
                 **env,
@@ -451,59 +517,54 @@ def main() -> int:
                 "LITELLM_LOG": "ERROR",
             }
             lite_env.pop("DATABASE_URL", None)
-            lite = stack.enter_context(
-                process(
-                    [
-                        str(litellm),
-                        "--config",
-                        str(litellm_config(upstream, tmp)),
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(lite_port),
-                        "--num_workers",
-                        "1",
-                    ],
-                    lite_env,
-                    tmp / "litellm.log",
-                )
-            )
+            lite_port = free_port()
+            lite_command = [str(litellm), "--config", str(litellm_config(upstream, tmp))]
+            lite_command += ["--host", "127.0.0.1", "--port", str(lite_port), "--num_workers", "1"]
+            lite = stack.enter_context(process(lite_command, lite_env, tmp / "litellm.log"))
             lite_url = f"http://127.0.0.1:{lite_port}"
             wait_for(f"{lite_url}/health/liveliness", lite, tmp / "litellm.log")
             targets.append(
-                Target(
-                    "litellm gpt-4o-mini", lite_url, "/v1/chat/completions", "gpt-4o-mini", master
-                )
+                Target("litellm gpt-4o-mini", lite_url, "gpt-4o-mini", master, [lite.pid])
             )
 
+        print(f"{os.cpu_count()} CPUs, load {os.getloadavg()}; warming up", file=sys.stderr)
         for target in targets:
-            runs[target.name] = measure(target, args.requests)
+            for stream in modes:
+                asyncio.run(load(target, 4, WARMUP, stream))
 
+        runs: Runs = {}
+        for _ in range(args.rounds):
+            for stream in modes:
+                for c in levels:
+                    requests = max(c, int(REQUESTS.get(c, 1000) * args.requests))
+                    for target in targets:
+                        result = measure(target, c, requests, stream)
+                        key = (target.name, stream, c)
+                        runs[key] = runs[key] + result if key in runs else result
+
+    names = [t.name for t in targets]
     print(
-        f"\norkestra serve vs LiteLLM {version or '(skipped)'} on the fake upstream, "
-        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n"
+        f"\nthe proxies on the fake upstream: {os.cpu_count()} CPUs, Python "
+        f"{sys.version.split()[0]}, LiteLLM {version or '(skipped)'}, {args.rounds} round(s)"
     )
-    print(report(runs))
+    for stream in modes:
+        print(f"\n{'streaming' if stream else 'non-streaming'}\n")
+        print(report(runs, names, levels, stream))
+    pairs: list[tuple[str, str]] = []
+    for shown in ("gpt-4o-mini", "orkestra/openai", "orkestra/cascade"):
+        ours = [n for n in names if n.startswith("orkestra") and n.endswith(" " + shown)]
+        before = [n for n in names if n.startswith("before") and n.endswith(" " + shown)]
+        pairs += list(zip(ours, before, strict=False))
+        if not args.skip_litellm:
+            pairs += [(n, "litellm gpt-4o-mini") for n in ours]
     if len(counts) > 1:
-        print(f"\norkestra serve --workers {args.workers}: req/s against {counts[0]} worker(s)\n")
-        print(scaling(runs, counts))
+        for shown in ("gpt-4o-mini", "orkestra/openai"):
+            many = [n for n in names if n.startswith("orkestra ") and n.endswith(" " + shown)]
+            pairs += [(n, many[0]) for n in many[1:]]
+    if pairs:
+        print("\nratios (a over b; req/CPU-s: requests per CPU second of the proxy processes)\n")
+        print(ratios(runs, pairs, levels))
     return 0
-
-
-def wait_for_any(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    """Wait until ``url`` answers at all (any HTTP status)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(log.read_text(errors="replace"))
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
 
 
 if __name__ == "__main__":
