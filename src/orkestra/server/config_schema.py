@@ -106,7 +106,7 @@ class ServerSection(_Section):
     """Chat requests in flight at once in one process; more wait for a slot (queue_timeout)."""
     queue_timeout: Annotated[float, Field(gt=0.0, le=3_600.0)] = 30.0
     """Seconds a request waits for a slot (max_concurrency) or an upstream connection
-    (max_connections) before a 503 with Retry-After."""
+    (providers.*.max_connections) before a 503 with Retry-After."""
     workers: Annotated[int, Field(ge=1, le=1024)] = 1
     """Server processes sharing the port (--workers)."""
     max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
@@ -220,8 +220,9 @@ class ProviderEntry(_Section):
     budget_usd: Annotated[float | None, Field(ge=0.0, le=1e12)] = None
     """The most this process may spend on it, in dollars."""
     max_connections: Annotated[int | None, Field(ge=1, le=100_000)] = None
-    """Connections to it one process keeps open at most, each reused (a stream holds one
-    until it ends); requests beyond wait (queue_timeout). Default: server.max_concurrency."""
+    """Upstream connections to it one process keeps open at most, each reused (a stream
+    holds one until it ends); calls beyond wait (server.queue_timeout), then 503. Default:
+    server.max_concurrency. (server.max_connections is about client connections.)"""
 
 
 class KeyEntry(_Section):
