@@ -26,7 +26,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -253,6 +253,11 @@ class Endpoint:
                     # SDK clients sit in reference cycles, freed only whenever gc runs).
                     weakref.finalize(self, self._adapter.close)
         return self._adapter
+
+    async def aopen(self, models: Sequence[ModelInfo]) -> None:
+        """Make the running loop's async SDK client(s) for ``models`` now (see
+        :meth:`Adapter.aopen <orkestra.providers.base.Adapter.aopen>`)."""
+        await self.adapter.aopen(models)
 
     # -- requests ------------------------------------------------------------------------
 

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from anthropic.types import Message as AnthropicMessage
     from anthropic.types import RawMessageStreamEvent
 
+    from orkestra.catalog import ModelInfo
+
 __all__ = ["AnthropicAdapter", "usage_from_anthropic"]
 
 # The SDK refuses non-streaming calls it expects to run past 10 minutes
@@ -513,6 +515,9 @@ class AnthropicAdapter:
     async def async_client(self) -> anthropic.AsyncAnthropic:
         """The running loop's async client (made on first use in that loop)."""
         return await self._clients.async_()
+
+    async def aopen(self, models: Sequence[ModelInfo]) -> None:
+        await self._clients.async_()
 
     # ------------------------------------------------------------ sync
 

@@ -12,7 +12,7 @@ the fake server: ARCHITECTURE.md, "Adding a provider", lists every step.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -176,6 +176,12 @@ class Adapter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    async def aopen(self, models: Sequence[ModelInfo]) -> None:
+        """Make the running loop's async client(s) for ``models`` now. Making one loads TLS
+        certificates (~0.1 s of CPU): a server does it before it serves, not in the middle of
+        its first requests, where it would stall its event loop."""
+        ...
 
     async def aclose(self) -> None:
         """Close the async client(s)."""

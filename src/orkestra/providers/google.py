@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from google import genai
     from google.genai import types
 
+    from orkestra.catalog import ModelInfo
+
 __all__ = ["GoogleAdapter", "build_params", "usage_from_google"]
 
 # Tool-call ids orkestra makes up for calls Gemini sent without one (Gemini 2.x): stable within
@@ -434,6 +436,10 @@ class GoogleAdapter:
         """The running loop's client for ``api_version`` (use its ``.aio``), made on first use
         and closed when the loop shuts down (see :mod:`orkestra.providers._loops`)."""
         return await self._loops.get(api_version, lambda: self._new_client(api_version))
+
+    async def aopen(self, models: Sequence[ModelInfo]) -> None:
+        for version in sorted({m.api_version or "v1" for m in models}):
+            await self.async_client(version)
 
     # ------------------------------------------------------------ calls
 

@@ -8,7 +8,7 @@ for both clients, and the answer parsing (a whole completion, or a stream's chun
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,8 @@ from orkestra.providers.base import (
 
 if TYPE_CHECKING:
     import openai
+
+    from orkestra.catalog import ModelInfo
 
 __all__ = ["OpenAIAdapter", "usage_from_openai"]
 
@@ -285,6 +287,9 @@ class OpenAIAdapter:
     async def _async_client(self) -> openai.AsyncOpenAI:
         """The running loop's async client (made on first use in that loop)."""
         return await self._clients.async_()
+
+    async def aopen(self, models: Sequence[ModelInfo]) -> None:
+        await self._clients.async_()
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         return build_params(request, self._settings)

@@ -261,6 +261,7 @@ class _Proxy:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         try:
             await self.threads.run(self.dispatcher.warm_up)
+            await self.dispatcher.aopen()  # on the loop the requests will be served on
             self.readiness.warmed = True
         except Exception as exc:  # the first request will try again, and say what fails
             logger.warning("warming up failed: %s", exc)
