@@ -508,8 +508,8 @@ class MultiProvider(HookedCalls):
             return any(p._serves(pin, needs, tokens) for p in self.providers)
 
         session = request.options.session
-        pin = self.sessions.get(session) if session is not None and cascading else None
-        decision, settle = self.sessions.turn(session, decision, serves)
+        pin = None if session is None else self.sessions.get(session)
+        decision, settle = self.sessions.turn(session, pin, decision, serves)
         call = Call(
             {p.name: p.endpoint for p in self.providers},
             request,

@@ -486,8 +486,8 @@ class Provider(ProviderRouting, HookedCalls):
         def serves(pin: Pin) -> bool:
             return self._serves(pin, needs, tokens)
 
-        pin = self.sessions.get(session) if session is not None and cascading else None
-        decision, settle = self.sessions.turn(session, decision, serves)
+        pin = None if session is None else self.sessions.get(session)
+        decision, settle = self.sessions.turn(session, pin, decision, serves)
         sink = args.usage_sink or self.usage_sink
         call = Call(
             {self.name: self.endpoint},

@@ -114,14 +114,19 @@ class SessionStore(ABC):
         """Release what the store holds (connections); the in-memory store holds nothing."""
 
     def turn(
-        self, session: str | None, routed: RoutingDecision, serves: Callable[[Pin], bool]
+        self,
+        session: str | None,
+        pin: Pin | None,
+        routed: RoutingDecision,
+        serves: Callable[[Pin], bool],
     ) -> tuple[RoutingDecision, Callable[[Response], None] | None]:
         """This turn's decision for ``session`` (None: no session, ``routed`` as it is) and
-        what to call with its response. ``serves(pin)``: whether the session's model can serve
-        this turn (it may lack a capability the turn needs)."""
+        what to call with its response. ``pin``: the session's pin, read by the caller (once:
+        a cascade needs it too, and with a database store every read is a round trip).
+        ``serves(pin)``: whether the session's model can serve this turn (it may lack a
+        capability the turn needs)."""
         if session is None:
             return routed, None
-        pin = self.get(session)
         movable = pin is not None and not serves(pin)
         decision = routed if pin is None else _steer(pin, routed, movable)
         return decision, lambda response: self.settle(session, response, moved=movable)

@@ -284,3 +284,37 @@ def test_async_calls_reach_a_database_store_off_the_event_loop(
     assert [r.tier for r in responses] == ["budget", "premium", "premium"]
     assert len(store.threads) == 6  # a read and a write per turn
     assert loop_thread not in store.threads
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_async_cascades_reach_a_database_store_off_the_event_loop(
+    fake: FakeProviderServer, tmp_path: Path, stream: bool
+) -> None:
+    """A cascade ends its answer itself (the accepted step, then the session): with a database
+    store that too runs in a worker thread, as for a routed call."""
+    from orkestra.usage import SQLiteUsageLog
+
+    log = SQLiteUsageLog(tmp_path / "usage.db")
+    store = _WatchedStore(log.path)
+    store.threads = []
+    provider = o.Provider("openai", fake.api_key, usage_sink=None, sessions=store, mode="cascade")
+
+    async def turns() -> tuple[int, list[o.Response]]:
+        loop_thread = threading.get_ident()
+        chat = o.Conversation(provider, session_id="conv-async-cascade")
+        for text in (EASY, HARD):
+            if stream:
+                async for _ in chat.astream_text(text):
+                    pass
+            else:
+                await chat.achat(text)
+        return loop_thread, chat.responses
+
+    try:
+        loop_thread, responses = asyncio.run(turns())
+    finally:
+        store.close()
+        log.close()
+    assert all(r.cascade is not None for r in responses)
+    assert len(store.threads) == 4  # a read and a write per turn
+    assert loop_thread not in store.threads

@@ -12,6 +12,7 @@ settle, climb — is written once here (:meth:`triage`, :meth:`verify`/:meth:`av
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -198,6 +199,13 @@ class CascadeCall:
         self.call.record(final)
         return final
 
+    async def afinal(self, response: Response) -> Response:
+        """:meth:`final` in async code: in a worker thread when settling the session waits on
+        a database (``Call.on_response_blocks``), as a routed call's answer does."""
+        if self.call.on_response_blocks:
+            return await asyncio.to_thread(self.final, response)
+        return self.final(response)
+
     def invalid(self, triage: Triage) -> StructuredOutputError:
         """An answer at the top that failed its ``response_format``: recorded as such, the
         error carrying the cascade's response."""
@@ -290,7 +298,7 @@ class CascadeCall:
             verdict = await self.averify(triage) if triage.check else triage.verdict
             if self.settle(triage, verdict, started):
                 await self._aemit(self.step_event(None))
-                return self.final(triage.response)
+                return await self.afinal(triage.response)
             rung = self.climb()
             await self._aemit(self.step_event(rung))
             try:

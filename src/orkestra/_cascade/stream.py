@@ -20,7 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, 
 from typing import TYPE_CHECKING, Any
 
 from orkestra._cascade.flow import Rung
-from orkestra._types import CascadeReport, Replaced, RoutingDecision
+from orkestra._types import CascadeReport, Replaced, Response, RoutingDecision
 from orkestra.errors import OrkestraError
 from orkestra.resilience import drivers
 from orkestra.resilience.call import AsyncResponseStream, ResponseStream, fallback_moves
@@ -70,9 +70,9 @@ class _Steps:
         self._chunks.clear()
         return marker
 
-    def _ending(self, triage: Triage) -> tuple[Any, list[Event]]:
-        final = self._cascade.final(triage.response)
-        return final, [
+    def _ending(self, final: Response) -> list[Event]:
+        """The events that end the stream, once ``final`` is recorded."""
+        return [
             *(("on_fallback", move) for move in fallback_moves(final)),
             ("on_stream_complete", {"response": final}),
             ("on_response", {"response": final}),
@@ -135,7 +135,8 @@ class CascadeStream(_Steps, ResponseStream):
                         self._chunks.append(triage.response.text)
                         self._emit("on_chunk", {"chunk": triage.response.text})
                         yield triage.response.text
-                    self.response, events = self._ending(triage)
+                    self.response = cascade.final(triage.response)
+                    events = self._ending(self.response)
                     self.routing = self.response.routing
                     break
                 rung = cascade.climb()
@@ -210,7 +211,8 @@ class AsyncCascadeStream(_Steps, AsyncResponseStream):
                         self._chunks.append(triage.response.text)
                         await self._emit("on_chunk", {"chunk": triage.response.text})
                         yield triage.response.text
-                    self.response, events = self._ending(triage)
+                    self.response = await cascade.afinal(triage.response)
+                    events = self._ending(self.response)
                     self.routing = self.response.routing
                     break
                 rung = cascade.climb()
