@@ -8,6 +8,8 @@ Prints, from one run (this machine is shared and noisy: compare the ratios, not 
 
 * ``Provider.route()`` p50/p99 over real prompts from the shared data (warm), and the router's
   ``predict()`` alone; the default index is the bundled one;
+* what a cascade decides before its first call (``route()``, the ladder and the prior's skip
+  rule, the default :class:`~orkestra.CascadePolicy`), on a library that has cascades;
 * ``import orkestra`` + the first decision, and the resident memory after it, in a fresh process;
 * the same decision with the contextual MiniLM (onnxruntime, the ``[onnx]`` extra) as the
   embedder, against the static embedder over an index of the same 3,000 rows (an ONNX index of
@@ -33,6 +35,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
@@ -85,6 +88,31 @@ def cold_start() -> tuple[float, float]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     seconds, rss = out.stdout.split()
     return float(seconds), float(rss)
+
+
+def cascade_decision(
+    provider: object,
+) -> tuple[Callable[[str], object], Callable[[object], object]] | None:
+    """What a cascade decides before its first call, with the default policy: the routing
+    decision, the ladder (the cheapest model of each tier that can serve the prompt) and the
+    prior on its rungs (``skip_below="auto"``); and the ladder and prior alone, given the
+    decision. None on a library without cascades."""
+    try:
+        from orkestra._cascade.flow import CascadeFlow
+        from orkestra._cascade.policy import CascadePolicy
+    except ImportError:
+        return None
+
+    policy = CascadePolicy()
+
+    def first_rung(decision: object) -> object:
+        rungs = provider.cascade_candidates(decision, frozenset(), 0)  # type: ignore[attr-defined]
+        return CascadeFlow(decision, rungs, policy).next_rung()  # type: ignore[arg-type]
+
+    def decide(prompt: str) -> object:
+        return first_rung(provider.route(prompt))  # type: ignore[attr-defined]
+
+    return decide, first_rung
 
 
 def same_rows_routers(data: Path) -> tuple[object, object] | None:
@@ -218,6 +246,17 @@ def main() -> None:
     print(f"  {route_cpu}")
     print(f"router.predict()  p50 {predict_p50:.3f} ms  p99 {predict_p99:.3f} ms")
     print(f"  {predict_cpu}")
+    cascade = cascade_decision(provider)
+    if cascade is not None:
+        decide, first_rung = cascade
+        c50, c99 = percentiles(decide, items)
+        cascade_cpu = cpu("cascade's first rung")
+        decisions = [provider.route(item) for item in items]
+        l50, l99 = percentiles(first_rung, decisions)  # type: ignore[arg-type]
+        ladder_cpu = cpu("ladder + prior alone")
+        print(f"cascade's first rung (route + ladder + prior)  p50 {c50:.3f} ms  p99 {c99:.3f} ms")
+        print(f"  {cascade_cpu}")
+        print(f"  ladder + prior alone  p50 {l50:.4f} ms  p99 {l99:.4f} ms; {ladder_cpu}")
     seconds, rss = cold_start()
     print(f"import orkestra + first decision: {seconds:.3f} s; max RSS after it: {rss:.0f} MB")
 
