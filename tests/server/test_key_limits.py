@@ -107,6 +107,25 @@ def test_tokens_a_minute(app_client: AppClient, fake: FakeProviderServer) -> Non
     assert len(fake.requests) == 2
 
 
+def test_tokens_a_minute_count_a_cascades_discarded_answer(
+    app_client: AppClient, fake: FakeProviderServer
+) -> None:
+    """A cascade that climbed used the tokens of every answer it asked for, the discarded one
+    included: 600 + 500 tokens pass a 1,000-token minute though neither answer alone does."""
+    client, clock = limited(app_client, tpm=1000)
+    cheapest = "gemini-2.5-flash-lite"  # the cascade's first rung across the three providers
+    refusal = "I'm sorry, but I can't help with that."
+    fake.queue(Reply(refusal, input_tokens=300, output_tokens=300), model=cheapest)
+    fake.queue(Reply("Tokyo.", input_tokens=250, output_tokens=250))
+    climbed = ask(client, "orkestra/cascade")
+    assert climbed.status_code == 200
+    assert climbed.json()["orkestra"]["cascade"]["escalated"] is True
+    refused = ask(client)
+    assert refused.status_code == 429 and refused.json()["error"]["type"] == "tokens"
+    clock.now += 61
+    assert ask(client).status_code == 200
+
+
 def test_requests_in_flight_at_once(app_client: AppClient, fake: FakeProviderServer) -> None:
     client, _ = limited(app_client, max_parallel=2)
     fake.queue(Reply("slow", delay=1.0), times=2)
