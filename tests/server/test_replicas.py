@@ -111,6 +111,33 @@ def test_two_workers_keep_a_conversation_on_one_model(
     assert fake.requests[-1].body["prompt_cache_key"] == "conv-workers"  # o3 is OpenAI's
 
 
+def test_a_cascading_conversation_never_climbs_back_down_across_workers(
+    two_workers: list[str], fake: FakeProviderServer
+) -> None:
+    """A cascade that climbed pins its session at the tier that answered: the next turn, on
+    the other worker, starts its cascade there (the pin is read and written off the event loop,
+    in the shared database)."""
+    cheapest = "gemini-2.5-flash-lite"
+    fake.queue(Reply("I'm sorry, but I can't help with that."), model=cheapest)
+    clients = openai_clients(two_workers)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": BUDGET_TURNS[0]}]
+    tiers, steps = [], []
+    for i, text in enumerate(BUDGET_TURNS[:3]):
+        if i:
+            messages.append({"role": "user", "content": text})
+        raw = clients[i % 2].chat.completions.with_raw_response.create(
+            model="orkestra/cascade", messages=messages, prompt_cache_key="conv-cascade"
+        )
+        messages.append({"role": "assistant", "content": raw.parse().choices[0].message.content})
+        tiers.append(raw.headers["x-orkestra-tier"])
+        steps.append(raw.headers["x-orkestra-cascade-steps"].split(","))
+    assert steps[0][0] == f"google/{cheapest}:failed" and len(steps[0]) == 2
+    assert tiers[0] != "budget" and tiers == [tiers[0]] * 3
+    assert [len(s) for s in steps[1:]] == [1, 1]  # started at the session's tier, passed there
+    generated = [r.model for r in fake.requests if r.method == "POST"]
+    assert generated.count(cheapest) == 1
+
+
 def test_a_sticky_session_belongs_to_its_client_key(two_workers: list[str]) -> None:
     team_a = openai_clients(two_workers)
     team_b = openai_clients(two_workers, OTHER_KEY)
