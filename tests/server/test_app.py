@@ -472,6 +472,8 @@ def test_models_lists_routed_names_and_catalog_models(app_client: AppClient) -> 
         "orkestra/balanced",
     ]
     assert {"orkestra/openai", "orkestra/anthropic", "orkestra/google", "gpt-4o-mini"} <= set(ids)
+    # The same routed names without a slash, for SDKs that read "a/b" as a provider prefix.
+    assert {"orkestra-auto", "orkestra-cheapest", "orkestra-openai", "orkestra-google"} <= set(ids)
     one = client.get("/v1/models/orkestra/auto", headers={"authorization": f"Bearer {CLIENT_KEY}"})
     assert one.json()["id"] == "orkestra/auto"
     missing = client.get("/v1/models/gpt-17", headers={"authorization": f"Bearer {CLIENT_KEY}"})
@@ -508,3 +510,25 @@ def test_no_key_ever_reaches_a_response_or_the_log(
     everything = "".join(r.text + str(r.headers) for r in texts) + stored + caplog.text
     assert UPSTREAM_KEY not in everything
     assert CLIENT_KEY not in everything
+
+
+@pytest.mark.parametrize(
+    ("model", "providers"),
+    [
+        ("orkestra-auto", {"openai", "anthropic", "google"}),
+        ("orkestra-cheapest", {"openai", "anthropic", "google"}),
+        ("orkestra-anthropic", {"anthropic"}),
+    ],
+)
+def test_routed_names_without_a_slash_route_like_their_slashed_forms(
+    app_client: AppClient, fake: FakeProviderServer, model: str, providers: set[str]
+) -> None:
+    client = app_client()
+    response = client.post("/v1/chat/completions", json=chat_body(model=model))
+    assert response.status_code == 200, response.text
+    assert response.headers["x-orkestra-provider"] in providers
+    assert fake.requests[-1].provider == response.headers["x-orkestra-provider"]
+    if model == "orkestra-cheapest":
+        assert response.json()["orkestra"]["strategy"] == "cheapest"
+    unknown = client.post("/v1/chat/completions", json=chat_body(model="orkestra-nothing"))
+    assert unknown.status_code == 404 and is_openai_error(unknown)

@@ -11,6 +11,8 @@
                                        cheapest adequate model, its answer checked,
                                        the next tier up when the check fails
 ``orkestra/<provider>``                route within that provider's models
+``orkestra-auto``, ``orkestra-<...>``  the same names without a slash, for clients that read
+                                       ``a/b`` as a provider prefix (LiteLLM-style SDKs)
 ``<catalog model>`` or                 pass-through: that model, no routing, still logged,
 ``<provider>/<catalog model>``         priced and budgeted (aliases and retired ids are
                                        replaced by their successors, as in the library)
@@ -63,6 +65,9 @@ __all__ = ["Destination", "Dispatcher"]
 
 PREFIX = "orkestra/"
 CASCADE = "cascade"
+FLAT_PREFIX = "orkestra-"
+"""The routed names again without a slash (``orkestra-auto``): some SDKs read ``a/b`` as
+"provider a, model b" and never send the slash on."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,9 @@ class Dispatcher:
     def resolve(self, name: str) -> Destination:
         """The destination of a model name, or a 404 :class:`ProxyError`."""
         everything = tuple(self.providers)
-        if name.startswith(PREFIX):
-            rest = name[len(PREFIX) :]
+        prefix = next((p for p in (PREFIX, FLAT_PREFIX) if name.startswith(p)), None)
+        if prefix is not None:
+            rest = name[len(prefix) :]
             if rest == "auto":
                 return Destination(name, everything, self.strategy, cascade=self.cascades)
             if rest == CASCADE:
@@ -189,9 +195,9 @@ class Dispatcher:
             raise model_not_found(requested) from None
         return Destination(requested, (provider,), self.strategy, info.id)
 
-    def routed_names(self) -> list[str]:
-        names = [f"{PREFIX}auto", *(f"{PREFIX}{s}" for s in STRATEGIES), f"{PREFIX}{CASCADE}"]
-        return names + [f"{PREFIX}{p}" for p in self.providers]
+    def routed_names(self, prefix: str = PREFIX) -> list[str]:
+        names = [f"{prefix}auto", *(f"{prefix}{s}" for s in STRATEGIES), f"{prefix}{CASCADE}"]
+        return names + [f"{prefix}{p}" for p in self.providers]
 
     def served_models(self) -> list[tuple[str, str]]:
         """(provider, model) of every current model of the configured providers."""
@@ -204,11 +210,13 @@ class Dispatcher:
         ]
 
     def model_list(self) -> list[dict[str, Any]]:
-        """``GET /v1/models``: the routed names, then every current model of each provider."""
+        """``GET /v1/models``: the routed names (with a slash, then without), then every
+        current model of each provider."""
         created = int(
             datetime.combine(self.catalog.as_of, datetime.min.time(), timezone.utc).timestamp()
         )
-        entries = [(name, "orkestra") for name in self.routed_names()]
+        routed = self.routed_names() + self.routed_names(FLAT_PREFIX)
+        entries = [(name, "orkestra") for name in routed]
         day = today()
         for provider in self.providers:
             entries += [
