@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from orkestra._conversation import Messages, Prompt, prompt_text, resolve_input
-from orkestra._options import parse_options
+from orkestra._options import parse_options, parse_params
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, Message, RequestOptions
 from orkestra._unicode import check_unicode
 from orkestra.errors import InvalidRequestError
@@ -85,11 +85,14 @@ def read_input(
     tool_choice: Any = None,
     response_format: Any = None,
     session_id: str | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> Request:
-    """Check everything a call (or a ``route``) was given; raises before any network call."""
+    """Check everything a call (or a ``route``) was given; raises before any network call.
+    ``params``: the optional parameters (``stop=``, ``top_p=``...) by name."""
     text, conversation = resolve_input(prompt, messages)
     validate_request(text, max_tokens, temperature)
     options = parse_options(tools, tool_choice, response_format, session_id)
+    model_params = parse_params(params or {})
     # Everything that will be sent, so a bad character is named here, not deep in an SDK.
     if conversation is None:
         check_unicode(text, "prompt")
@@ -98,10 +101,12 @@ def read_input(
     check_unicode(options.tools, "tools")
     check_unicode(options.response_format, "response_format")
     check_unicode(options.session, "session_id")
+    check_unicode(model_params.stop, "stop")
     options = dataclasses.replace(
         options,
         max_tokens=max_tokens,  # type: ignore[arg-type]  # checked above
         temperature=float(temperature),  # type: ignore[arg-type]
+        params=model_params,
     )
     all_text = prompt_text(conversation or text)
     needs = options.needs(conversation)

@@ -268,8 +268,9 @@ class Endpoint:
         options: RequestOptions,
     ) -> Prepared:
         """The request for ``model``, its parameter quirks applied: ``max_tokens`` clamped to
-        the model's output limit, ``temperature`` left out where the model takes only its own
-        (reported in :attr:`Prepared.dropped` and warned about once per model)."""
+        the model's output limit, ``temperature`` left out where the model takes only its own,
+        and the optional parameters it cannot take (the catalog's ``unsupported_params``) left
+        out (each reported in :attr:`Prepared.dropped` and warned about once per model)."""
         max_tokens = options.max_tokens
         if max_tokens > model.max_output_tokens:
             _warn_quirk(
@@ -289,6 +290,18 @@ class Endpoint:
                 )
                 dropped = ("temperature",)
             temperature = None
+        # The optional parameters this model cannot take are not sent, and said so
+        # (parallel_tool_calls asks nothing of a call without tools).
+        params = options.params
+        if not options.tools:
+            params = params.without({"parallel_tool_calls"})
+        unsupported = set(params.given()) & model.unsupported_params
+        for name in sorted(unsupported):
+            _warn_quirk(
+                (model.id, name),
+                f"{model.id} does not take {name}; it is not sent (Response.ignored_params)",
+            )
+        dropped += tuple(n for n in params.given() if n in unsupported)
         messages = (Message("user", prompt),) if isinstance(prompt, str) else prompt
         request = ChatRequest(
             model,
@@ -299,6 +312,7 @@ class Endpoint:
             tool_choice=options.tool_choice,
             response_format=options.response_format,
             session=options.session,
+            params=params.without(unsupported),
         )
         return Prepared(request, dropped)
 

@@ -52,8 +52,10 @@ DATA_KEYS = (
     "cascade",
     "verifier",
     "cascade_streaming",
+    "params",
 )
-"""The arguments of a call, as middleware sees them in ``data`` (with ``provider``, ``stream``)."""
+"""The arguments of a call, as middleware sees them in ``data`` (with ``provider``, ``stream``);
+``params`` is a dict of the optional parameters given (``stop``, ``top_p``...)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class CallArgs:
     tool_choice: Any = None
     response_format: Any = None
     session_id: str | None = None
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """The optional parameters given (``stop=``, ``top_p=``...), checked by :meth:`request`."""
     budget: Budget | None = None
     """A spend cap for this call alone, on top of the provider's and the process's."""
     usage_sink: UsageSink | None = None
@@ -89,6 +93,7 @@ class CallArgs:
     def data(self) -> dict[str, Any]:
         """The ``data`` dict middleware sees (see :mod:`orkestra.hooks`)."""
         data = {key: getattr(self, key) for key in DATA_KEYS}
+        data["params"] = dict(self.params)
         if not self.multi:
             del data["strategy"]
         data.update(provider=self.provider, stream=self.stream)
@@ -111,6 +116,7 @@ class CallArgs:
             tool_choice=self.tool_choice,
             response_format=self.response_format,
             session_id=self.session_id,
+            params=self.params,
         )
 
 

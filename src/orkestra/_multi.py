@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orkestra._call import Request, read_input, validate_knob, validate_request
 from orkestra._cascade import CascadeCall, CascadePolicy, Cascades, ladder
@@ -28,6 +28,11 @@ from orkestra.resilience.retry import RetryPolicy
 from orkestra.routing.policy import Router, TierPrediction, estimate_input_tokens
 from orkestra.strategies import Option, get_strategy
 from orkestra.usage import UsageSink
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from orkestra._request import ParamArgs
 
 __all__ = ["MultiProvider"]
 
@@ -255,6 +260,7 @@ class MultiProvider(HookedCalls):
         usage_sink: UsageSink | None = None,
         cascade: bool | None = None,
         verifier: Any = None,
+        **params: Unpack[ParamArgs],
     ) -> Response:
         """Pick a provider and model with the strategy, call it, return the answer.
 
@@ -273,6 +279,7 @@ class MultiProvider(HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,
@@ -299,6 +306,7 @@ class MultiProvider(HookedCalls):
         cascade: bool | None = None,
         verifier: Any = None,
         cascade_streaming: str | None = None,
+        **params: Unpack[ParamArgs],
     ) -> ResponseStream:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
         return self._hooked_stream(
@@ -313,6 +321,7 @@ class MultiProvider(HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,
@@ -340,6 +349,7 @@ class MultiProvider(HookedCalls):
         cascade: bool | None = None,
         verifier: Any = None,
         cascade_streaming: str | None = None,
+        **params: Unpack[ParamArgs],
     ) -> Iterator[str]:
         """Stream the answer's text chunks (``str``) from the chosen model."""
         return iter(
@@ -355,6 +365,7 @@ class MultiProvider(HookedCalls):
                     tool_choice=tool_choice,
                     response_format=response_format,
                     session_id=session_id,
+                    params=params,
                     budget=budget,
                     usage_sink=usage_sink,
                     cascade=cascade,
@@ -382,6 +393,7 @@ class MultiProvider(HookedCalls):
         usage_sink: UsageSink | None = None,
         cascade: bool | None = None,
         verifier: Any = None,
+        **params: Unpack[ParamArgs],
     ) -> Response:
         """:meth:`chat` for async code: ``response = await multi.achat(...)``. The same
         routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
@@ -397,6 +409,7 @@ class MultiProvider(HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,
@@ -423,6 +436,7 @@ class MultiProvider(HookedCalls):
         cascade: bool | None = None,
         verifier: Any = None,
         cascade_streaming: str | None = None,
+        **params: Unpack[ParamArgs],
     ) -> AsyncResponseStream:
         """:meth:`stream` for async code: ``stream = await multi.astream(...)`` runs the
         middleware and routes (errors in the request raise here, as with ``stream()``); then
@@ -440,6 +454,7 @@ class MultiProvider(HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,
@@ -467,6 +482,7 @@ class MultiProvider(HookedCalls):
         cascade: bool | None = None,
         verifier: Any = None,
         cascade_streaming: str | None = None,
+        **params: Unpack[ParamArgs],
     ) -> AsyncIterator[str]:
         """:meth:`stream_text` for async code: ``async for chunk in multi.astream_text(...)``
         (the stream is closed when the loop stops early)."""
@@ -482,6 +498,7 @@ class MultiProvider(HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,

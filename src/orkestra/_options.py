@@ -13,15 +13,28 @@ capabilities before routing: the router only picks among models that can serve i
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orkestra._request import ForcedTool, RequestOptions, ResponseFormat, Tool, ToolChoice
+from orkestra._request import (
+    PARAM_NAMES,
+    REASONING_EFFORTS,
+    ForcedTool,
+    ModelParams,
+    RequestOptions,
+    ResponseFormat,
+    Tool,
+    ToolChoice,
+)
 from orkestra._schema import limits_problem
 from orkestra.catalog import ModelInfo
 from orkestra.errors import CapabilityError, InvalidRequestError, StructuredOutputError
 
-__all__ = ["RequestOptions", "parse_options", "structured"]
+__all__ = ["MAX_STOP_SEQUENCES", "RequestOptions", "parse_options", "parse_params", "structured"]
+
+MAX_STOP_SEQUENCES = 4
+"""OpenAI's limit (Gemini's is 5): a routed call may land on either."""
 
 NAMED_CAPABILITIES = ("tools", "vision", "json")
 
@@ -160,6 +173,82 @@ def parse_options(
         response_model=model,
         session=session_id,
     )
+
+
+def _number(name: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequestError(f"{name} must be a number, not {type(value).__name__}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InvalidRequestError(f"{name} must be in [{low:g}, {high:g}], not {value!r}")
+    return float(value)
+
+
+def _stop(value: object) -> tuple[str, ...]:
+    stops = (value,) if isinstance(value, str) else value
+    if not isinstance(stops, (list, tuple)):
+        raise InvalidRequestError("stop must be a string or a list of strings")
+    if len(stops) > MAX_STOP_SEQUENCES:
+        raise InvalidRequestError(
+            f"stop takes at most {MAX_STOP_SEQUENCES} sequences (OpenAI's limit), not {len(stops)}"
+        )
+    for item in stops:
+        if not isinstance(item, str) or not item:
+            raise InvalidRequestError("each stop sequence must be a non-empty string")
+    return tuple(stops)
+
+
+def _logit_bias(value: object) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        raise InvalidRequestError("logit_bias must be a mapping of token ids to biases")
+    out: dict[str, float] = {}
+    for token, bias in value.items():
+        if not str(token).isdigit():
+            raise InvalidRequestError(f"logit_bias: {token!r} is not a token id")
+        out[str(token)] = _number(f"logit_bias[{token!r}]", bias, -100, 100)
+    return out
+
+
+def parse_params(args: Mapping[str, Any]) -> ModelParams:  # noqa: PLR0912 (one branch per parameter)
+    """Check a call's optional parameters (``stop=``, ``top_p=``...; see
+    :class:`~orkestra._request.ParamArgs`). An unknown name is a :class:`TypeError`, as for any
+    keyword argument; a bad value an :class:`InvalidRequestError`."""
+    unknown = [name for name in args if name not in PARAM_NAMES]
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument {unknown[0]!r}; the optional parameters are "
+            + ", ".join(PARAM_NAMES)
+        )
+    given = {name: value for name, value in args.items() if value is not None}
+    if not given:
+        return ModelParams()
+    out: dict[str, Any] = {}
+    if "stop" in given:
+        out["stop"] = _stop(given["stop"])
+    if "top_p" in given:
+        out["top_p"] = _number("top_p", given["top_p"], 0, 1)
+    for name in ("presence_penalty", "frequency_penalty"):
+        if name in given:
+            out[name] = _number(name, given[name], -2, 2)
+    if "seed" in given:
+        seed = given["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidRequestError(f"seed must be an integer, not {seed!r}")
+        out["seed"] = seed
+    if "parallel_tool_calls" in given:
+        if not isinstance(given["parallel_tool_calls"], bool):
+            raise InvalidRequestError("parallel_tool_calls must be True or False")
+        if not given["parallel_tool_calls"]:  # True is what every provider does anyway
+            out["parallel_tool_calls"] = False
+    if "reasoning_effort" in given:
+        if given["reasoning_effort"] not in REASONING_EFFORTS:
+            raise InvalidRequestError(
+                f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, "
+                f"not {given['reasoning_effort']!r}"
+            )
+        out["reasoning_effort"] = given["reasoning_effort"]
+    if "logit_bias" in given:
+        out["logit_bias"] = _logit_bias(given["logit_bias"])
+    return ModelParams(**out)
 
 
 def structured(text: str, options: RequestOptions) -> Any:

@@ -9,7 +9,7 @@ the endpoint. Nothing below calls back up into the Provider.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orkestra._call import Request, validate_knob
 from orkestra._cascade import CascadeCall, CascadePolicy, Cascades
@@ -35,6 +35,11 @@ from orkestra.resilience.plan import Reachable, plan_targets
 from orkestra.resilience.retry import DEFAULT_READ_TIMEOUT, RetryPolicy, Timeouts
 from orkestra.routing.policy import Router
 from orkestra.usage import UsageSink
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from orkestra._request import ParamArgs
 
 __all__ = ["DEFAULT_USAGE_SINK", "Provider", "ResponseStream"]
 
@@ -219,6 +224,7 @@ class Provider(ProviderRouting, HookedCalls):
         usage_sink: UsageSink | None = None,
         cascade: bool | None = None,
         verifier: Any = None,
+        **params: Unpack[ParamArgs],
     ) -> Response:
         """Route ``prompt`` (or a conversation: ``messages=[{"role", "content"}, ...]``), call
         the chosen model, return its answer with cost and savings.
@@ -248,6 +254,7 @@ class Provider(ProviderRouting, HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,
@@ -274,6 +281,7 @@ class Provider(ProviderRouting, HookedCalls):
         cascade: bool | None = None,
         verifier: Any = None,
         cascade_streaming: str | None = None,
+        **params: Unpack[ParamArgs],
     ) -> ResponseStream:
         """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``.
         A cascade streams as ``cascade_streaming`` says (default: the policy's ``"buffer"``:
@@ -291,6 +299,7 @@ class Provider(ProviderRouting, HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,
@@ -318,6 +327,7 @@ class Provider(ProviderRouting, HookedCalls):
         cascade: bool | None = None,
         verifier: Any = None,
         cascade_streaming: str | None = None,
+        **params: Unpack[ParamArgs],
     ) -> Iterator[str]:
         """Stream the answer's text chunks (``str``) from the routed model."""
         return iter(
@@ -333,6 +343,7 @@ class Provider(ProviderRouting, HookedCalls):
                     tool_choice=tool_choice,
                     response_format=response_format,
                     session_id=session_id,
+                    params=params,
                     budget=budget,
                     usage_sink=usage_sink,
                     cascade=cascade,
@@ -360,6 +371,7 @@ class Provider(ProviderRouting, HookedCalls):
         usage_sink: UsageSink | None = None,
         cascade: bool | None = None,
         verifier: Any = None,
+        **params: Unpack[ParamArgs],
     ) -> Response:
         """:meth:`chat` for async code: ``response = await provider.achat(...)``. The same
         routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
@@ -375,6 +387,7 @@ class Provider(ProviderRouting, HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,
@@ -401,6 +414,7 @@ class Provider(ProviderRouting, HookedCalls):
         cascade: bool | None = None,
         verifier: Any = None,
         cascade_streaming: str | None = None,
+        **params: Unpack[ParamArgs],
     ) -> AsyncResponseStream:
         """:meth:`stream` for async code: ``stream = await provider.astream(...)`` runs the
         middleware and routes (errors in the request raise here, as with ``stream()``); then
@@ -418,6 +432,7 @@ class Provider(ProviderRouting, HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,
@@ -445,6 +460,7 @@ class Provider(ProviderRouting, HookedCalls):
         cascade: bool | None = None,
         verifier: Any = None,
         cascade_streaming: str | None = None,
+        **params: Unpack[ParamArgs],
     ) -> AsyncIterator[str]:
         """:meth:`stream_text` for async code: ``async for chunk in provider.astream_text(...)``
         (the stream is closed when the loop stops early)."""
@@ -460,6 +476,7 @@ class Provider(ProviderRouting, HookedCalls):
                 tool_choice=tool_choice,
                 response_format=response_format,
                 session_id=session_id,
+                params=params,
                 budget=budget,
                 usage_sink=usage_sink,
                 cascade=cascade,

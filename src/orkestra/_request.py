@@ -1,7 +1,8 @@
 """The request vocabulary every layer speaks, from the public methods and the proxy down to the
 adapters: a conversation's :class:`Message` turns (with :class:`Image` parts and tool calls), the
 :class:`Tool` functions a model may call, a :class:`ForcedTool` choice, a :class:`ResponseFormat`,
-and a call's :class:`RequestOptions`.
+a call's :class:`ModelParams` (stop sequences, sampling, seed, reasoning effort...) and its
+:class:`RequestOptions`.
 
 These are plain values, already checked: user input (OpenAI-style dicts, pydantic models, JSON
 Schemas) is parsed into them by :mod:`orkestra._conversation` and :mod:`orkestra._options`, the
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from orkestra._schema import SchemaProblem, schema_problem
 from orkestra._types import ToolCall
@@ -22,9 +24,14 @@ from orkestra._types import ToolCall
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_TEMPERATURE",
+    "PARAM_NAMES",
+    "REASONING_EFFORTS",
     "ForcedTool",
     "Image",
     "Message",
+    "ModelParams",
+    "ParamArgs",
+    "ReasoningEffort",
     "RequestOptions",
     "ResponseFormat",
     "Role",
@@ -129,10 +136,82 @@ class ResponseFormat:
         return problem
 
 
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+REASONING_EFFORTS: tuple[ReasoningEffort, ...] = ("minimal", "low", "medium", "high")
+
+PARAM_NAMES = (
+    "stop",
+    "top_p",
+    "seed",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+)
+"""The optional parameters a call may pass (:class:`ModelParams`), by the names the catalog's
+``unsupported_params`` uses for the models that cannot take them."""
+
+
+class ParamArgs(TypedDict, total=False):
+    """The keyword arguments of :class:`ModelParams` as ``chat()`` and its siblings take them.
+
+    Each is sent only to a model that takes it (translated into its provider's form); a model
+    that cannot (the catalog's ``unsupported_params``) is called without it, which
+    :attr:`Response.ignored_params` reports (and a warning, once per model and parameter).
+    """
+
+    stop: str | list[str] | tuple[str, ...]
+    """Up to 4 sequences the answer stops before (OpenAI ``stop``, Anthropic
+    ``stop_sequences``, Gemini ``stopSequences``)."""
+    top_p: float
+    """Nucleus sampling, in [0, 1]."""
+    seed: int
+    """Best-effort deterministic sampling (OpenAI, Gemini)."""
+    parallel_tool_calls: bool
+    """False: at most one tool call per answer (OpenAI ``parallel_tool_calls``, Anthropic
+    ``disable_parallel_tool_use``). Only sent with tools; True is every provider's default."""
+    reasoning_effort: ReasoningEffort
+    """How hard a reasoning model thinks: OpenAI ``reasoning_effort``, Gemini
+    ``thinkingConfig.thinkingBudget``."""
+    presence_penalty: float
+    """In [-2, 2]."""
+    frequency_penalty: float
+    """In [-2, 2]."""
+    logit_bias: dict[str, float]
+    """Token id (as a string) → bias in [-100, 100] (OpenAI's tokenizer ids)."""
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """A call's optional generation parameters, checked (see :class:`ParamArgs`); None (and no
+    stop sequence) means not set: the model's own default, nothing sent."""
+
+    stop: tuple[str, ...] = ()
+    top_p: float | None = None
+    seed: int | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: Mapping[str, float] | None = None
+
+    def given(self) -> tuple[str, ...]:
+        """The names of the parameters set, in :data:`PARAM_NAMES` order."""
+        return tuple(name for name in PARAM_NAMES if getattr(self, name) not in (None, ()))
+
+    def without(self, names: frozenset[str] | set[str]) -> ModelParams:
+        """These parameters with ``names`` unset."""
+        if not names & set(self.given()):
+            return self
+        defaults = ModelParams()
+        return dataclasses.replace(self, **{n: getattr(defaults, n) for n in names})
+
+
 @dataclass(frozen=True)
 class RequestOptions:
     """What a call asks for besides its messages, already checked: the output limit and
-    temperature, tools, structured output and a sticky session."""
+    temperature, tools, structured output, a sticky session and the optional parameters."""
 
     max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float = DEFAULT_TEMPERATURE
@@ -142,6 +221,7 @@ class RequestOptions:
     response_model: Any = None
     """The pydantic model class given as ``response_format``, if one was."""
     session: str | None = None
+    params: ModelParams = field(default_factory=ModelParams)
 
     def needs(self, conversation: tuple[Message, ...] | None) -> frozenset[str]:
         """The catalog capabilities a model needs to serve this request."""

@@ -282,20 +282,9 @@ def test_a_model_of_a_provider_not_served_says_so(app_client: AppClient) -> None
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        (
-            {
-                "tools": [{"type": "function", "function": {"name": "f"}}],
-                "parallel_tool_calls": False,
-            },
-            "parallel_tool_calls",
-        ),
         ({"functions": [{"name": "f"}]}, "functions"),
         ({"response_format": {"type": "grammar", "grammar": "x"}}, "response_format.type"),
-        ({"top_p": 0.5}, "top_p"),
-        ({"stop": ["\n"]}, "stop"),
         ({"n": 2}, "n"),
-        ({"seed": 1}, "seed"),
-        ({"logprobs": True}, "logprobs"),
     ],
 )
 def test_a_parameter_orkestra_cannot_honour_is_a_400_naming_it(

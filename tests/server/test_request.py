@@ -112,14 +112,8 @@ def test_defaults_of_unsupported_parameters_are_accepted(fields: dict[str, Any])
         ({"functions": [{"name": "f"}]}, "functions"),
         ({"function_call": "auto"}, "function_call"),
         ({"response_format": {"type": "grammar"}}, "response_format.type"),
-        ({"top_p": 0.9}, "top_p"),
-        ({"stop": "END"}, "stop"),
         ({"n": 3}, "n"),
         ({"n": True}, "n"),
-        ({"seed": 42}, "seed"),
-        ({"presence_penalty": 0.5}, "presence_penalty"),
-        ({"logit_bias": {"50256": -100}}, "logit_bias"),
-        ({"reasoning_effort": "low"}, "reasoning_effort"),
         ({"audio": {"voice": "alloy"}}, "audio"),
         ({"messages": [{"role": "function", "content": "x", "name": "f"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": "x", "name": "bob"}]}, "messages[0].name"),
@@ -191,3 +185,66 @@ def test_usage_counts_cached_and_reasoning_tokens_inside_the_totals() -> None:
         "prompt_tokens_details": {"cached_tokens": 60},
         "completion_tokens_details": {"reasoning_tokens": 25},
     }
+
+
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+
+
+def test_optional_parameters_are_handed_to_the_library_by_its_names() -> None:
+    params = parse(
+        stop="END",
+        top_p=0.5,
+        seed=7,
+        presence_penalty=-1,
+        frequency_penalty=0.25,
+        logit_bias={"50256": -100},
+        reasoning_effort="low",
+        parallel_tool_calls=False,
+        tools=[TOOL],
+    )
+    assert params.params == {
+        "stop": ["END"],
+        "top_p": 0.5,
+        "seed": 7,
+        "presence_penalty": -1.0,
+        "frequency_penalty": 0.25,
+        "logit_bias": {"50256": -100.0},
+        "reasoning_effort": "low",
+        "parallel_tool_calls": False,
+    }
+    assert params.options()["stop"] == ["END"] and params.options()["seed"] == 7
+    # Nothing asked: a plain library call.
+    assert parse(stop=[], logit_bias={}, parallel_tool_calls=False).params == {}
+
+
+def test_logprobs_are_reported_ignored_and_unserved() -> None:
+    params = parse(logprobs=True, top_logprobs=2)
+    assert params.unserved == ("logprobs", "top_logprobs")
+    assert set(params.unserved) <= set(params.ignored)
+    assert parse(logprobs=False).unserved == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "param", "code"),
+    [
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop", "invalid_value"),
+        ({"stop": [""]}, "stop[0]", "invalid_value"),
+        ({"stop": 3}, "stop", "invalid_type"),
+        ({"top_p": 1.5}, "top_p", "invalid_value"),
+        ({"top_p": "high"}, "top_p", "invalid_type"),
+        ({"seed": 1.5}, "seed", "invalid_type"),
+        ({"seed": 2**70}, "seed", "invalid_value"),
+        ({"presence_penalty": 3}, "presence_penalty", "invalid_value"),
+        ({"logit_bias": {"token": 1}}, "logit_bias", "invalid_value"),
+        ({"logit_bias": {"1": 101}}, "logit_bias.1", "invalid_value"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort", "invalid_value"),
+        ({"parallel_tool_calls": "no"}, "parallel_tool_calls", "invalid_type"),
+        ({"logprobs": "yes"}, "logprobs", "invalid_type"),
+        ({"top_logprobs": 3}, "top_logprobs", "invalid_value"),
+    ],
+)
+def test_bad_optional_parameters_are_refused_by_name(
+    fields: dict[str, Any], param: str, code: str
+) -> None:
+    error = refusal(**fields)
+    assert (error.status, error.param, error.code) == (400, param, code)

@@ -605,11 +605,6 @@ def with_call(*after: dict[str, Any], call: dict[str, Any] = ASSISTANT_CALL) -> 
             "tool_choice.type",
             "unsupported_parameter",
         ),
-        (
-            {"tools": [WEATHER], "parallel_tool_calls": False},
-            "parallel_tool_calls",
-            "unsupported_parameter",
-        ),
         ({"parallel_tool_calls": "yes"}, "parallel_tool_calls", "invalid_type"),
         ({"response_format": "json"}, "response_format", "invalid_type"),
         ({"response_format": {"type": "json_schema"}}, "response_format.json_schema", None),

@@ -34,6 +34,7 @@ from orkestra.catalog._types import (
     find_model,
     snapshot_index,
     today,
+    unsupported_params,
 )
 from orkestra.errors import (
     ConfigurationError,
@@ -77,6 +78,9 @@ class Catalog:
                 price_ref=m.get("price_ref"),
                 price=_price_from(m["price"]) if "price" in m else None,
                 price_provider=owner.price_provider,
+                unsupported_params=unsupported_params(
+                    m.get("unsupported_params", owner.unsupported_params), f"catalog: {m['id']}"
+                ),
             )
             models[(info.provider, info.id)] = info
         aliases = {
@@ -273,6 +277,9 @@ def _provider_from(name: str, p: Mapping[str, Any]) -> ProviderInfo:
         base_url=p.get("base_url"),
         requires_key=bool(p.get("requires_key", True)),
         compatible=bool(p.get("compatible", False)),
+        unsupported_params=unsupported_params(
+            p.get("unsupported_params", ()), f"catalog: provider {name}"
+        ),
     )
 
 

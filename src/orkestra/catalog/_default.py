@@ -112,14 +112,16 @@ def register_model(
     max_output_tokens: int | None = None,
     capabilities: Iterable[str] | None = None,
     reasoning: bool | None = None,
+    unsupported_params: Iterable[str] | None = None,
 ) -> None:
     """Add or override a model in the process-wide catalog (:func:`default_catalog`).
 
     For a fine-tuned model, a negotiated price or a model of your own server. ``tier`` makes it
     serve that tier (a provider with no tiers gets all three from it until others are given).
-    Checked now: a bad entry raises :class:`ConfigurationError` (:class:`PricingError` for a
-    new model with no price). Providers made before the call keep the catalog they were made
-    with.
+    ``unsupported_params``: the optional call parameters (``stop``, ``seed``...) the model
+    cannot take (default: its provider's). Checked now: a bad entry raises
+    :class:`ConfigurationError` (:class:`PricingError` for a new model with no price).
+    Providers made before the call keep the catalog they were made with.
 
     >>> register_model("openai", "ft:gpt-4o-mini:acme::abc123", input_price=0.3,
     ...                output_price=1.2, capabilities=["tools", "json"])
@@ -133,6 +135,7 @@ def register_model(
         ("max_output_tokens", max_output_tokens),
         ("capabilities", None if capabilities is None else list(capabilities)),
         ("reasoning", reasoning),
+        ("unsupported_params", None if unsupported_params is None else list(unsupported_params)),
     ):
         if value is not None:
             spec[key] = value

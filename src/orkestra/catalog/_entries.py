@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orkestra._types import TIERS, Tier
-from orkestra.catalog._types import CAPABILITIES, ModelInfo, ModelTable, Price, ProviderInfo
+from orkestra.catalog._types import (
+    CAPABILITIES,
+    ModelInfo,
+    ModelTable,
+    Price,
+    ProviderInfo,
+    unsupported_params,
+)
 from orkestra.catalog.cost import price_of
 from orkestra.errors import ConfigurationError, PricingError
 
@@ -32,6 +39,7 @@ MODEL_KEYS = (
     "max_output_tokens",
     "capabilities",
     "reasoning",
+    "unsupported_params",
 )
 """What a user's model entry may say (``models={tier: {...}}``, register_model, the file)."""
 
@@ -115,7 +123,7 @@ def model_entry(
                 "max_output_tokens", min(DEFAULT_MAX_OUTPUT_TOKENS, context)
             ),
             price_provider=info.price_provider,
-            **changes,
+            **{"unsupported_params": info.unsupported_params, **changes},
         )
         if model.price is None and not info.requires_key:
             model = dataclasses.replace(model, price=Price(0.0, 0.0))
@@ -141,6 +149,8 @@ def _changes(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
         if not isinstance(spec["reasoning"], bool):
             raise ConfigurationError(f"{where}: reasoning must be true or false")
         changes["reasoning"] = spec["reasoning"]
+    if spec.get("unsupported_params") is not None:
+        changes["unsupported_params"] = unsupported_params(spec["unsupported_params"], where)
     return changes
 
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from orkestra._request import PARAM_NAMES
 from orkestra._types import Tier
 from orkestra.errors import ConfigurationError
 
@@ -27,11 +28,26 @@ __all__ = [
     "now",
     "snapshot_index",
     "today",
+    "unsupported_params",
 ]
 
 CAPABILITIES = frozenset({"tools", "vision", "json"})
 ADAPTER_NAMES = ("openai", "anthropic", "google")
 """The adapter modules a provider can be spoken to with (``orkestra.providers.ADAPTERS``)."""
+
+
+def unsupported_params(value: object, where: str) -> frozenset[str]:
+    """A catalog entry's ``unsupported_params``: a list of :data:`PARAM_NAMES`."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple, frozenset, set)):
+        raise ConfigurationError(
+            f"{where}: unsupported_params must be a list such as ['seed', 'top_p'], not {value!r}"
+        )
+    unknown = [p for p in value if p not in PARAM_NAMES]
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: unsupported_params: {unknown[0]!r} is not one of {', '.join(PARAM_NAMES)}"
+        )
+    return frozenset(value)
 
 
 def today() -> dt.date:
@@ -97,6 +113,14 @@ class ModelInfo:
     price_provider: str = ""
     """The genai-prices provider id to price this model under (its provider's, set at load),
     so pricing never needs to find the provider in some catalog."""
+    unsupported_params: frozenset[str] = frozenset()
+    """The optional parameters (``stop``, ``top_p``, ``seed``... :data:`PARAM_NAMES`) this
+    model cannot take: a call is sent without them and reports them in
+    ``Response.ignored_params``. Default: its provider's ``unsupported_params``."""
+
+    def takes(self, param: str) -> bool:
+        """Whether a call's optional parameter ``param`` is sent to this model."""
+        return param not in self.unsupported_params
 
     def retired_on(self, day: dt.date) -> bool:
         return self.retires is not None and day >= self.retires
@@ -124,6 +148,8 @@ class ProviderInfo:
     """False for local servers (ollama, vllm, openai-compatible): a placeholder key is sent."""
     compatible: bool = False
     """An OpenAI-compatible API that is not OpenAI: send only what such servers understand."""
+    unsupported_params: frozenset[str] = frozenset()
+    """The optional parameters its models cannot take, unless a model says otherwise."""
 
     def __post_init__(self) -> None:
         if not self.adapter:

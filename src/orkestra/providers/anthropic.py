@@ -16,6 +16,10 @@ How our provider-neutral request maps onto the Messages API (field names as in t
   format, which the model is made to call, and whose input is returned as the text;
 - images are ``image`` blocks: a ``base64`` source for ``data:`` URLs, a ``url`` source for
   https URLs;
+- ``stop`` is ``stop_sequences``; ``parallel_tool_calls=False`` is ``tool_choice``'s
+  ``disable_parallel_tool_use``; the other optional parameters are not Anthropic's (the
+  catalog's ``unsupported_params``: ``top_p`` is refused by API version 2026-10-21 like
+  ``temperature``, and there is no ``seed``);
 - a ``session`` marks ``cache_control: {"type": "ephemeral"}`` breakpoints on the system prompt
   and on the last block of the last turn (Anthropic caches nothing it is not told to, and a
   cache write costs 1.25x input, so a one-off request gets no breakpoint).
@@ -115,7 +119,7 @@ def build_call(request: ChatRequest) -> _Call:
             else system
         )
     tools = [_tool(t) for t in request.tools]
-    choice = _tool_choice(request)
+    choice: dict[str, Any] | None = _tool_choice(request)
     format_tool = None
     fmt = request.response_format
     if fmt is not None and fmt.schema is not None:
@@ -131,11 +135,24 @@ def build_call(request: ChatRequest) -> _Call:
             choice = {"type": "tool", "name": fmt.name}
     if tools:
         params["tools"] = tools
+        if request.params.parallel_tool_calls is False:
+            choice = _one_call_at_most(choice)
         if choice is not None:
             params["tool_choice"] = choice
+    if request.params.stop:
+        params["stop_sequences"] = list(request.params.stop)
     if request.session:
         _mark_last_block(params["messages"])
     return _Call(params, format_tool)
+
+
+def _one_call_at_most(choice: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``tool_choice`` with ``disable_parallel_tool_use`` (the default "auto" made explicit;
+    "none" calls nothing anyway)."""
+    choice = choice or {"type": "auto"}
+    if choice["type"] == "none":
+        return choice
+    return {**choice, "disable_parallel_tool_use": True}
 
 
 def _call_forced(request: ChatRequest) -> bool:

@@ -13,13 +13,14 @@ the fake server: ARCHITECTURE.md, "Adding a provider", lists every step.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from orkestra._request import (
     ForcedTool,
     Image,
     Message,
+    ModelParams,
     ResponseFormat,
     Role,
     Tool,
@@ -36,6 +37,7 @@ __all__ = [
     "ForcedTool",
     "Image",
     "Message",
+    "ModelParams",
     "ResponseFormat",
     "Role",
     "StopReason",
@@ -63,6 +65,8 @@ class ChatRequest:
     session: str | None = None
     """A sticky session's id: the adapter may use it as a prompt-cache hint
     (OpenAI ``prompt_cache_key``, Anthropic ``cache_control`` breakpoints)."""
+    params: ModelParams = field(default_factory=ModelParams)
+    """The optional parameters this model takes (those it cannot are already left out)."""
 
     @property
     def system(self) -> str | None:

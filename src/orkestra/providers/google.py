@@ -18,6 +18,8 @@ The request is built once (:func:`build_params`) for sync and async calls alike:
 - ``response_format`` becomes ``responseMimeType: application/json`` plus ``responseJsonSchema``;
 - images become ``inlineData`` (``data:`` URLs) or ``fileData`` (web URLs with a known image
   extension: the API needs the MIME type and cannot be asked to guess it);
+- ``stop``, ``top_p``, ``seed`` are ``stopSequences``, ``topP``, ``seed``;
+  ``reasoning_effort`` a ``thinkingConfig.thinkingBudget`` (:data:`THINKING_BUDGETS`);
 - ``session`` sends nothing: Gemini 2.5+ caches repeated prompt prefixes implicitly and reports
   the hits as ``cachedContentTokenCount``.
 """
@@ -226,6 +228,28 @@ def _tool_config(request: ChatRequest) -> types.ToolConfig:
     )
 
 
+THINKING_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+"""``reasoning_effort`` as a ``thinkingBudget`` (tokens), as Google's own OpenAI-compatible
+endpoint translates it."""
+
+
+def _optional_params(config: types.GenerateContentConfig, request: ChatRequest) -> None:
+    """``stopSequences``, ``topP``, ``seed``, the penalties and ``thinkingConfig``."""
+    from google.genai import types
+
+    given = request.params
+    if given.stop:
+        config.stop_sequences = list(given.stop)
+    config.top_p = given.top_p
+    config.seed = given.seed
+    config.presence_penalty = given.presence_penalty
+    config.frequency_penalty = given.frequency_penalty
+    if given.reasoning_effort is not None:
+        config.thinking_config = types.ThinkingConfig(
+            thinking_budget=THINKING_BUDGETS[given.reasoning_effort]
+        )
+
+
 def build_params(request: ChatRequest) -> dict[str, Any]:
     """The ``generate_content`` keyword arguments for ``request`` (sync and async alike).
 
@@ -257,6 +281,7 @@ def build_params(request: ChatRequest) -> dict[str, Any]:
             )
         ]
         config.tool_config = _tool_config(request)
+    _optional_params(config, request)
     if request.response_format is not None:
         config.response_mime_type = "application/json"
         if request.response_format.schema is not None:

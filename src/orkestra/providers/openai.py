@@ -139,6 +139,24 @@ def _mentions_json(messages: list[dict[str, Any]]) -> bool:
     return False
 
 
+def _optional_params(request: ChatRequest) -> dict[str, Any]:
+    """The optional parameters, under OpenAI's own names (``parallel_tool_calls`` only with
+    tools: the API refuses it without)."""
+    given = request.params
+    out: dict[str, Any] = {}
+    if given.stop:
+        out["stop"] = list(given.stop)
+    for name in ("top_p", "seed", "presence_penalty", "frequency_penalty", "reasoning_effort"):
+        value = getattr(given, name)
+        if value is not None:
+            out[name] = value
+    if given.logit_bias is not None:
+        out["logit_bias"] = dict(given.logit_bias)
+    if given.parallel_tool_calls is not None and request.tools:
+        out["parallel_tool_calls"] = given.parallel_tool_calls
+    return out
+
+
 def build_params(request: ChatRequest, settings: ClientSettings) -> dict[str, Any]:
     """The ``chat.completions.create`` arguments for ``request``, checked before any call."""
     messages = [_message(request, m) for m in request.messages]
@@ -159,6 +177,7 @@ def build_params(request: ChatRequest, settings: ClientSettings) -> dict[str, An
         if request.response_format.schema is None and not _mentions_json(messages):
             # JSON mode is refused (400) unless some message says "JSON".
             messages.insert(0, {"role": "system", "content": "Answer with a JSON object."})
+    params.update(_optional_params(request))
     if request.session and not settings.compatible:
         # Routes a sticky conversation's requests to the same cache (OpenAI caches by itself);
         # servers that merely speak OpenAI's protocol may refuse the unknown field.

@@ -55,6 +55,7 @@ from orkestra.server.metrics import (
     labels_of,
     observe_call,
 )
+from orkestra.server.params import STRICT_HEADER, strict_requested
 from orkestra.server.readiness import Readiness
 from orkestra.server.request import ChatParams
 from orkestra.server.response import (
@@ -392,6 +393,10 @@ class _Proxy:
             params = await self.parsers.run(parse_body, raw)
             destination = self.dispatcher.resolve(params.model)
             self.limits.check_model(client.key_id, params.model, _names_of(destination))
+            if strict_requested(request.headers.get(STRICT_HEADER), self.config.strict_params):
+                problem = self.dispatcher.strict_problem(destination, params)
+                if problem is not None:
+                    raise problem
             permit = self.limits.admit(client.key_id)
             try:
                 slot = await self.admission.enter()  # a 503 when the proxy stays full

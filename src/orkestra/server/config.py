@@ -194,6 +194,9 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] | None = None
     """The ``Host`` names the proxy answers to (``"*"``: any). Default: without client keys,
     this machine's names and ``host``; with keys, any (the key is what protects it)."""
+    strict_params: bool = False
+    """Refuse (400) an optional parameter some model the request may go to cannot take,
+    rather than drop it and report it (``x-orkestra-strict-params`` overrides per request)."""
     allowed_origins: tuple[str, ...] = ()
     """Web origins (``https://app.example.com``) whose pages may call the proxy (CORS); any
     other browser request from a page is refused. ``"*"`` needs client keys."""
@@ -280,6 +283,7 @@ class ServerConfig:
                 "keep_alive_timeout": self.keep_alive_timeout,
                 "allowed_hosts": None if self.allowed_hosts is None else list(self.allowed_hosts),
                 "allowed_origins": list(self.allowed_origins),
+                "strict_params": self.strict_params,
             },
             "routing": {
                 "strategy": self.strategy,
@@ -407,6 +411,7 @@ class ServerConfig:
             keep_alive_timeout=server.keep_alive_timeout,
             allowed_hosts=None if server.allowed_hosts is None else tuple(server.allowed_hosts),
             allowed_origins=tuple(server.allowed_origins),
+            strict_params=server.strict_params,
             strategy=routing.strategy,
             mode=routing.mode,
             quality=routing.quality,

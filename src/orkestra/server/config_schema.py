@@ -123,6 +123,10 @@ class ServerSection(_Section):
     allowed_origins: list[str] = Field(default_factory=list)
     """Web origins (https://app.example.com) whose pages may call the proxy (CORS); "*" needs
     client keys."""
+    strict_params: bool = False
+    """Refuse (400) an optional parameter (stop, top_p, seed...) that a model the request may
+    go to cannot take, instead of dropping it and naming it in x-orkestra-ignored-params. A
+    request's x-orkestra-strict-params header overrides it."""
 
 
 class RoutingSection(_Section):

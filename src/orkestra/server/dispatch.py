@@ -53,10 +53,10 @@ from orkestra import (
     RetryPolicy,
     Timeouts,
 )
-from orkestra.catalog import Catalog, default_catalog, price_of, today
+from orkestra.catalog import Catalog, ModelInfo, default_catalog, price_of, today
 from orkestra.errors import UnknownModelError, UnknownProviderError
 from orkestra.server.config import ServerConfig
-from orkestra.server.errors import model_not_found
+from orkestra.server.errors import ProxyError, model_not_found, unsupported
 from orkestra.server.request import ChatParams
 from orkestra.strategies import STRATEGIES
 from orkestra.usage import SQLSessionStore, UsageSink
@@ -228,6 +228,41 @@ class Dispatcher:
             {"id": name, "object": "model", "created": created, "owned_by": owner}
             for name, owner in entries
         ]
+
+    def candidates(self, destination: Destination) -> list[ModelInfo]:
+        """The models a request to ``destination`` may be answered by: its one model, or the
+        tier models of its providers (what routing and fallbacks choose among)."""
+        if destination.model is not None:
+            provider = destination.providers[0]
+            return [self.catalog.resolve(provider, destination.model).model]
+        models: dict[tuple[str, str], ModelInfo] = {}
+        for name in destination.providers:
+            for model in self.providers[name].tier_models().values():
+                models[(model.provider, model.id)] = model
+        return list(models.values())
+
+    def strict_problem(self, destination: Destination, params: ChatParams) -> ProxyError | None:
+        """Strict mode: a 400 for a parameter that some model the request may go to cannot
+        take (or that orkestra answers for no model, ``logprobs``), before anything is sent."""
+        if params.unserved:
+            name = params.unserved[0]
+            return unsupported(name, f"{name} (no answer through orkestra carries them)")
+        models = self.candidates(destination) if params.params else []
+        for name in params.params:
+            refusing = [f"{m.provider}/{m.id}" for m in models if not m.takes(name)]
+            if refusing:
+                return ProxyError(
+                    400,
+                    f"Strict mode: {', '.join(refusing)} cannot take `{name}`, and "
+                    f"`{destination.requested}` may be answered by "
+                    f"{'it' if len(refusing) == 1 else 'them'}; the request was not sent. Remove "
+                    f"`{name}`, name a model that takes it, or leave strict mode "
+                    "(x-orkestra-strict-params: false) to have it dropped and reported in "
+                    "x-orkestra-ignored-params.",
+                    param=name,
+                    code="unsupported_parameter",
+                )
+        return None
 
     def ignored_params(self, params: ChatParams, response: Response) -> tuple[str, ...]:
         """What the answering model could not take, so the library did not send it

@@ -2,12 +2,15 @@
 
 Every field a client may send has a rule: translated (``messages`` with tool calls, tool results
 and images: :mod:`.messages`; ``tools``, ``tool_choice``, ``response_format``, ``max_tokens`` /
-``max_completion_tokens``, ``temperature``, ``stream``, ``stream_options``), recorded (``user``,
-``safety_identifier``), accepted only at its default (``n=1``, ``top_p=1``, ``stop=[]``,
-``parallel_tool_calls=true``...), or refused with a 400 naming it (``seed``, ``logprobs``...).
-Nothing is dropped silently: what is accepted but not honoured by any provider (a tool's
-``strict``, an image's ``detail``) is named in ``x-orkestra-ignored-params``. A field OpenAI
-does not define is refused as OpenAI refuses it.
+``max_completion_tokens``, ``temperature``, ``stream``, ``stream_options``), passed to the
+library as its optional parameters (``stop``, ``top_p``, ``seed``, ``parallel_tool_calls``,
+``reasoning_effort``, the penalties, ``logit_bias``: each sent where the answering model takes
+it), recorded (``user``, ``safety_identifier``), accepted only at its default (``n=1``,
+``store=false``...), or refused with a 400 naming it (``n`` > 1, ``audio``...). Nothing is
+dropped silently: what is accepted but not honoured (a tool's ``strict``, an image's
+``detail``, ``logprobs``, a parameter the answering model cannot take) is named in
+``x-orkestra-ignored-params`` (strict mode refuses it: :meth:`ChatParams.unserved`). A field
+OpenAI does not define is refused as OpenAI refuses it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from orkestra.server.fields import (
     wrong_type,
 )
 from orkestra.server.messages import parse_messages
+from orkestra.server.params import PARAMS, parse_params
 
 __all__ = ["MAX_TOOLS", "ChatParams", "parse_chat_request"]
 
@@ -61,7 +65,12 @@ class ChatParams:
     session_id: str | None = None
     """``prompt_cache_key``: the conversation's sticky session (its model stays put, so the
     provider's prompt cache stays warm; see docs/conversations.md)."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The library's optional parameters (``stop``, ``top_p``, ``seed``...), by its names."""
     ignored: tuple[str, ...] = field(default=())
+    unserved: tuple[str, ...] = field(default=())
+    """What was asked that orkestra gives no answer of (``logprobs``): in ``ignored`` too,
+    and refused in strict mode."""
 
     @property
     def prompt(self) -> str | None:
@@ -100,6 +109,7 @@ class ChatParams:
             out["response_format"] = self.response_format
         if self.session_id is not None:
             out["session_id"] = self.session_id
+        out.update(self.params)
         return out
 
 
@@ -114,22 +124,15 @@ _NEUTRAL: dict[str, tuple[Callable[[object], bool], str]] = {
         lambda v: v == "none",
         "function_call (deprecated function calling; use tool_choice)",
     ),
-    "top_p": (lambda v: is_number(v) and v == 1, "top_p other than 1"),
-    "stop": (lambda v: v == [], "stop sequences"),
+    # Several choices: the library's answer is one. Fewer choices than asked would break a
+    # client that reads choices[1], so this stays a 400 (docs/proxy.md, "Parameters").
     "n": (lambda v: is_int(v) and v == 1, "n other than 1 (several choices)"),
-    "presence_penalty": (lambda v: is_number(v) and v == 0, "presence_penalty"),
-    "frequency_penalty": (lambda v: is_number(v) and v == 0, "frequency_penalty"),
-    "logit_bias": (lambda v: v == {}, "logit_bias"),
-    "logprobs": (lambda v: v is False, "logprobs"),
-    "top_logprobs": (lambda v: is_int(v) and v == 0, "top_logprobs"),
-    "seed": (_never, "seed"),
     "store": (lambda v: v is False, "store (stored completions)"),
     "metadata": (lambda v: v == {}, "metadata (stored completions)"),
     "service_tier": (lambda v: v in ("auto", "default"), "service_tier"),
     "modalities": (lambda v: v == ["text"], "modalities other than text"),
     "audio": (_never, "audio output"),
     "prediction": (_never, "predicted outputs"),
-    "reasoning_effort": (_never, "reasoning_effort"),
     "verbosity": (_never, "verbosity"),
     "web_search_options": (_never, "web search"),
 }
@@ -150,6 +153,9 @@ _HANDLED = frozenset(
         "parallel_tool_calls",
         "response_format",
         "prompt_cache_key",
+        *PARAMS,
+        "logprobs",
+        "top_logprobs",
     }
 )
 
@@ -193,7 +199,9 @@ def parse_chat_request(body: object) -> ChatParams:
 
     tools = _tools(body.get("tools"), ignored)
     tool_choice = _tool_choice(body.get("tool_choice"), tools)
-    _parallel_tool_calls(body.get("parallel_tool_calls"), tools)
+    params = parse_params(body, has_tools=bool(tools))
+    unserved = _logprobs(body)
+    ignored += unserved
     response_format = _response_format(body.get("response_format"), ignored)
 
     user = _optional_text(body, "user")
@@ -213,8 +221,34 @@ def parse_chat_request(body: object) -> ChatParams:
         tool_choice=tool_choice,
         response_format=response_format,
         session_id=session,
+        params=params,
         ignored=tuple(dict.fromkeys(ignored)),
+        unserved=unserved,
     )
+
+
+def _logprobs(body: Mapping[str, object]) -> tuple[str, ...]:
+    """``logprobs: true`` (and ``top_logprobs``): the library's answer has none, so they are
+    reported ignored (strict mode: refused)."""
+    asked: list[str] = []
+    logprobs = body.get("logprobs")
+    if logprobs is not None:
+        if not isinstance(logprobs, bool):
+            raise wrong_type("logprobs", "a boolean", logprobs)
+        if logprobs:
+            asked.append("logprobs")
+    top = body.get("top_logprobs")
+    if top is not None:
+        if not is_int(top):
+            raise wrong_type("top_logprobs", "an integer", top)
+        assert isinstance(top, int)
+        if not 0 <= top <= 20:
+            raise invalid("top_logprobs", f"{top} is not in [0, 20].")
+        if top and not logprobs:
+            raise invalid("top_logprobs", "'logprobs' must be true when 'top_logprobs' is set.")
+        if top:
+            asked.append("top_logprobs")
+    return tuple(asked)
 
 
 def _optional_text(body: Mapping[str, object], param: str) -> str | None:
@@ -365,17 +399,6 @@ def _tool_choice(value: object, tools: Sequence[Tool]) -> str | ForcedTool | Non
     if name not in {t.name for t in tools}:
         raise invalid(f"{param}.function.name", f"no tool named {name!r} is in 'tools'.")
     return ForcedTool(name)
-
-
-def _parallel_tool_calls(value: object, tools: Sequence[Tool]) -> None:
-    """True (OpenAI's default) is what every provider does; false cannot be promised (Gemini
-    has no such switch), so with tools it is refused rather than quietly broken."""
-    if value is None:
-        return
-    if not isinstance(value, bool):
-        raise wrong_type("parallel_tool_calls", "a boolean", value)
-    if not value and tools:
-        raise unsupported("parallel_tool_calls", "parallel_tool_calls=false")
 
 
 _JSON_SCHEMA_FIELDS = frozenset({"name", "description", "schema", "strict"})

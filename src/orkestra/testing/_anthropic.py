@@ -79,6 +79,8 @@ _BASE62 = string.digits + string.ascii_letters
 
 
 def _finish(gen: Generation) -> str:
+    if gen.stop_sequence is not None:
+        return "stop_sequence"
     return _FINISH.get(gen.finish, gen.finish)
 
 
@@ -316,6 +318,7 @@ class AnthropicProtocol:
             schema=_output_schema(body),
             segments=segments,
             cache_upto=cache_upto,
+            stop=tuple(s for s in body.get("stop_sequences") or () if isinstance(s, str)),
         )
 
     # ------------------------------------------------------------ replies
@@ -343,7 +346,7 @@ class AnthropicProtocol:
             "model": gen.model,
             "content": content,
             "stop_reason": _finish(gen) if final else None,
-            "stop_sequence": None,
+            "stop_sequence": gen.stop_sequence if final else None,
             "usage": usage,
         }
 
@@ -385,7 +388,9 @@ class AnthropicProtocol:
         usage = {**_input_usage(gen), **_output_usage(gen)}
         usage.pop("cache_creation")
         event(
-            "message_delta", delta={"stop_reason": _finish(gen), "stop_sequence": None}, usage=usage
+            "message_delta",
+            delta={"stop_reason": _finish(gen), "stop_sequence": gen.stop_sequence},
+            usage=usage,
         )
         event("message_stop")
         return StreamReply(frames, headers)
@@ -490,7 +495,8 @@ def _request_problem(body: JSONObject) -> str | None:
     """The real API's 400 message for a malformed tools / tool turns / structured output /
     image / cache request, or None."""
     return (
-        _tools_problem(body)
+        _stop_problem(body)
+        or _tools_problem(body)
         or _tool_choice_problem(body)
         or _turns_problem(body)
         or _output_config_problem(body)
@@ -535,7 +541,21 @@ def _valid_schema(schema: JSONObject) -> bool:
     return True
 
 
-def _tool_choice_problem(body: JSONObject) -> str | None:
+def _stop_problem(body: JSONObject) -> str | None:
+    stops = body.get("stop_sequences")
+    if stops is None:
+        return None
+    if not isinstance(stops, list):
+        return "stop_sequences: Input should be a valid list"
+    for index, stop in enumerate(stops):
+        if not isinstance(stop, str):
+            return f"stop_sequences.{index}: Input should be a valid string"
+        if not stop.strip():
+            return "stop_sequences: each stop sequence must contain non-whitespace"
+    return None
+
+
+def _tool_choice_problem(body: JSONObject) -> str | None:  # noqa: PLR0911 (one return per API rule)
     choice = body.get("tool_choice")
     if choice is None:
         return None
@@ -544,6 +564,12 @@ def _tool_choice_problem(body: JSONObject) -> str | None:
             "tool_choice: Input tag does not match any of the expected tags:"
             " 'auto', 'any', 'tool', 'none'"
         )
+    one_at_most = choice.get("disable_parallel_tool_use")
+    if one_at_most is not None and not isinstance(one_at_most, bool):
+        where = f"tool_choice.{choice['type']}.disable_parallel_tool_use"
+        return f"{where}: Input should be a valid boolean"
+    if one_at_most is not None and choice["type"] == "none":
+        return "tool_choice.none.disable_parallel_tool_use: Extra inputs are not permitted"
     if choice["type"] != "tool":
         return None
     name = choice.get("name")

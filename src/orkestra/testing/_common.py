@@ -120,6 +120,8 @@ class Prompt:
     cache_upto: int | None = None
     """How many leading segments may be cached: None = all (OpenAI's and Gemini's automatic
     caching); Anthropic: up to the last ``cache_control`` breakpoint (0 = none)."""
+    stop: tuple[str, ...] = ()
+    """Stop sequences: the answer ends before the first one it would write."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class Generation:
     finish: str  # "stop", "length", "tool_calls" or a provider-native value
     tool_calls: tuple[FakeToolCall, ...] = ()
     logprobs: tuple[tuple[str, float], ...] = ()  # (token, log probability) of the text
+    stop_sequence: str | None = None  # the stop sequence the answer ended at, if one
 
     @property
     def visible_tokens(self) -> int:
@@ -369,6 +372,9 @@ def generate(
         text = reply.text
     else:
         text = "" if tool_calls else _default_text(model, prompt)
+    text, stopped_at = _apply_stop(text, prompt.stop)
+    if stopped_at is not None:  # the model stopped writing before any call it would make
+        tool_calls = ()
     cached, written, reasoning = (
         reply.cached_tokens or cache[0],
         reply.cache_write_tokens or cache[1],
@@ -404,7 +410,17 @@ def generate(
         finish=finish,
         tool_calls=tool_calls,
         logprobs=token_logprobs(text, reply.logprobs),
+        stop_sequence=stopped_at if finish == "stop" else None,
     )
+
+
+def _apply_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:
+    """The text up to the first stop sequence in it (not included), and that sequence."""
+    found = [(text.find(stop), stop) for stop in stops if stop and stop in text]
+    if not found:
+        return text, None
+    at, stop = min(found)
+    return text[:at], stop
 
 
 def retry_headers(fault: Fault) -> list[tuple[str, str]]:

@@ -280,6 +280,58 @@ def _check_declaration(where: str, declaration: JSONObject) -> HttpReply | None:
     return None
 
 
+MAX_STOP_SEQUENCES = 5
+MAX_CANDIDATES = 8
+MAX_THINKING_BUDGET = 32_768
+
+
+def _out_of_range(name: str, value: float, low: str, high: str) -> HttpReply:
+    return _error(
+        400,
+        f"Unable to submit request because it has a {name} value of {format_number(value)} but"
+        f" the supported range is from {low} to {high}. Update the value and try again.",
+    )
+
+
+def _sampling_problem(config: object) -> HttpReply | None:  # noqa: PLR0911 (one return per API rule)
+    """``topP``, ``stopSequences``, ``seed``, ``candidateCount`` and the thinking budget."""
+    top_p = _get(config, "topP")
+    if isinstance(top_p, (int, float)) and not 0 <= top_p <= 1:
+        return _out_of_range("topP", top_p, "0 (inclusive)", "1 (inclusive)")
+    stops = _get(config, "stopSequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(x, str) for x in stops):
+            return _error(
+                400,
+                "Invalid JSON payload received. Invalid value at"
+                " 'generation_config.stop_sequences' (type.googleapis.com/"
+                "google.protobuf.ListValue)",
+            )
+        if len(stops) > MAX_STOP_SEQUENCES:
+            return _error(
+                400,
+                f"Unable to submit request because it has {len(stops)} stop sequences but at"
+                f" most {MAX_STOP_SEQUENCES} are supported. Update the value and try again.",
+            )
+    seed = _get(config, "seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        return _error(
+            400,
+            "Invalid JSON payload received. Invalid value at 'generation_config.seed' (TYPE_INT32)",
+        )
+    count = _get(config, "candidateCount")
+    if isinstance(count, int) and not 1 <= count <= MAX_CANDIDATES:
+        return _out_of_range(
+            "candidateCount", count, "1 (inclusive)", f"{MAX_CANDIDATES + 1} (exclusive)"
+        )
+    budget = _get(_get(config, "thinkingConfig"), "thinkingBudget")
+    if isinstance(budget, int) and not -1 <= budget <= MAX_THINKING_BUDGET:
+        return _out_of_range(
+            "thinking_budget", budget, "-1 (inclusive)", f"{MAX_THINKING_BUDGET} (inclusive)"
+        )
+    return None
+
+
 class GoogleProtocol:
     """The Gemini API (``generativelanguage.googleapis.com``) under ``/v1`` and ``/v1beta``."""
 
@@ -359,6 +411,9 @@ class GoogleProtocol:
                 f" {format_number(temperature)} but the supported range is from 0 (inclusive)"
                 " to 2.0001 (exclusive). Update the value and try again.",
             )
+        problem = _sampling_problem(config)
+        if problem is not None:
+            return problem
         budget = _get(_get(config, "thinkingConfig"), "thinkingBudget")
         if budget == 0 and facts.model_id == "gemini-2.5-pro":
             return _error(400, "Budget 0 is invalid. This model only works in thinking mode.")
@@ -561,6 +616,7 @@ class GoogleProtocol:
             json_mode=schema is None and _get(config, "responseMimeType") == _JSON,
             segments=tuple(segments),
             cache_upto=None,  # Gemini 2.5+ caches implicitly: any repeated prefix may hit
+            stop=tuple(x for x in _get(config, "stopSequences") or () if isinstance(x, str)),
         )
 
     # ------------------------------------------------------------ replies

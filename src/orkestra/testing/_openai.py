@@ -37,6 +37,7 @@ from ._common import (
 from ._models import ModelFacts, listed, lookup, served
 from ._openai_checks import (
     check_format,
+    check_sampling,
     check_tool_choice,
     check_tools,
     check_turns,
@@ -182,6 +183,8 @@ def _chat_prompt(body: JSONObject, text: str, cap: int | None) -> Prompt:
         if message.get("role") != "tool":
             break
         results.insert(0, text_of(message.get("content")))
+    stop = body.get("stop")
+    stops = (stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str))
     tool_mode, forced = _tool_mode(body.get("tool_choice"))
     response_format = body.get("response_format")
     kind = response_format.get("type") if isinstance(response_format, dict) else None
@@ -211,6 +214,7 @@ def _chat_prompt(body: JSONObject, text: str, cap: int | None) -> Prompt:
         json_mode=kind == "json_object",
         segments=tuple(segments),
         cache_upto=None,  # OpenAI caches every prompt automatically
+        stop=stops,
     )
 
 
@@ -298,7 +302,8 @@ class OpenAIProtocol:
             if problem is not None:
                 return problem
         problem = (
-            check_turns(messages)
+            check_sampling(body, reasoning=facts.reasoning)
+            or check_turns(messages)
             or check_tools(body.get("tools"))
             or check_tool_choice(body)
             or check_format(body.get("response_format"), messages)
@@ -448,6 +453,7 @@ class OpenAIProtocol:
         }
         if gen.tool_calls:
             message["tool_calls"] = [_tool_call(c) for c in gen.tool_calls]
+        choices = int_field(body, "n") or 1  # n choices: the fake's answer n times
         reply = {
             "id": f"chatcmpl-fake{next(self._ids):06d}",
             "object": "chat.completion",
@@ -455,11 +461,12 @@ class OpenAIProtocol:
             "model": self._served_as(route, gen.model),
             "choices": [
                 {
-                    "index": 0,
+                    "index": index,
                     "message": message,
                     "logprobs": _logprobs(gen) if body.get("logprobs") is True else None,
                     "finish_reason": _finish(gen),
                 }
+                for index in range(choices)
             ],
             "usage": _usage_chat(gen),
             "service_tier": "default",

@@ -11,7 +11,14 @@ from typing import Any
 
 from ._common import HttpReply, JSONObject, json_reply, text_of
 
-__all__ = ["check_format", "check_tool_choice", "check_tools", "check_turns", "openai_error"]
+__all__ = [
+    "check_format",
+    "check_sampling",
+    "check_tool_choice",
+    "check_tools",
+    "check_turns",
+    "openai_error",
+]
 
 
 def openai_error(
@@ -323,3 +330,103 @@ def check_format(rf: object, messages: list[Any]) -> HttpReply | None:  # noqa: 
         param="response_format",
         code="invalid_json_schema",
     )
+
+
+# What OpenAI's reasoning models (o-series, gpt-5) refuse, at any value.
+REASONING_REFUSES = (
+    "stop",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+)
+REASONING_EFFORTS = ("minimal", "low", "medium", "high")
+_RANGES = {"top_p": (0, 1), "presence_penalty": (-2, 2), "frequency_penalty": (-2, 2)}
+
+
+def _unsupported(param: str) -> HttpReply:
+    return openai_error(
+        400,
+        f"Unsupported parameter: '{param}' is not supported with this model.",
+        param=param,
+        code="unsupported_parameter",
+    )
+
+
+def _wrong_type(param: str, expected: str, value: object) -> HttpReply:
+    return openai_error(
+        400,
+        f"Invalid type for '{param}': expected {expected}, but got {type(value).__name__} instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
+def _out_of_range(param: str, value: float, low: float, high: float, kind: str) -> HttpReply:
+    above = value > high
+    side = "above maximum" if above else "below minimum"
+    bound = f"<= {high}" if above else f">= {low}"
+    return openai_error(
+        400,
+        f"Invalid '{param}': {kind} {side} value. Expected a value {bound}, but got {value}"
+        " instead.",
+        param=param,
+        code=f"{kind}_{'above_max' if above else 'below_min'}_value",
+    )
+
+
+def check_sampling(body: JSONObject, *, reasoning: bool) -> HttpReply | None:  # noqa: PLR0911, PLR0912 (one return per API rule)
+    """``stop``, ``top_p``, the penalties, ``seed``, ``n``, ``reasoning_effort`` and
+    ``parallel_tool_calls``: their types and ranges, and what a model refuses (reasoning
+    models: sampling controls and ``stop``; the others: ``reasoning_effort``)."""
+    if reasoning:
+        for param in REASONING_REFUSES:
+            if body.get(param) is not None:
+                return _unsupported(param)
+    elif body.get("reasoning_effort") is not None:
+        return _unsupported("reasoning_effort")
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str):
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            return _wrong_type("stop", "a string or an array of strings", stop)
+        if len(stop) > 4:
+            return openai_error(
+                400,
+                "Invalid 'stop': array too long. Expected an array with maximum length 4, but"
+                f" got an array with length {len(stop)} instead.",
+                param="stop",
+                code="array_above_max_length",
+            )
+    for param, (low, high) in _RANGES.items():
+        value = body.get(param)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return _wrong_type(param, "a decimal", value)
+        if not low <= value <= high:
+            return _out_of_range(param, value, low, high, "decimal")
+    for param, low, high in (("seed", -(2**63), 2**63 - 1), ("n", 1, 128)):
+        value = body.get(param)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _wrong_type(param, "an integer", value)
+        if not low <= value <= high:
+            return _out_of_range(param, value, low, high, "integer")
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        return _invalid_value("reasoning_effort", effort, REASONING_EFFORTS)
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None:
+        if not isinstance(parallel, bool):
+            return _wrong_type("parallel_tool_calls", "a boolean", parallel)
+        if not body.get("tools"):
+            return openai_error(
+                400,
+                "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed"
+                " when 'tools' are specified.",
+                param="parallel_tool_calls",
+            )
+    return None
