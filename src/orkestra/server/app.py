@@ -3,7 +3,9 @@
 >>> app = create_app(ServerConfig.from_env())      # doctest: +SKIP
 >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
 
-Endpoints: ``POST /v1/chat/completions`` (streaming or not), ``GET /v1/models``,
+Endpoints: ``POST /v1/chat/completions``, ``POST /v1/responses`` (OpenAI's Responses API) and
+``POST /v1/messages`` (Anthropic's Messages API), streaming or not, all served by one path
+(:meth:`_Proxy.serve`) with a :class:`~orkestra.server.wire.Wire` each; ``GET /v1/models``,
 ``GET /v1/models/{id}``, ``GET /healthz`` and ``GET /readyz`` (no key needed:
 :mod:`~orkestra.server.readiness`) and ``GET /metrics`` (:mod:`~orkestra.server.metrics`).
 Every answered completion carries ``x-orkestra-provider``, ``x-orkestra-model``,
@@ -41,13 +43,14 @@ from orkestra.catalog import Catalog
 from orkestra.errors import OrkestraError, StructuredOutputError
 from orkestra.server.admission import Admission, Slot
 from orkestra.server.auth import Client, KeyStore
-from orkestra.server.body import parse_body, read_body
+from orkestra.server.body import read_body
 from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
 from orkestra.server.dispatch import Destination, Dispatcher
-from orkestra.server.errors import ProxyError, bad_request, error_json
+from orkestra.server.errors import ProxyError, bad_request
 from orkestra.server.guard import BrowserGuard
 from orkestra.server.limits import NO_LIMITS, KeyLimits, Permit, model_allowed
+from orkestra.server.messages_api import MESSAGES
 from orkestra.server.metrics import (
     MetricsMiddleware,
     ProxyMetrics,
@@ -58,15 +61,11 @@ from orkestra.server.metrics import (
 from orkestra.server.params import STRICT_HEADER, strict_requested
 from orkestra.server.readiness import Readiness
 from orkestra.server.request import ChatParams
-from orkestra.server.response import (
-    ChunkFormatter,
-    cascade_steps_header,
-    completion_json,
-    dumps,
-    proxy_error,
-)
+from orkestra.server.response import cascade_steps_header, dumps, proxy_error
+from orkestra.server.responses_api import RESPONSES
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
 from orkestra.server.tracing import CallSpan, ProxyTracer
+from orkestra.server.wire import CHAT, Wire
 from orkestra.usage import SQLUsageLog, UsageLog, UsageSink, open_usage_log
 
 if TYPE_CHECKING:
@@ -106,11 +105,16 @@ class _ErrorResponse(HTTPResponse):
             logger.debug("could not send an error answer: %r", exc)
 
 
-def error_response(error: ProxyError, request_id: str | None = None) -> HTTPResponse:
+def error_response(
+    error: ProxyError, request_id: str | None = None, wire: Wire = CHAT
+) -> HTTPResponse:
     headers = dict(error.headers)
     if request_id is not None:
         headers["x-request-id"] = request_id
-    return _ErrorResponse(error_json(error), error.status, headers=headers, media_type=JSON)
+        if wire is MESSAGES:
+            headers["request-id"] = request_id  # where the anthropic SDK looks for it
+    body = wire.error_body(error)
+    return _ErrorResponse(body, error.status, headers=headers, media_type=JSON)
 
 
 def routing_headers(response: Response, request_id: str) -> dict[str, str]:
@@ -142,6 +146,7 @@ class _Call:
     span: CallSpan | None = None
     permit: Permit = NO_LIMITS
     """The key's rate-limit slot, released with the tokens the call used when it ends."""
+    route: str = "/v1/chat/completions"
 
     def _observe(self, response: Response | None, error: BaseException | None) -> None:
         if self.span is not None:
@@ -158,6 +163,7 @@ class _Call:
             key_id=self.client.key_id or "",
             routed_to=routed,
             seconds=time.perf_counter() - self.started,
+            route=self.route,
         )
 
     def usage_sink(self) -> UsageSink | None:
@@ -383,14 +389,27 @@ class _Proxy:
         return _json(entry)
 
     async def chat_completions(self, request: Request) -> HTTPResponse:
+        return await self.serve(request, CHAT)
+
+    async def responses(self, request: Request) -> HTTPResponse:
+        return await self.serve(request, RESPONSES)
+
+    async def messages(self, request: Request) -> HTTPResponse:
+        return await self.serve(request, MESSAGES)
+
+    async def serve(self, request: Request, wire: Wire) -> HTTPResponse:
+        """One model request on any client-facing API: the ``wire`` parses it and shapes the
+        answer; everything between (keys, limits, admission, budgets, routing, the library
+        call, the record) is the same for all of them."""
         request_id = _new_id()
         started = time.perf_counter()
         try:
-            client = self._authenticate(request)
+            client = self.keys.authenticate(wire.credentials(request.headers))
+            labels_of(request.scope).key_id = client.key_id or ""
             raw = await read_body(request, self.config.max_body_bytes, self.config.body_timeout)
             # Parsing and checking (a JSON Schema may take jsonschema a second) in a worker
             # thread: the event loop keeps answering everyone else meanwhile.
-            params = await self.parsers.run(parse_body, raw)
+            params = await self.parsers.run(wire.parse, raw)
             destination = self.dispatcher.resolve(params.model)
             self.limits.check_model(client.key_id, params.model, _names_of(destination))
             if strict_requested(request.headers.get(STRICT_HEADER), self.config.strict_params):
@@ -404,24 +423,41 @@ class _Proxy:
                 permit.release()
                 raise
         except ProxyError as error:
-            return error_response(error, request_id)
+            return error_response(error, request_id, wire)
         except ClientDisconnect:
-            logger.info("chat %s: the client went away before its request arrived", request_id)
-            return error_response(bad_request("The request did not arrive whole."), request_id)
-        except RecursionError:  # some part of the request nests deeper than can be walked
-            logger.warning("chat %s: the request nests too deeply (RecursionError)", request_id)
+            logger.info(
+                "%s %s: the client went away before its request arrived", wire.name, request_id
+            )
             return error_response(
-                bad_request("The request nests too deeply to be served; flatten it."), request_id
+                bad_request("The request did not arrive whole."), request_id, wire
+            )
+        except RecursionError:  # some part of the request nests deeper than can be walked
+            logger.warning(
+                "%s %s: the request nests too deeply (RecursionError)", wire.name, request_id
+            )
+            return error_response(
+                bad_request("The request nests too deeply to be served; flatten it."),
+                request_id,
+                wire,
             )
         except Exception:
-            return _internal_error(request_id)
+            return _internal_error(request_id, wire)
         call = _Call(
-            self, client, params, destination, request_id, started, labels_of(request.scope)
+            self,
+            client,
+            params,
+            destination,
+            request_id,
+            started,
+            labels_of(request.scope),
+            route=request.url.path,
         )
         call.permit = permit
-        return await self._answer(call, request.headers, slot)
+        return await self._answer(call, request.headers, slot, wire)
 
-    async def _answer(self, call: _Call, headers: Mapping[str, str], slot: Slot) -> HTTPResponse:
+    async def _answer(
+        self, call: _Call, headers: Mapping[str, str], slot: Slot, wire: Wire
+    ) -> HTTPResponse:
         """The answer to an admitted request, which holds ``slot`` until it is answered (a
         stream: until it ends)."""
         streaming = False
@@ -438,20 +474,20 @@ class _Proxy:
             budget = self.budgets.get(call.client.key_id)
             if call.params.stream:
                 streaming = True
-                return await self._stream(call, budget, slot)
-            return await self._complete(call, budget)
+                return await self._stream(call, budget, slot, wire)
+            return await self._complete(call, budget, wire)
         except BaseException as error:
             call.permit.release()  # a no-op once the call has ended and released it
             if isinstance(error, ProxyError):
-                return error_response(error, call.request_id)
+                return error_response(error, call.request_id, wire)
             if isinstance(error, Exception):
-                return _internal_error(call.request_id)
+                return _internal_error(call.request_id, wire)
             raise
         finally:
             if not streaming:
                 slot.release()
 
-    async def _complete(self, call: _Call, budget: Budget | None) -> HTTPResponse:
+    async def _complete(self, call: _Call, budget: Budget | None, wire: Wire) -> HTTPResponse:
         try:
             response = await self.dispatcher.achat(
                 call.destination, call.params, budget, call.usage_sink(), call.client.key_id
@@ -461,10 +497,11 @@ class _Proxy:
             raise _with_where(proxy_error(error), error, call.request_id) from None
         call.succeeded(response)
         ignored = call.ignored_params(response)
-        body = completion_json(
+        body = wire.answer(
             response,
-            request_id=f"chatcmpl-{call.request_id}",
+            request_id=call.request_id,
             created=int(time.time()),
+            params=call.params,
             ignored=ignored,
         )
         headers = routing_headers(response, call.request_id)
@@ -472,10 +509,12 @@ class _Proxy:
             headers["x-orkestra-ignored-params"] = ",".join(ignored)
         return _json(body, headers=headers)
 
-    async def _stream(self, call: _Call, budget: Budget | None, slot: Slot) -> HTTPResponse:
+    async def _stream(
+        self, call: _Call, budget: Budget | None, slot: Slot, wire: Wire
+    ) -> HTTPResponse:
         """The answer as Server-Sent Events; ``slot`` is released when the stream ends."""
         try:
-            session = await self._open_stream(call, budget, slot)
+            session = await self._open_stream(call, budget, slot, wire)
         except BaseException:
             slot.release()
             raise
@@ -497,7 +536,9 @@ class _Proxy:
             headers["x-orkestra-cascade-steps"] = cascade_steps_header(report, answering)
         return SSEResponse(session, headers)
 
-    async def _open_stream(self, call: _Call, budget: Budget | None, slot: Slot) -> StreamSession:
+    async def _open_stream(
+        self, call: _Call, budget: Budget | None, slot: Slot, wire: Wire
+    ) -> StreamSession:
         try:
             stream = await self.dispatcher.astream(
                 call.destination, call.params, budget, call.usage_sink(), call.client.key_id
@@ -505,13 +546,13 @@ class _Proxy:
         except OrkestraError as error:  # routing or planning failed: nothing was called
             call.failed(error, None)
             raise _with_where(proxy_error(error), error, call.request_id) from None
-        formatter = ChunkFormatter(
-            f"chatcmpl-{call.request_id}",
-            int(time.time()),
-            stream.routing.model,
-            call.params.include_usage,
+        events = wire.stream_format(
+            request_id=call.request_id,
+            created=int(time.time()),
+            model=stream.routing.model,
+            params=call.params,
         )
-        session = StreamSession(stream, formatter, call, on_close=slot.release)
+        session = StreamSession(stream, events, call, on_close=slot.release)
         try:
             await session.start()
         except OrkestraError as error:  # recorded by the session
@@ -519,7 +560,7 @@ class _Proxy:
         return session
 
 
-def _internal_error(request_id: str) -> HTTPResponse:
+def _internal_error(request_id: str, wire: Wire = CHAT) -> HTTPResponse:
     """A bug: logged with its traceback (the caller is in an ``except``), never sent."""
     logger.exception("internal error serving %s", request_id)
     return error_response(
@@ -530,6 +571,7 @@ def _internal_error(request_id: str) -> HTTPResponse:
             code="internal_error",
         ),
         request_id,
+        wire,
     )
 
 
@@ -611,6 +653,8 @@ def create_app(
         raise
     routes = [
         Route("/v1/chat/completions", proxy.chat_completions, methods=["POST"]),
+        Route("/v1/responses", proxy.responses, methods=["POST"]),
+        Route("/v1/messages", proxy.messages, methods=["POST"]),
         Route("/v1/models", proxy.models, methods=["GET"]),
         Route("/v1/models/{model:path}", proxy.model, methods=["GET"]),
         Route("/healthz", proxy.health, methods=["GET"]),

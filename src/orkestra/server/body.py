@@ -11,6 +11,7 @@ invalid JSON, ``NaN``/``Infinity``, lone surrogates, nesting too deep to parse, 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import anyio
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from orkestra._unicode import find_lone_surrogate
 from orkestra.server.errors import ProxyError, bad_request
 from orkestra.server.request import ChatParams, parse_chat_request
 
-__all__ = ["parse_body", "read_body"]
+__all__ = ["parse_body", "parse_json", "read_body"]
 
 JSON = "application/json"
 # A body over the cap is read and thrown away up to this much, so that the client (still
@@ -114,13 +115,18 @@ def decode_json(raw: bytes) -> object:
 
 
 def parse_body(raw: bytes) -> ChatParams:
-    """A ``/v1/chat/completions`` body, decoded and checked (blocking: a worker thread).
+    """A ``/v1/chat/completions`` body, decoded and checked (blocking: a worker thread)."""
+    return parse_json(raw, parse_chat_request)
+
+
+def parse_json(raw: bytes, parse: Callable[[object], ChatParams]) -> ChatParams:
+    """A body decoded and checked by ``parse`` (blocking: a worker thread).
 
     A body nested too deeply for some check to walk it (Python's recursion limit) is a 400,
     never a 500: nesting is the client's to fix.
     """
     try:
-        return parse_chat_request(decode_json(raw))
+        return parse(decode_json(raw))
     except RecursionError:
         raise bad_request(
             "The request nests too deeply to be read; flatten it.", None, "invalid_body"

@@ -332,15 +332,16 @@ def observe_call(
     key_id: str,
     routed_to: str | None,
     seconds: float,
+    route: str = "/v1/chat/completions",
 ) -> None:
-    """A chat call's end: its request's labels, and (metrics on) its tokens, cost, attempts."""
+    """A model call's end (``route``: the endpoint it came through): its request's labels, and
+    (metrics on) its tokens, cost, attempts."""
     if response is not None:
         labels.model, labels.tier = response.model, response.tier
     elif error is not None:
         labels.model = getattr(error, "model", None) or ""
     if metrics is None:
         return
-    route = "/v1/chat/completions"
     try:
         if response is not None:
             metrics.answered(

@@ -211,43 +211,65 @@ class ChunkFormatter:
         chunk["orkestra"] = orkestra_json(response, ignored)
         return sse(chunk)
 
+    # -- the StreamFormat of Chat Completions (orkestra.server.wire) -----------------------
+
+    def opening(self, routing: RoutingDecision, only_calls: bool) -> list[bytes]:
+        """The role chunk (read after the first text: a fallback or cascade may have changed
+        which model answers since the stream was made)."""
+        self.model = routing.model
+        return [self.role(None if only_calls else "")]
+
+    def closing(self, response: Response, ignored: Sequence[str]) -> list[bytes]:
+        """The tool calls, the finish, the usage (if asked) and ``[DONE]``."""
+        events = [*self.tool_calls(response), self.finish(response, ignored)]
+        if self.include_usage:
+            events.append(self.usage(response, ignored))
+        return [*events, DONE]
+
     def cut(self, error: OrkestraError, routing: RoutingDecision | None) -> list[bytes]:
         """The end of a stream that broke after text was sent: what it billed, as a normal end
         tells it. A usage chunk (when ``include_usage``) with the tokens its attempts billed,
         then the OpenAI-shaped error event (after which no ``[DONE]``), both carrying the
         ``orkestra`` object with the cost (the ``openai`` client raises ``APIError`` whose
         ``body`` is the error object: the cost is in ``body["orkestra"]``)."""
-        billed = Usage(
-            sum(a.usage.input_tokens for a in error.attempts),
-            sum(a.usage.output_tokens for a in error.attempts),
-        )
-        answered = error.response if isinstance(error, StructuredOutputError) else None
-        cost = (
-            answered.total_cost
-            if isinstance(answered, Response)
-            else sum(a.cost for a in error.attempts)
-        )
-        last = error.attempts[-1] if error.attempts else None
-        model: str | None = getattr(error, "model", None) or (last.model if last else None)
-        extra: dict[str, Any] = {
-            "provider": getattr(error, "provider", None) or (last.provider if last else None),
-            "model": model,
-            "tier": routing.tier if routing is not None else (last.tier if last else None),
-            "cost_usd": cost,
-            "attempts": len(error.attempts),
-            "status": type(error).__name__,
-            "usage": usage_json(billed),
-        }
+        extra = cut_report(error, routing)
         events = []
         if self.include_usage:
-            chunk = self._chunk([], model)
-            chunk["usage"] = usage_json(billed)
+            chunk = self._chunk([], extra["model"])
+            chunk["usage"] = extra["usage"]
             chunk["orkestra"] = extra
             events.append(sse(chunk))
         body: dict[str, Any] = dict(proxy_error(error).body())
         body["error"] = {**body["error"], "orkestra": {**body.get("orkestra", {}), **extra}}
         events.append(sse(body))
         return events
+
+
+def cut_report(error: OrkestraError, routing: RoutingDecision | None) -> dict[str, Any]:
+    """What a stream that broke after text billed (the ``orkestra`` object of its end, on
+    every wire): provider, model, tier, cost, attempts, status and the tokens billed (in Chat
+    Completions' usage shape)."""
+    billed = Usage(
+        sum(a.usage.input_tokens for a in error.attempts),
+        sum(a.usage.output_tokens for a in error.attempts),
+    )
+    answered = error.response if isinstance(error, StructuredOutputError) else None
+    cost = (
+        answered.total_cost
+        if isinstance(answered, Response)
+        else sum(a.cost for a in error.attempts)
+    )
+    last = error.attempts[-1] if error.attempts else None
+    model: str | None = getattr(error, "model", None) or (last.model if last else None)
+    return {
+        "provider": getattr(error, "provider", None) or (last.provider if last else None),
+        "model": model,
+        "tier": routing.tier if routing is not None else (last.tier if last else None),
+        "cost_usd": cost,
+        "attempts": len(error.attempts),
+        "status": type(error).__name__,
+        "usage": usage_json(billed),
+    }
 
 
 # -- errors ----------------------------------------------------------------------------------

@@ -9,12 +9,14 @@ raises ``APIError``). A client that goes away mid-stream cancels the read: the l
 the upstream connection, settles the call's budget reservations at what it may have billed, and
 records the call as closed.
 
-The event order is OpenAI's: a chunk with the role (``content: null`` when the answer is only
-tool calls), content chunks, one ``delta.tool_calls`` chunk per tool call (the library hands
-them over whole, at the end of the stream), a chunk with ``finish_reason``, a usage chunk
-(``choices: []``) when ``stream_options.include_usage`` is set, then ``data: [DONE]``. Cost
-and savings are only known at the end, so they travel in the ``orkestra`` object of the
-finish and usage chunks rather than in headers.
+What the events look like is the wire's (:class:`~orkestra.server.wire.StreamFormat`: Chat
+Completions' below, the Responses API's and Anthropic's in their modules). For Chat
+Completions the event order is OpenAI's: a chunk with the role (``content: null`` when the
+answer is only tool calls), content chunks, one ``delta.tool_calls`` chunk per tool call (the
+library hands them over whole, at the end of the stream), a chunk with ``finish_reason``, a
+usage chunk (``choices: []``) when ``stream_options.include_usage`` is set, then ``data:
+[DONE]``. Cost and savings are only known at the end, so they travel in the ``orkestra``
+object of the finish and usage chunks rather than in headers.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -32,7 +34,9 @@ from starlette.types import Receive, Scope, Send
 
 from orkestra import AsyncResponseStream, Response, RoutingDecision
 from orkestra.errors import OrkestraError
-from orkestra.server.response import DONE, ChunkFormatter
+
+if TYPE_CHECKING:
+    from orkestra.server.wire import StreamFormat
 
 __all__ = ["SSEResponse", "StreamSession", "Threads"]
 
@@ -76,7 +80,7 @@ class StreamSession:
     def __init__(
         self,
         stream: AsyncResponseStream,
-        formatter: ChunkFormatter,
+        formatter: StreamFormat,
         outcome: Outcome,
         on_close: Callable[[], None] | None = None,
     ) -> None:
@@ -120,7 +124,8 @@ class StreamSession:
         chunk = self._first
         answered = self.stream.response
         only_calls = chunk is None and answered is not None and bool(answered.tool_calls)
-        yield fmt.role(None if only_calls else "")
+        for event in fmt.opening(self.stream.routing, only_calls):
+            yield event
         try:
             while chunk is not None:
                 yield fmt.text(chunk)
@@ -133,13 +138,8 @@ class StreamSession:
         response = self.stream.response
         assert response is not None  # a stream that ends normally has its response
         await self._end(response=response)
-        ignored = self.outcome.ignored_params(response)
-        for event in fmt.tool_calls(response):
+        for event in fmt.closing(response, self.outcome.ignored_params(response)):
             yield event
-        yield fmt.finish(response, ignored)
-        if fmt.include_usage:
-            yield fmt.usage(response, ignored)
-        yield DONE
 
     async def aclose(self) -> None:
         """Release everything, whatever happened: the client may have gone mid-stream."""
