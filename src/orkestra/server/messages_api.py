@@ -166,10 +166,10 @@ def _thinking(value: object, max_tokens: int) -> str | None:
         return None
     thinking = object_field("thinking", value)
     kind = thinking.get("type")
-    if kind == "disabled":
+    if kind in ("disabled", "adaptive"):  # adaptive: the model decides, as it does anyway
         return None
     if kind != "enabled":
-        raise invalid("thinking.type", "supported: 'enabled', 'disabled'.")
+        raise invalid("thinking.type", "supported: 'enabled', 'adaptive', 'disabled'.")
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1024:
         raise invalid("thinking.budget_tokens", "it must be an integer ≥ 1024.")
