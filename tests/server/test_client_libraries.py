@@ -1,27 +1,25 @@
 """Client libraries people point at the proxy, for real, against a real ``python -m
 orkestra.server`` process (upstream the fake providers): LangChain's ``ChatOpenAI``, and the
-``openai`` client sending what LlamaIndex and instructor send.
+``openai`` client sending what LlamaIndex and instructor send (``parallel_tool_calls: false``
+with a forced or automatic tool choice), provider by provider.
 
-LlamaIndex (``llama-index-llms-openai``) requires ``openai<3`` and instructor pins ``jiter<0.15``
-and ``rich<15``: neither installs beside this project's dependencies without downgrading them,
-so the requests they make (``parallel_tool_calls: false`` with a forced or automatic tool
-choice) are sent here with the ``openai`` client instead.
+LangChain is a dev dependency (imported, not skipped when missing). LlamaIndex and instructor
+themselves need ``openai<3``: they run in test_client_libraries_openai2.py, in a venv of their own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import langchain_openai
 import openai
+import pydantic
 import pytest
 from proxy_helpers import CLIENT_KEY, LiveServer
 
 from orkestra.testing import FakeProviderServer
 
 pytestmark = pytest.mark.slow
-
-langchain_openai = pytest.importorskip("langchain_openai")
-pydantic = pytest.importorskip("pydantic")
 
 WEATHER = {
     "type": "function",

@@ -9,6 +9,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import agents
+import langchain_openai
 import openai
 import pydantic
 import pytest
@@ -127,7 +129,6 @@ def test_async_client_streams(live: LiveServer, upstream: FakeProviderServer) ->
 
 @pytest.mark.slow
 def test_langchain_use_responses_api(live: LiveServer, upstream: FakeProviderServer) -> None:
-    langchain_openai = pytest.importorskip("langchain_openai")
     upstream.clear()
     llm = langchain_openai.ChatOpenAI(
         model="orkestra-auto",
@@ -146,7 +147,6 @@ def test_langchain_use_responses_api(live: LiveServer, upstream: FakeProviderSer
 
 @pytest.mark.slow
 def test_openai_agents_runs_on_the_proxy(live: LiveServer, upstream: FakeProviderServer) -> None:
-    agents = pytest.importorskip("agents")
     upstream.clear()
 
     @agents.function_tool
