@@ -76,6 +76,23 @@ def test_a_key_uses_only_the_models_it_may(app_client: AppClient, fake: FakeProv
     assert client.get("/v1/models/gpt-4o-mini", headers=AUTH).status_code == 200
 
 
+def test_a_routed_name_is_allowed_in_either_spelling(
+    app_client: AppClient, fake: FakeProviderServer
+) -> None:
+    """``orkestra-openai`` is ``orkestra/openai`` spelled for SDKs that read ``a/b`` as a
+    provider prefix: a key allowed one may use (and is listed) the other, and nothing more."""
+    client = app_client(keys=(client_key(models=("orkestra/openai",)),))
+    for model in ("orkestra/openai", "orkestra-openai"):
+        assert ask(client, model).status_code == 200, model
+    assert ask(client, "orkestra-auto").status_code == 403
+    listed = [m["id"] for m in client.get("/v1/models", headers=AUTH).json()["data"]]
+    assert {"orkestra/openai", "orkestra-openai"} <= set(listed)
+    assert "orkestra-auto" not in listed and "orkestra/auto" not in listed
+    flat = app_client(keys=(client_key(models=("orkestra-*",)),))
+    assert ask(flat, "orkestra/anthropic").status_code == 200
+    assert ask(flat, "gpt-4o-mini").status_code == 403
+
+
 def test_requests_a_minute(app_client: AppClient, fake: FakeProviderServer) -> None:
     client, clock = limited(app_client, rpm=3)
     for _ in range(3):

@@ -46,7 +46,7 @@ from orkestra.server.auth import Client, KeyStore
 from orkestra.server.body import read_body
 from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
-from orkestra.server.dispatch import Destination, Dispatcher
+from orkestra.server.dispatch import Destination, Dispatcher, spellings
 from orkestra.server.errors import ProxyError, bad_request
 from orkestra.server.guard import BrowserGuard
 from orkestra.server.limits import NO_LIMITS, KeyLimits, Permit, model_allowed
@@ -215,9 +215,9 @@ class _Call:
 
 def _names_of(destination: Destination) -> tuple[str, ...]:
     """The names a pass-through model is known by (bare and with its provider), for a key's
-    ``models``; a routed name is matched only as asked."""
+    ``models``; a routed name by both its spellings."""
     if destination.model is None:
-        return ()
+        return spellings(destination.requested)
     return (destination.model, f"{destination.providers[0]}/{destination.model}")
 
 
@@ -361,7 +361,10 @@ class _Proxy:
         return [
             entry
             for entry in self.dispatcher.model_list()
-            if model_allowed(allowed, [entry["id"], f"{entry['owned_by']}/{entry['id']}"])
+            if model_allowed(
+                allowed,
+                [*spellings(entry["id"]), f"{entry['owned_by']}/{entry['id']}"],
+            )
         ]
 
     async def models(self, request: Request) -> HTTPResponse:

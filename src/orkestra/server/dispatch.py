@@ -66,6 +66,17 @@ __all__ = ["Destination", "Dispatcher"]
 PREFIX = "orkestra/"
 CASCADE = "cascade"
 FLAT_PREFIX = "orkestra-"
+
+
+def spellings(name: str) -> tuple[str, ...]:
+    """A routed name in both its spellings (``orkestra/auto``, ``orkestra-auto``: the same
+    destination), so that a key allowed one may use the other; any other name alone."""
+    for prefix, other in ((PREFIX, FLAT_PREFIX), (FLAT_PREFIX, PREFIX)):
+        if name.startswith(prefix):
+            return (name, other + name[len(prefix) :])
+    return (name,)
+
+
 """The routed names again without a slash (``orkestra-auto``): some SDKs read ``a/b`` as
 "provider a, model b" and never send the slash on."""
 
