@@ -127,6 +127,51 @@ def test_a_streamed_cascade_is_buffered(
     assert record.attempts == 2 and record.cost == pytest.approx(final["orkestra"]["cost_usd"])
 
 
+def _payloads(text: str) -> list[dict[str, Any]]:
+    """The JSON ``data:`` of an event stream whose blocks are ``event:`` + ``data:`` pairs."""
+    return [
+        json.loads(line.removeprefix("data: "))
+        for line in text.splitlines()
+        if line.startswith("data: ")
+    ]
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/responses"])
+def test_a_streamed_cascade_names_the_model_that_answered_on_every_api(
+    app_client: AppClient, fake: FakeProviderServer, path: str
+) -> None:
+    """The Messages and Responses streams of a cascade that climbed (asked by its slashless
+    name) name the model whose answer was kept, never the one whose answer was withdrawn."""
+    fake.queue(Reply(REFUSAL), model=CHEAPEST)
+    if path == "/v1/messages":
+        body: dict[str, Any] = {
+            "model": "orkestra-cascade",
+            "max_tokens": 256,
+            "stream": True,
+            "messages": [{"role": "user", "content": QUESTION}],
+        }
+    else:
+        body = {"model": "orkestra-cascade", "input": QUESTION, "stream": True}
+    response = app_client().post(path, json=body)
+
+    assert response.status_code == 200
+    model = response.headers["x-orkestra-model"]
+    assert model != CHEAPEST
+    assert response.headers["x-orkestra-cascade-steps"].startswith(f"google/{CHEAPEST}:failed,")
+    events = _payloads(response.text)
+    if path == "/v1/messages":
+        named = [e["message"]["model"] for e in events if e["type"] == "message_start"]
+        text = "".join(e["delta"]["text"] for e in events if e["type"] == "content_block_delta")
+        final = next(e for e in events if e["type"] == "message_delta")["orkestra"]
+    else:
+        named = [e["response"]["model"] for e in events if "response" in e]
+        text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+        final = events[-1]["response"]["orkestra"]
+    assert named and set(named) == {model}
+    assert text.startswith(f"[{model}]") and REFUSAL not in text
+    assert final["cascade"]["steps"][0]["passed"] is False
+
+
 def test_a_cascade_refused_by_a_key_budget_reports_what_it_spent(
     app_client: AppClient, fake: FakeProviderServer, usage_log: SQLiteUsageLog
 ) -> None:
