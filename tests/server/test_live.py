@@ -85,6 +85,30 @@ def test_async_client(live: LiveServer) -> None:
     assert answers == [f"[gpt-4o-mini] Say the number {i}" for i in range(8)]
 
 
+def test_async_client_streams(live: LiveServer) -> None:
+    async def ask() -> tuple[str, int]:
+        async with openai.AsyncOpenAI(
+            base_url=live.base_url, api_key=CLIENT_KEY, max_retries=0
+        ) as client:
+            stream = await client.chat.completions.create(
+                model="orkestra-auto",
+                messages=[{"role": "user", "content": "What is the capital of Japan?"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            text, tokens = [], 0
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    text.append(chunk.choices[0].delta.content)
+                if chunk.usage is not None:
+                    tokens = chunk.usage.total_tokens
+        return "".join(text), tokens
+
+    text, tokens = asyncio.run(ask())
+    assert text.startswith("[") and "capital of Japan" in text
+    assert tokens > 0
+
+
 def test_streaming_with_include_usage(client: openai.OpenAI, live: LiveServer) -> None:
     with client.chat.completions.with_streaming_response.create(
         model="orkestra/auto",

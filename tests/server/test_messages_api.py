@@ -131,6 +131,13 @@ def test_async_client_and_the_sdk_errors(live: LiveServer, upstream: FakeProvide
                 model="claude-haiku-4-5", max_tokens=64, messages=HELLO
             )
             assert message.content[0].text.startswith("[claude-haiku-4-5]")  # type: ignore[union-attr]
+            async with client.messages.stream(
+                model="orkestra-auto", max_tokens=64, messages=HELLO
+            ) as stream:
+                streamed = "".join([text async for text in stream.text_stream])
+                final = await stream.get_final_message()
+            assert streamed.startswith("[") and final.usage.output_tokens > 0
+            assert final.content[0].text == streamed  # type: ignore[union-attr]
             with pytest.raises(anthropic.NotFoundError) as missing:
                 await client.messages.create(model="claude-9", max_tokens=64, messages=HELLO)
             assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]

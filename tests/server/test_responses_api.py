@@ -147,6 +147,8 @@ def test_langchain_use_responses_api(live: LiveServer, upstream: FakeProviderSer
 
 @pytest.mark.slow
 def test_openai_agents_runs_on_the_proxy(live: LiveServer, upstream: FakeProviderServer) -> None:
+    """openai-agents as its docs set it up for another endpoint: a default client and a model
+    name, so its default model class (OpenAIResponsesModel) speaks the Responses API."""
     upstream.clear()
 
     @agents.function_tool
@@ -156,13 +158,17 @@ def test_openai_agents_runs_on_the_proxy(live: LiveServer, upstream: FakeProvide
 
     async def run() -> Any:
         client = openai.AsyncOpenAI(base_url=live.base_url, api_key=CLIENT_KEY, max_retries=0)
-        model = agents.OpenAIResponsesModel(model="orkestra-openai", openai_client=client)
+        agents.set_default_openai_client(client, use_for_tracing=False)
         agent = agents.Agent(
-            name="weather", instructions="Use the tool.", model=model, tools=[get_weather]
+            name="weather",
+            instructions="Use the tool.",
+            model="orkestra-openai",
+            tools=[get_weather],
         )
         try:
             return await agents.Runner.run(agent, "Weather in Paris?")
         finally:
+            agents.set_default_openai_client(None, use_for_tracing=False)  # type: ignore[arg-type]
             await client.close()
 
     agents.set_tracing_disabled(True)
@@ -171,6 +177,9 @@ def test_openai_agents_runs_on_the_proxy(live: LiveServer, upstream: FakeProvide
     assert "Sunny in" in result.final_output
     kinds = [type(item).__name__ for item in result.new_items]
     assert "ToolCallItem" in kinds and "ToolCallOutputItem" in kinds
+    # Both turns went through /v1/responses (a Chat Completions model would have no ids).
+    assert [r.response_id[:5] for r in result.raw_responses] == ["resp_", "resp_"]
+    assert {r.provider for r in upstream.requests} == {"openai"}
 
 
 # -- in process: the wire's details --------------------------------------------------------
