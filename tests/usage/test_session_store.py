@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import orkestra as o
-from orkestra.testing import FakeProviderServer
+from orkestra.testing import FakeProviderServer, Reply
 from orkestra.usage import SQLSessionStore
 from orkestra.usage.base import SQLUsageLog
 from orkestra.usage.sessions import PostgresSessionStore, SQLiteSessionStore, session_key
@@ -317,4 +318,57 @@ def test_async_cascades_reach_a_database_store_off_the_event_loop(
         log.close()
     assert all(r.cascade is not None for r in responses)
     assert len(store.threads) == 4  # a read and a write per turn
+    assert loop_thread not in store.threads
+
+
+def _broken_check(request: object, answer: object) -> bool:
+    raise ZeroDivisionError("a bug in the verifier")
+
+
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("failure", ["invalid at the top", "the check raises"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failed_async_cascade_settles_a_database_store_off_the_event_loop(
+    fake: FakeProviderServer, tmp_path: Path, stream: bool, failure: str
+) -> None:
+    """A cascade that fails after an answer was made and billed (its top answer fails its
+    response_format, or the verifier raises) still records it and settles the session: in a
+    worker thread too, not on the loop."""
+    from orkestra.usage import SQLiteUsageLog
+
+    log = SQLiteUsageLog(tmp_path / "usage.db")
+    store = _WatchedStore(log.path)
+    store.threads = []
+    options: dict[str, Any] = {"session_id": "conv-failed"}
+    if failure == "invalid at the top":
+        fake.queue(Reply("not json"), provider="openai", times=3)
+        options["response_format"] = CITY
+        raised: type[Exception] = o.StructuredOutputError
+    else:
+        options["verifier"] = _broken_check
+        raised = ZeroDivisionError
+    provider = o.Provider("openai", fake.api_key, usage_sink=None, sessions=store, mode="cascade")
+
+    async def turn() -> int:
+        with pytest.raises(raised):
+            if stream:
+                async for _ in provider.astream_text(EASY, **options):
+                    pass
+            else:
+                await provider.achat(EASY, **options)
+        return threading.get_ident()
+
+    try:
+        loop_thread = asyncio.run(turn())
+    finally:
+        store.close()
+        log.close()
+    assert len(store.threads) == 2  # the read before routing, the write of the billed answer
     assert loop_thread not in store.threads

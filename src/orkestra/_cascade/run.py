@@ -17,7 +17,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from orkestra._call import Request
 from orkestra._cascade.flow import CascadeFlow, Rung, invalid_output_verdict
@@ -36,6 +36,7 @@ Planner = Callable[[RoutingDecision], list[Target]]
 """The targets of one rung: its model, then its fallbacks (upward only)."""
 
 Event = tuple[str, dict[str, Any]]
+_T = TypeVar("_T")
 
 
 def default_verifier() -> Any:
@@ -165,12 +166,12 @@ class CascadeCall:
                 verdict = await averify(self.verifier, self.checked_request, answer)
             return self._checked(verdict)
         except ConfigurationError as error:
-            self.check_raised(triage.response, error)
+            await self._off_the_loop(self.check_raised, triage.response, error)
             raise
         except OrkestraError as error:
             return self._could_not_check(error)
         except Exception as error:
-            self.check_raised(triage.response, error)
+            await self._off_the_loop(self.check_raised, triage.response, error)
             raise
 
     def settle(self, triage: Triage, verdict: Verdict | None, started: float) -> bool:
@@ -199,12 +200,20 @@ class CascadeCall:
         self.call.record(final)
         return final
 
-    async def afinal(self, response: Response) -> Response:
-        """:meth:`final` in async code: in a worker thread when settling the session waits on
-        a database (``Call.on_response_blocks``), as a routed call's answer does."""
+    async def _off_the_loop(self, record: Callable[..., _T], *args: Any) -> _T:
+        """``record(*args)`` in async code: in a worker thread when recording settles a session
+        that waits on a database (``Call.on_response_blocks``), as a routed call's answer does."""
         if self.call.on_response_blocks:
-            return await asyncio.to_thread(self.final, response)
-        return self.final(response)
+            return await asyncio.to_thread(record, *args)
+        return record(*args)
+
+    async def afinal(self, response: Response) -> Response:
+        """:meth:`final` in async code."""
+        return await self._off_the_loop(self.final, response)
+
+    async def ainvalid(self, triage: Triage) -> StructuredOutputError:
+        """:meth:`invalid` in async code."""
+        return await self._off_the_loop(self.invalid, triage)
 
     def invalid(self, triage: Triage) -> StructuredOutputError:
         """An answer at the top that failed its ``response_format``: recorded as such, the
@@ -294,7 +303,7 @@ class CascadeCall:
                 raise
             triage = self.triage(self.call.respond(result, started))
             if triage.error is not None:
-                raise self.invalid(triage)
+                raise await self.ainvalid(triage)
             verdict = await self.averify(triage) if triage.check else triage.verdict
             if self.settle(triage, verdict, started):
                 await self._aemit(self.step_event(None))

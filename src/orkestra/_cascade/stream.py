@@ -53,13 +53,26 @@ class _Steps:
         flow = self._cascade.flow
         return rung.top or flow.streaming == "replace" or flow.trusts(rung.candidate.tier)
 
-    def _triage(self, result: Result, started: float, live: bool) -> Triage:
+    def _triaged(self, result: Result, started: float, live: bool) -> Triage:
+        """The step's answer triaged; ``triage.error`` set: an invalid answer at the top, for
+        the caller to record and raise (:meth:`CascadeCall.invalid`)."""
         cascade = self._cascade
         response = cascade.call.respond(result, started)
         shown = live and cascade.flow.streaming == "buffer"
-        triage = cascade.triage(response, shown=shown)
+        return cascade.triage(response, shown=shown)
+
+    def _triage(self, result: Result, started: float, live: bool) -> Triage:
+        triage = self._triaged(result, started, live)
         if triage.error is not None:
-            raise cascade.invalid(triage)
+            raise self._cascade.invalid(triage)
+        return triage
+
+    async def _atriage(self, result: Result, started: float, live: bool) -> Triage:
+        """:meth:`_triage` in async code (recording an invalid answer may settle a session in
+        a database: off the event loop)."""
+        triage = self._triaged(result, started, live)
+        if triage.error is not None:
+            raise await self._cascade.ainvalid(triage)
         return triage
 
     def _replaced(self, rung: Rung) -> Replaced:
@@ -203,7 +216,7 @@ class AsyncCascadeStream(_Steps, AsyncResponseStream):
                 else:
                     result = await drivers.acomplete(call.flow(targets), call.acomplete)
                 assert result is not None
-                triage = self._triage(result, started, live)
+                triage = await self._atriage(result, started, live)
                 verdict = await cascade.averify(triage) if triage.check else triage.verdict
                 if cascade.settle(triage, verdict, started):
                     await self._emit(*cascade.step_event(None))
