@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from orkestra._call import Request, read_input, validate_knob, validate_request
 from orkestra._cascade import CascadeCall, CascadePolicy, Cascades, ladder
 from orkestra._conversation import Messages
-from orkestra._hooked import CallArgs, HookedCalls
+from orkestra._hooked import CallArgs
+from orkestra._multi_calls import MultiProviderCalls
 from orkestra._options import refusal
-from orkestra._provider import Provider, ResponseStream
+from orkestra._provider import Provider
 from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
 from orkestra._session import Pin, Sessions, SessionStore
-from orkestra._types import Candidate, Response, RoutingDecision
+from orkestra._types import Candidate, RoutingDecision
 from orkestra.errors import CapabilityError, ConfigurationError
 from orkestra.hooks import Hooks, Notify
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
 from orkestra.resilience.budget import Budget, as_budget
-from orkestra.resilience.call import AsyncResponseStream, Call
+from orkestra.resilience.call import Call
 from orkestra.resilience.executor import Target
 from orkestra.resilience.fallback import resolve_fallback
 from orkestra.resilience.plan import plan_targets
@@ -30,14 +31,12 @@ from orkestra.strategies import Option, get_strategy
 from orkestra.usage import UsageSink
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from orkestra._request import ParamArgs
+    pass
 
 __all__ = ["MultiProvider"]
 
 
-class MultiProvider(HookedCalls):
+class MultiProvider(MultiProviderCalls):
     """Several providers behind one router and a strategy (``cheapest``, ``smartest``,
     ``balanced``).
 
@@ -242,276 +241,6 @@ class MultiProvider(HookedCalls):
             input_bound=input_bound,
             prefer_cheaper=prefer_cheaper,
         )
-
-    def chat(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        strategy: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        **params: Unpack[ParamArgs],
-    ) -> Response:
-        """Pick a provider and model with the strategy, call it, return the answer.
-
-        ``tools``, ``tool_choice``, ``response_format`` and ``session_id`` as in
-        :meth:`Provider.chat`; only models that support what the request needs are considered.
-        """
-        return self._hooked_chat(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                strategy=strategy,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                multi=True,
-            )
-        )
-
-    def stream(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        strategy: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        cascade_streaming: str | None = None,
-        **params: Unpack[ParamArgs],
-    ) -> ResponseStream:
-        """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``."""
-        return self._hooked_stream(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                strategy=strategy,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                cascade_streaming=cascade_streaming,
-                multi=True,
-            )
-        )
-
-    def stream_text(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        strategy: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        cascade_streaming: str | None = None,
-        **params: Unpack[ParamArgs],
-    ) -> Iterator[str]:
-        """Stream the answer's text chunks (``str``) from the chosen model."""
-        return iter(
-            self._hooked_stream(
-                CallArgs(
-                    prompt,
-                    messages,
-                    max_tokens,
-                    temperature,
-                    strategy=strategy,
-                    quality=quality,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                    response_format=response_format,
-                    session_id=session_id,
-                    params=params,
-                    budget=budget,
-                    usage_sink=usage_sink,
-                    cascade=cascade,
-                    verifier=verifier,
-                    cascade_streaming=cascade_streaming,
-                    multi=True,
-                )
-            )
-        )
-
-    async def achat(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        strategy: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        **params: Unpack[ParamArgs],
-    ) -> Response:
-        """:meth:`chat` for async code: ``response = await multi.achat(...)``. The same
-        routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
-        return await self._hooked_achat(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                strategy=strategy,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                multi=True,
-            )
-        )
-
-    async def astream(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        strategy: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        cascade_streaming: str | None = None,
-        **params: Unpack[ParamArgs],
-    ) -> AsyncResponseStream:
-        """:meth:`stream` for async code: ``stream = await multi.astream(...)`` runs the
-        middleware and routes (errors in the request raise here, as with ``stream()``); then
-        ``async for chunk in stream``, and ``stream.response`` when it ends. For the chunks
-        alone in one line: ``async for chunk in multi.astream_text(...)``."""
-        return await self._hooked_astream(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                strategy=strategy,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                cascade_streaming=cascade_streaming,
-                multi=True,
-            )
-        )
-
-    async def astream_text(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        strategy: str | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        cascade_streaming: str | None = None,
-        **params: Unpack[ParamArgs],
-    ) -> AsyncIterator[str]:
-        """:meth:`stream_text` for async code: ``async for chunk in multi.astream_text(...)``
-        (the stream is closed when the loop stops early)."""
-        stream = await self._hooked_astream(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                strategy=strategy,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                cascade_streaming=cascade_streaming,
-                multi=True,
-            )
-        )
-        try:
-            async for chunk in stream:
-                yield chunk
-        finally:
-            await stream.aclose()
 
     def _prepare(
         self, args: CallArgs, notify: Notify

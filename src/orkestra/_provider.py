@@ -8,19 +8,19 @@ the endpoint. Nothing below calls back up into the Provider.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from orkestra._call import Request, validate_knob
 from orkestra._cascade import CascadeCall, CascadePolicy, Cascades
-from orkestra._conversation import Messages
 from orkestra._endpoint import Endpoint
-from orkestra._hooked import CallArgs, HookedCalls
+from orkestra._hooked import CallArgs
 from orkestra._options import can_serve
+from orkestra._provider_calls import ProviderCalls
 from orkestra._provider_routing import ProviderRouting
-from orkestra._request import DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE
+from orkestra._request import DEFAULT_MAX_TOKENS
 from orkestra._session import Pin, Sessions, SessionStore
-from orkestra._types import Response, RoutingDecision
+from orkestra._types import RoutingDecision
 from orkestra.catalog import Catalog, default_catalog
 from orkestra.catalog.lifecycle import warn_retirements
 from orkestra.errors import OrkestraError
@@ -28,7 +28,7 @@ from orkestra.hooks import Hooks, Notify
 from orkestra.providers.base import Adapter
 from orkestra.resilience.breaker import CircuitBreaker, default_breaker
 from orkestra.resilience.budget import Budget, as_budget
-from orkestra.resilience.call import AsyncResponseStream, Call, ResponseStream
+from orkestra.resilience.call import Call, ResponseStream
 from orkestra.resilience.executor import Target
 from orkestra.resilience.fallback import resolve_fallback
 from orkestra.resilience.plan import Reachable, plan_targets
@@ -37,9 +37,7 @@ from orkestra.routing.policy import Router
 from orkestra.usage import UsageSink
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from orkestra._request import ParamArgs
+    pass
 
 __all__ = ["DEFAULT_USAGE_SINK", "Provider", "ResponseStream"]
 
@@ -47,7 +45,7 @@ DEFAULT_USAGE_SINK = UsageSink()
 """Every call in the process's usage log (``ORKESTRA_USAGE_LOG=off`` turns it off)."""
 
 
-class Provider(ProviderRouting, HookedCalls):
+class Provider(ProviderRouting, ProviderCalls):
     """One provider (``"google"``, ``"anthropic"`` or ``"openai"``) with automatic routing.
 
     >>> provider = Provider("google")            # key from GOOGLE_API_KEY / GEMINI_API_KEY
@@ -202,294 +200,6 @@ class Provider(ProviderRouting, HookedCalls):
     def key_id(self) -> str | None:
         """What the usage log stores for this provider's key (never the key)."""
         return self.endpoint.key_id
-
-    # -- models and routing --------------------------------------------------------------
-
-    # -- calls ---------------------------------------------------------------------------
-
-    def chat(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        model: str | None = None,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        **params: Unpack[ParamArgs],
-    ) -> Response:
-        """Route ``prompt`` (or a conversation: ``messages=[{"role", "content"}, ...]``), call
-        the chosen model, return its answer with cost and savings.
-
-        ``tools``: OpenAI-format function tools (or :class:`~orkestra.Tool`; the model's calls
-        are in ``Response.tool_calls``); ``tool_choice``: ``"auto"``, ``"none"``,
-        ``"required"`` or ``{"type": "function", "function": {"name": ...}}``.
-        ``response_format``: a pydantic model, a JSON Schema, OpenAI's ``{"type":
-        "json_schema" | "json_object"}`` or a :class:`~orkestra.ResponseFormat`; the validated
-        answer is ``Response.parsed``. ``session_id``: keep a conversation on one model (see
-        :class:`orkestra.Conversation`). ``budget``: a spend cap for this call too (a
-        :class:`Budget`, e.g. one per user). ``usage_sink``: where this call is recorded
-        (default: the provider's ``usage_sink``). ``cascade``: True asks the cheapest adequate
-        tier first and climbs while ``verifier`` (default: the provider's) rejects the answer;
-        False routes to one model; None: the provider's ``mode`` (``Response.cascade`` says
-        what a cascade did).
-        """
-        return self._hooked_chat(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                model=model,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                provider=self.name,
-            )
-        )
-
-    def stream(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        model: str | None = None,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        cascade_streaming: str | None = None,
-        **params: Unpack[ParamArgs],
-    ) -> ResponseStream:
-        """Like :meth:`chat`, streaming: iterate for text chunks, then read ``.response``.
-        A cascade streams as ``cascade_streaming`` says (default: the policy's ``"buffer"``:
-        an answer is held until its check passes; ``"replace"``: shown at once, and visibly
-        replaced if its check fails — see ``stream.events()`` and docs/routing.md)."""
-        return self._hooked_stream(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                model=model,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                cascade_streaming=cascade_streaming,
-                provider=self.name,
-            )
-        )
-
-    def stream_text(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        model: str | None = None,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        cascade_streaming: str | None = None,
-        **params: Unpack[ParamArgs],
-    ) -> Iterator[str]:
-        """Stream the answer's text chunks (``str``) from the routed model."""
-        return iter(
-            self._hooked_stream(
-                CallArgs(
-                    prompt,
-                    messages,
-                    max_tokens,
-                    temperature,
-                    model=model,
-                    quality=quality,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                    response_format=response_format,
-                    session_id=session_id,
-                    params=params,
-                    budget=budget,
-                    usage_sink=usage_sink,
-                    cascade=cascade,
-                    verifier=verifier,
-                    cascade_streaming=cascade_streaming,
-                    provider=self.name,
-                )
-            )
-        )
-
-    async def achat(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        model: str | None = None,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        **params: Unpack[ParamArgs],
-    ) -> Response:
-        """:meth:`chat` for async code: ``response = await provider.achat(...)``. The same
-        routing, retries, fallbacks, budgets, hooks and usage log, on the SDK's async client."""
-        return await self._hooked_achat(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                model=model,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                provider=self.name,
-            )
-        )
-
-    async def astream(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        model: str | None = None,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        cascade_streaming: str | None = None,
-        **params: Unpack[ParamArgs],
-    ) -> AsyncResponseStream:
-        """:meth:`stream` for async code: ``stream = await provider.astream(...)`` runs the
-        middleware and routes (errors in the request raise here, as with ``stream()``); then
-        ``async for chunk in stream``, and ``stream.response`` when it ends. For the chunks
-        alone in one line: ``async for chunk in provider.astream_text(...)``."""
-        return await self._hooked_astream(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                model=model,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                cascade_streaming=cascade_streaming,
-                provider=self.name,
-            )
-        )
-
-    async def astream_text(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Messages | None = None,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
-        temperature: float = DEFAULT_TEMPERATURE,
-        model: str | None = None,
-        quality: float | None = None,
-        tools: Sequence[Any] | None = None,
-        tool_choice: Any = None,
-        response_format: Any = None,
-        session_id: str | None = None,
-        budget: Budget | None = None,
-        usage_sink: UsageSink | None = None,
-        cascade: bool | None = None,
-        verifier: Any = None,
-        cascade_streaming: str | None = None,
-        **params: Unpack[ParamArgs],
-    ) -> AsyncIterator[str]:
-        """:meth:`stream_text` for async code: ``async for chunk in provider.astream_text(...)``
-        (the stream is closed when the loop stops early)."""
-        stream = await self._hooked_astream(
-            CallArgs(
-                prompt,
-                messages,
-                max_tokens,
-                temperature,
-                model=model,
-                quality=quality,
-                tools=tools,
-                tool_choice=tool_choice,
-                response_format=response_format,
-                session_id=session_id,
-                params=params,
-                budget=budget,
-                usage_sink=usage_sink,
-                cascade=cascade,
-                verifier=verifier,
-                cascade_streaming=cascade_streaming,
-                provider=self.name,
-            )
-        )
-        try:
-            async for chunk in stream:
-                yield chunk
-        finally:
-            await stream.aclose()
 
     def _prepare(
         self, args: CallArgs, notify: Notify
