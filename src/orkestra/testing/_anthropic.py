@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import re
 import string
-from collections.abc import Iterator
 from typing import Any
 
+from ._anthropic_checks import content_blocks, custom_tools, dicts, marked, request_problem
 from ._common import (
     ERROR_TYPE_STATUS,
     FakeTool,
@@ -72,9 +71,6 @@ _STATUS_MESSAGE = {
 
 
 _FINISH = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
-TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-MAX_BREAKPOINTS = 4  # blocks with cache_control in one request
 _BASE62 = string.digits + string.ascii_letters
 
 
@@ -95,15 +91,6 @@ def tool_use_id(call: FakeToolCall) -> str:
     return "toolu_01" + "".join(chars)
 
 
-def _blocks(content: object) -> list[JSONObject]:
-    """A message's (or the system prompt's) content as blocks: a string is one text block."""
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if isinstance(content, list):
-        return [block for block in content if isinstance(block, dict)]
-    return []
-
-
 def _block_text(block: JSONObject) -> str:
     """What a block adds to the prompt's token count."""
     kind = block.get("type")
@@ -122,22 +109,6 @@ def _canonical(block: JSONObject) -> str:
     if block.get("type") == "text" and isinstance(block.get("text"), str):
         return str(block["text"])
     return json.dumps({k: v for k, v in block.items() if k != "cache_control"}, sort_keys=True)
-
-
-def _marked(block: JSONObject) -> bool:
-    return isinstance(block.get("cache_control"), dict)
-
-
-def _dicts(value: object) -> list[JSONObject]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _custom_tools(body: JSONObject) -> Iterator[tuple[int, JSONObject]]:
-    """The request's own (client) tools with their index; server tools have a versioned
-    ``type`` such as ``web_search_20250305`` and are not described by a schema."""
-    for index, tool in enumerate(_dicts(body.get("tools"))):
-        if tool.get("type") in (None, "custom"):
-            yield index, tool
 
 
 def _input_usage(gen: Generation) -> JSONObject:
@@ -228,7 +199,7 @@ class AnthropicProtocol:
         temperature = body.get("temperature")
         if isinstance(temperature, (int, float)) and not 0 <= temperature <= 1:
             return self._invalid("temperature: range: 0..1")
-        malformed = _request_problem(body)
+        malformed = request_problem(body)
         if malformed is not None:
             return self._invalid(malformed)
         model = body["model"]
@@ -275,19 +246,19 @@ class AnthropicProtocol:
         parts = [
             f"{tool.get('name')} {tool.get('description') or ''} "
             + json.dumps(tool.get("input_schema"))
-            for _, tool in _custom_tools(body)
+            for _, tool in custom_tools(body)
         ]
         parts.append(text_of(body.get("system")))
         schema = _output_schema(body)
         if schema is not None:  # structured outputs bill the schema as prompt tokens
             parts.append(json.dumps(schema))
-        for message in _dicts(body.get("messages")):
-            texts = (_block_text(block) for block in _blocks(message.get("content")))
+        for message in dicts(body.get("messages")):
+            texts = (_block_text(block) for block in content_blocks(message.get("content")))
             parts.append("\n".join(t for t in texts if t))
         return "\n".join(p for p in parts if p)
 
     def prompt(self, route: Route, body: JSONObject) -> Prompt:
-        messages = _dicts(body.get("messages"))
+        messages = dicts(body.get("messages"))
         last_user = ""
         for message in messages:
             if message.get("role") == "user":
@@ -300,7 +271,7 @@ class AnthropicProtocol:
         if messages and messages[-1].get("role") == "user":
             tool_results = tuple(
                 text_of(block.get("content"))
-                for block in _blocks(messages[-1].get("content"))
+                for block in content_blocks(messages[-1].get("content"))
                 if block.get("type") == "tool_result"
             )
         segments, cache_upto = _segments(body)
@@ -310,7 +281,7 @@ class AnthropicProtocol:
             int_field(body, "max_tokens"),
             tools=tuple(
                 FakeTool(str(tool.get("name")), tool.get("input_schema") or {})
-                for _, tool in _custom_tools(body)
+                for _, tool in custom_tools(body)
             ),
             tool_mode={"any": "required", "tool": "required", "none": "none"}.get(kind, "auto"),
             forced_tool=choice.get("name") if kind == "tool" else None,
@@ -472,213 +443,17 @@ def _segments(body: JSONObject) -> tuple[tuple[str, ...], int]:
     def add(tag: str, block: JSONObject) -> None:
         nonlocal upto
         segments.append(f"{tag}\x1e{_canonical(block)}")
-        if _marked(block):
+        if marked(block):
             upto = len(segments)
 
     # One-letter tags keep each segment's token count close to its text's.
-    for _, tool in _custom_tools(body):
+    for _, tool in custom_tools(body):
         add("t", tool)
-    for block in _blocks(body.get("system")):
+    for block in content_blocks(body.get("system")):
         add("s", block)
-    for message in _dicts(body.get("messages")):
-        for block in _blocks(message.get("content")):
+    for message in dicts(body.get("messages")):
+        for block in content_blocks(message.get("content")):
             add(str(message.get("role"))[:1], block)
     if isinstance(body.get("cache_control"), dict):
         upto = len(segments)
     return tuple(segments), upto
-
-
-# ---------------------------------------------------------------- request validation
-
-
-def _request_problem(body: JSONObject) -> str | None:
-    """The real API's 400 message for a malformed tools / tool turns / structured output /
-    image / cache request, or None."""
-    return (
-        _stop_problem(body)
-        or _tools_problem(body)
-        or _tool_choice_problem(body)
-        or _turns_problem(body)
-        or _output_config_problem(body)
-        or _breakpoints_problem(body)
-    )
-
-
-def _tools_problem(body: JSONObject) -> str | None:  # noqa: PLR0911 (one return per API rule)
-    names: list[str] = []
-    for index, tool in _custom_tools(body):
-        where = f"tools.{index}.custom"
-        name = tool.get("name")
-        if not isinstance(name, str):
-            return f"{where}.name: Field required"
-        if not TOOL_NAME.match(name):
-            return f"{where}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
-        names.append(name)
-        schema = tool.get("input_schema")
-        if schema is None:
-            return f"{where}.input_schema: Field required"
-        if not isinstance(schema, dict):
-            return f"{where}.input_schema: Input should be a valid dictionary"
-        if schema.get("type") != "object":
-            return f"{where}.input_schema.type: Input should be 'object'"
-        if not _valid_schema(schema):
-            return (
-                f"{where}.input_schema: JSON schema is invalid. It must match JSON Schema draft"
-                " 2020-12 (https://json-schema.org/draft/2020-12)."
-            )
-    if len(set(names)) != len(names):
-        return "tools: Tool names must be unique."
-    return None
-
-
-def _valid_schema(schema: JSONObject) -> bool:
-    import jsonschema
-
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError:
-        return False
-    return True
-
-
-def _stop_problem(body: JSONObject) -> str | None:
-    stops = body.get("stop_sequences")
-    if stops is None:
-        return None
-    if not isinstance(stops, list):
-        return "stop_sequences: Input should be a valid list"
-    for index, stop in enumerate(stops):
-        if not isinstance(stop, str):
-            return f"stop_sequences.{index}: Input should be a valid string"
-        if not stop.strip():
-            return "stop_sequences: each stop sequence must contain non-whitespace"
-    return None
-
-
-def _tool_choice_problem(body: JSONObject) -> str | None:  # noqa: PLR0911 (one return per API rule)
-    choice = body.get("tool_choice")
-    if choice is None:
-        return None
-    if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
-        return (
-            "tool_choice: Input tag does not match any of the expected tags:"
-            " 'auto', 'any', 'tool', 'none'"
-        )
-    one_at_most = choice.get("disable_parallel_tool_use")
-    if one_at_most is not None and not isinstance(one_at_most, bool):
-        where = f"tool_choice.{choice['type']}.disable_parallel_tool_use"
-        return f"{where}: Input should be a valid boolean"
-    if one_at_most is not None and choice["type"] == "none":
-        return "tool_choice.none.disable_parallel_tool_use: Extra inputs are not permitted"
-    if choice["type"] != "tool":
-        return None
-    name = choice.get("name")
-    if not isinstance(name, str):
-        return "tool_choice.tool.name: Field required"
-    if name not in {tool.get("name") for _, tool in _custom_tools(body)}:
-        return f"tool_choice.tool.name: Tool '{name}' not found in tools"
-    return None
-
-
-def _turns_problem(body: JSONObject) -> str | None:
-    """``tool_use`` blocks must be answered by ``tool_result`` blocks in the very next
-    message, and every ``tool_result`` must answer a ``tool_use`` of the message before it."""
-    messages = _dicts(body.get("messages"))
-    called: set[str] = set()  # the previous message's tool_use ids
-    for i, message in enumerate(messages):
-        blocks = _blocks(message.get("content"))
-        results = {str(b.get("tool_use_id")) for b in blocks if b.get("type") == "tool_result"}
-        if message.get("role") == "user":
-            for j, block in enumerate(blocks):
-                if block.get("type") == "tool_result" and block.get("tool_use_id") not in called:
-                    return (
-                        f"messages.{i}.content.{j}: unexpected `tool_use_id` found in"
-                        f" `tool_result` blocks: {block.get('tool_use_id')}. Each `tool_result`"
-                        " block must have a corresponding `tool_use` block in the previous message."
-                    )
-            problem = _image_problem(i, blocks)
-            if problem is not None:
-                return problem
-        if called - results:
-            missing = ", ".join(sorted(called - results))
-            return (
-                f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks"
-                f" immediately after: {missing}. Each `tool_use` block must have a corresponding"
-                " `tool_result` block in the next message."
-            )
-        called = set()
-        if message.get("role") == "assistant":
-            called = {str(b.get("id")) for b in blocks if b.get("type") == "tool_use"}
-    if called:
-        return (
-            f"messages.{len(messages) - 1}: `tool_use` ids were found without `tool_result`"
-            f" blocks immediately after: {', '.join(sorted(called))}. Each `tool_use` block must"
-            " have a corresponding `tool_result` block in the next message."
-        )
-    return None
-
-
-def _image_problem(i: int, blocks: list[JSONObject]) -> str | None:
-    for j, block in enumerate(blocks):
-        source = block.get("source") if block.get("type") == "image" else None
-        if not isinstance(source, dict):
-            continue
-        if source.get("type") == "base64" and source.get("media_type") not in IMAGE_MEDIA_TYPES:
-            return (
-                f"messages.{i}.content.{j}.image.source.base64.media_type: Input should be"
-                " 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
-            )
-        if source.get("type") == "url" and not isinstance(source.get("url"), str):
-            return f"messages.{i}.content.{j}.image.source.url.url: Field required"
-    return None
-
-
-def _output_config_problem(body: JSONObject) -> str | None:  # noqa: PLR0911 (one return per API rule)
-    config = body.get("output_config")
-    if config is None:
-        return None
-    if not isinstance(config, dict):
-        return "output_config: Input should be a valid dictionary"
-    fmt = config.get("format")
-    if fmt is None:
-        return None
-    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
-        return "output_config.format.type: Input should be 'json_schema'"
-    schema = fmt.get("schema")
-    if not isinstance(schema, dict):
-        return "output_config.format.schema: Field required"
-    if any(
-        node.get("additionalProperties") is not False
-        for node in _schema_nodes(schema)
-        if node.get("type") == "object"
-    ):
-        return (
-            "output_config.format.schema: For 'object' type, 'additionalProperties' must be"
-            " explicitly set to false"
-        )
-    return None
-
-
-def _schema_nodes(schema: object) -> Iterator[JSONObject]:
-    """Every subschema (objects' properties, array items, definitions, combinators)."""
-    if isinstance(schema, dict):
-        yield schema
-        for value in schema.values():
-            if isinstance(value, (dict, list)):
-                yield from _schema_nodes(value)
-    elif isinstance(schema, list):
-        for item in schema:
-            yield from _schema_nodes(item)
-
-
-def _breakpoints_problem(body: JSONObject) -> str | None:
-    blocks = [tool for _, tool in _custom_tools(body)] + _blocks(body.get("system"))
-    for message in _dicts(body.get("messages")):
-        blocks += _blocks(message.get("content"))
-    found = sum(1 for block in blocks if _marked(block))
-    if found > MAX_BREAKPOINTS:
-        return (
-            f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided."
-            f" Found {found}."
-        )
-    return None
