@@ -38,12 +38,15 @@ from ._common import (
     text_of,
 )
 from ._google_checks import (
+    _JSON,
     _STATUS,
-    _check_declaration,
+    _declarations,
     _error,
     _get,
     _sampling_problem,
     _status_name,
+    output_problem,
+    tools_problem,
 )
 from ._models import ModelFacts, listed, served
 from ._script import Fault
@@ -54,8 +57,6 @@ _NO_KEY = (
 )
 _BAD_KEY = "API key not valid. Please pass a valid API key."
 _ROLES = ("user", "model")
-_JSON = "application/json"
-_MIME_TYPES = ("text/plain", _JSON, "application/xml", "application/yaml", "text/x.enum")
 _MODES = {"AUTO": "auto", "VALIDATED": "auto", "NONE": "none", "ANY": "required"}
 _RESPONSE_AFTER_CALL = (
     "Please ensure that function response turn comes immediately after a function call turn."
@@ -149,18 +150,6 @@ def _result_text(response: object) -> str:
         if value is not None:
             return _canonical(value)
     return _canonical(response)
-
-
-def _declarations(body: JSONObject) -> list[tuple[int, int, JSONObject]]:
-    """``(tool index, declaration index, declaration)`` for every function declaration."""
-    found: list[tuple[int, int, JSONObject]] = []
-    tools = body.get("tools")
-    for i, tool in enumerate(tools if isinstance(tools, list) else []):
-        declarations = _get(tool, "functionDeclarations")
-        for j, declaration in enumerate(declarations if isinstance(declarations, list) else []):
-            if isinstance(declaration, dict):
-                found.append((i, j, declaration))
-    return found
 
 
 def _lower_types(schema: Any) -> Any:
@@ -284,8 +273,8 @@ class GoogleProtocol:
         if budget == 0 and facts.model_id == "gemini-2.5-pro":
             return _error(400, "Budget 0 is invalid. This model only works in thinking mode.")
         problem = (
-            self._check_tools(body)
-            or self._check_output(config)
+            tools_problem(body)
+            or output_problem(config)
             or self._check_turns(contents, facts.model_id)
         )
         if problem is not None:
@@ -296,62 +285,6 @@ class GoogleProtocol:
                 400,
                 f"The input token count ({tokens}) exceeds the maximum number of tokens allowed"
                 f" ({facts.context_window}).",
-            )
-        return None
-
-    @staticmethod
-    def _check_tools(body: JSONObject) -> HttpReply | None:
-        """Function declarations and ``toolConfig``, the way the API validates them.
-
-        The messages for a bad name, an unknown ``parameters`` field and a config without
-        declarations are the API's; the ones about ``parametersJsonSchema`` and
-        ``allowedFunctionNames`` are the fake's own, in the API's field-path style.
-        """
-        declared: set[str] = set()
-        for i, j, declaration in _declarations(body):
-            problem = _check_declaration(f"tools[{i}].function_declarations[{j}]", declaration)
-            if problem is not None:
-                return problem
-            declared.add(str(declaration["name"]))
-        calling = _get(_get(body, "toolConfig"), "functionCallingConfig")
-        if not isinstance(calling, dict):
-            return None
-        if not declared:
-            return _error(400, "Function calling config is set without function_declarations.")
-        allowed = _get(calling, "allowedFunctionNames")
-        for k, name in enumerate(allowed if isinstance(allowed, list) else []):
-            if name not in declared:
-                return _error(
-                    400,
-                    "* GenerateContentRequest.tool_config.function_calling_config"
-                    f".allowed_function_names[{k}]: {name!r} is not the name of a declared"
-                    " function.\n",
-                )
-        return None
-
-    @staticmethod
-    def _check_output(config: object) -> HttpReply | None:
-        """Structured output: a known ``responseMimeType``, JSON for a response schema."""
-        mime = _get(config, "responseMimeType")
-        if mime is not None and mime not in _MIME_TYPES:
-            return _error(
-                400,
-                "* GenerateContentRequest.generation_config.response_mime_type: allowed"
-                " mimetypes are `text/plain`, `application/json`, `application/xml`,"
-                " `application/yaml` and `text/x.enum`.\n",
-            )
-        schema, json_schema = _get(config, "responseSchema"), _get(config, "responseJsonSchema")
-        if schema is not None and json_schema is not None:
-            return _error(
-                400,
-                "* GenerateContentRequest.generation_config.response_json_schema:"
-                " response_json_schema and response_schema are mutually exclusive.\n",
-            )
-        if (schema is not None or json_schema is not None) and mime != _JSON:
-            return _error(
-                400,
-                "* GenerateContentRequest.generation_config.response_mime_type: a response"
-                " schema needs response_mime_type application/json.\n",
             )
         return None
 

@@ -1,6 +1,7 @@
-"""The Gemini API's answers to a malformed request: its error body, and the checks of a
-function declaration and of the generation config (sampling, stop sequences, candidates,
-thinking budget), with the messages the real API sends."""
+"""The Gemini API's answers to a malformed request: its error body, and the checks of the
+tools (function declarations, ``toolConfig``), of structured output and of the generation
+config (sampling, stop sequences, candidates, thinking budget), with the messages the real API
+sends."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ from typing import Any
 from ._common import HttpReply, JSONObject, dumps, format_number
 
 __all__ = [
+    "_JSON",
     "_STATUS",
     "_check_declaration",
+    "_declarations",
     "_error",
     "_get",
     "_sampling_problem",
     "_status_name",
+    "output_problem",
+    "tools_problem",
 ]
 
+_JSON = "application/json"
+_MIME_TYPES = ("text/plain", _JSON, "application/xml", "application/yaml", "text/x.enum")
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 _BAD_FUNCTION_NAME = (
     "Invalid function name. Must start with a letter or an underscore. Must be alphameric"
@@ -157,5 +164,73 @@ def _sampling_problem(config: object) -> HttpReply | None:  # noqa: PLR0911 (one
     if isinstance(budget, int) and not -1 <= budget <= MAX_THINKING_BUDGET:
         return _out_of_range(
             "thinking_budget", budget, "-1 (inclusive)", f"{MAX_THINKING_BUDGET} (inclusive)"
+        )
+    return None
+
+
+def _declarations(body: JSONObject) -> list[tuple[int, int, JSONObject]]:
+    """``(tool index, declaration index, declaration)`` for every function declaration."""
+    found: list[tuple[int, int, JSONObject]] = []
+    tools = body.get("tools")
+    for i, tool in enumerate(tools if isinstance(tools, list) else []):
+        declarations = _get(tool, "functionDeclarations")
+        for j, declaration in enumerate(declarations if isinstance(declarations, list) else []):
+            if isinstance(declaration, dict):
+                found.append((i, j, declaration))
+    return found
+
+
+def tools_problem(body: JSONObject) -> HttpReply | None:
+    """Function declarations and ``toolConfig``, the way the API validates them.
+
+    The messages for a bad name, an unknown ``parameters`` field and a config without
+    declarations are the API's; the ones about ``parametersJsonSchema`` and
+    ``allowedFunctionNames`` are the fake's own, in the API's field-path style.
+    """
+    declared: set[str] = set()
+    for i, j, declaration in _declarations(body):
+        problem = _check_declaration(f"tools[{i}].function_declarations[{j}]", declaration)
+        if problem is not None:
+            return problem
+        declared.add(str(declaration["name"]))
+    calling = _get(_get(body, "toolConfig"), "functionCallingConfig")
+    if not isinstance(calling, dict):
+        return None
+    if not declared:
+        return _error(400, "Function calling config is set without function_declarations.")
+    allowed = _get(calling, "allowedFunctionNames")
+    for k, name in enumerate(allowed if isinstance(allowed, list) else []):
+        if name not in declared:
+            return _error(
+                400,
+                "* GenerateContentRequest.tool_config.function_calling_config"
+                f".allowed_function_names[{k}]: {name!r} is not the name of a declared"
+                " function.\n",
+            )
+    return None
+
+
+def output_problem(config: object) -> HttpReply | None:
+    """Structured output: a known ``responseMimeType``, JSON for a response schema."""
+    mime = _get(config, "responseMimeType")
+    if mime is not None and mime not in _MIME_TYPES:
+        return _error(
+            400,
+            "* GenerateContentRequest.generation_config.response_mime_type: allowed"
+            " mimetypes are `text/plain`, `application/json`, `application/xml`,"
+            " `application/yaml` and `text/x.enum`.\n",
+        )
+    schema, json_schema = _get(config, "responseSchema"), _get(config, "responseJsonSchema")
+    if schema is not None and json_schema is not None:
+        return _error(
+            400,
+            "* GenerateContentRequest.generation_config.response_json_schema:"
+            " response_json_schema and response_schema are mutually exclusive.\n",
+        )
+    if (schema is not None or json_schema is not None) and mime != _JSON:
+        return _error(
+            400,
+            "* GenerateContentRequest.generation_config.response_mime_type: a response"
+            " schema needs response_mime_type application/json.\n",
         )
     return None
