@@ -20,11 +20,10 @@ and is logged with its traceback, never sent.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -36,35 +35,39 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response as HTTPResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from orkestra import Attempt, Budget, CircuitBreaker, Response, RoutingDecision
+from orkestra import Budget, CircuitBreaker
 from orkestra.catalog import Catalog
-from orkestra.errors import OrkestraError, StructuredOutputError
+from orkestra.errors import OrkestraError
 from orkestra.server.admission import Admission, Slot
+from orkestra.server.answers import (
+    error_response,
+    internal_error,
+    json_response,
+    routing_headers,
+    with_where,
+)
 from orkestra.server.auth import Client, KeyStore
 from orkestra.server.body import read_body
 from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
-from orkestra.server.dispatch import Destination, Dispatcher, spellings
+from orkestra.server.dispatch import Dispatcher, spellings
 from orkestra.server.errors import ProxyError, bad_request
+from orkestra.server.exchange import ProxyCall, names_of
 from orkestra.server.guard import BrowserGuard
-from orkestra.server.limits import NO_LIMITS, KeyLimits, Permit, model_allowed
+from orkestra.server.limits import KeyLimits, model_allowed
 from orkestra.server.messages_api import MESSAGES
 from orkestra.server.metrics import (
     MetricsMiddleware,
     ProxyMetrics,
-    RequestLabels,
     labels_of,
-    observe_call,
 )
 from orkestra.server.params import STRICT_HEADER, strict_requested
 from orkestra.server.readiness import Readiness
-from orkestra.server.request import ChatParams
-from orkestra.server.response import cascade_steps_header, dumps, proxy_error
+from orkestra.server.response import cascade_steps_header, proxy_error
 from orkestra.server.responses_api import RESPONSES
 from orkestra.server.streaming import SSEResponse, StreamSession, Threads
-from orkestra.server.tracing import CallSpan, ProxyTracer
+from orkestra.server.tracing import ProxyTracer
 from orkestra.server.wire import CHAT, Wire
 from orkestra.usage import SQLUsageLog, UsageLog, UsageSink, open_usage_log
 
@@ -81,156 +84,6 @@ METRICS_REFRESH_SECONDS = 5.0
 
 def _new_id() -> str:
     return os.urandom(12).hex()
-
-
-def money(value: float) -> str:
-    return f"{value:.10f}"
-
-
-JSON = "application/json"
-
-
-def _json(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> HTTPResponse:
-    return HTTPResponse(dumps(value), status, headers=dict(headers or {}), media_type=JSON)
-
-
-class _ErrorResponse(HTTPResponse):
-    """An error answer that may find the client gone (or the server already answering a
-    malformed request itself): then there is no one to tell, and nothing to raise."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except Exception as exc:
-            logger.debug("could not send an error answer: %r", exc)
-
-
-def error_response(
-    error: ProxyError, request_id: str | None = None, wire: Wire = CHAT
-) -> HTTPResponse:
-    headers = dict(error.headers)
-    if request_id is not None:
-        headers["x-request-id"] = request_id
-        if wire is MESSAGES:
-            headers["request-id"] = request_id  # where the anthropic SDK looks for it
-    body = wire.error_body(error)
-    return _ErrorResponse(body, error.status, headers=headers, media_type=JSON)
-
-
-def routing_headers(response: Response, request_id: str) -> dict[str, str]:
-    headers = {
-        "x-orkestra-provider": response.provider,
-        "x-orkestra-model": response.model,
-        "x-orkestra-tier": response.tier,
-        "x-orkestra-cost-usd": money(response.total_cost),
-        "x-orkestra-savings-usd": money(response.base_cost - response.total_cost),
-        "x-request-id": request_id,
-    }
-    if response.cascade is not None:
-        headers["x-orkestra-cascade-steps"] = cascade_steps_header(response.cascade)
-    return headers
-
-
-@dataclasses.dataclass
-class _Call:
-    """One chat request on its way through: who asked, for what, and how it is logged (the
-    library records it in the usage log, through the sink this request labels)."""
-
-    proxy: _Proxy
-    client: Client
-    params: ChatParams
-    destination: Destination
-    request_id: str
-    started: float
-    labels: RequestLabels = dataclasses.field(default_factory=RequestLabels)
-    span: CallSpan | None = None
-    permit: Permit = NO_LIMITS
-    """The key's rate-limit slot, released with the tokens the call used when it ends."""
-    route: str = "/v1/chat/completions"
-
-    def _observe(self, response: Response | None, error: BaseException | None) -> None:
-        if self.span is not None:
-            try:
-                self.span.end(response, error)
-            except Exception:  # never fail an answer for its trace
-                logger.exception("tracing: ending the span of %s failed", self.request_id)
-        routed = self.destination.requested if self.destination.model is None else None
-        observe_call(
-            self.proxy.metrics,
-            self.labels,
-            response,
-            error,
-            key_id=self.client.key_id or "",
-            routed_to=routed,
-            seconds=time.perf_counter() - self.started,
-            route=self.route,
-        )
-
-    def usage_sink(self) -> UsageSink | None:
-        """The app's usage sink, labelled with this request's key, id and question."""
-        sink = self.proxy.usage_sink
-        if sink is None:
-            return None
-        return sink.labelled(
-            key_id=self.client.key_id,
-            record_id=self.request_id,
-            prompt=self.params.last_user_text,
-        )
-
-    def _log_line(self, status: str, where: str, cost: float) -> None:
-        logger.info(
-            "chat %s key=%s user=%s model=%s -> %s %s $%.6f %.1fms",
-            self.request_id,
-            self.client.name or "-",
-            self.params.user or "-",
-            self.params.model,
-            where,
-            status,
-            cost,
-            (time.perf_counter() - self.started) * 1000.0,
-        )
-
-    def ignored_params(self, response: Response) -> tuple[str, ...]:
-        return self.proxy.dispatcher.ignored_params(self.params, response)
-
-    def succeeded(self, response: Response) -> None:
-        self.permit.release(_tokens(response.attempts))
-        self._log_line("ok", f"{response.provider}/{response.model}", response.total_cost)
-        self._observe(response, None)
-
-    def failed(self, error: BaseException, routing: RoutingDecision | None) -> None:
-        answer = _invalid_answer(error)
-        self.permit.release(_tokens(answer.attempts if answer else getattr(error, "attempts", ())))
-        if answer is not None:  # made and billed, but not what response_format asked for
-            where, cost = f"{answer.provider}/{answer.model}", answer.total_cost
-            self._observe(answer, None)  # answered and billed: observed as an answer
-        else:
-            self._observe(None, error)
-            attempts = getattr(error, "attempts", ())
-            single = self.destination.providers[0] if len(self.destination.providers) == 1 else None
-            where = getattr(error, "provider", None) or single or "-"
-            cost = sum(a.cost for a in attempts)
-        self._log_line(type(error).__name__, where, cost)
-
-
-def _names_of(destination: Destination) -> tuple[str, ...]:
-    """The names a pass-through model is known by (bare and with its provider), for a key's
-    ``models``; a routed name by both its spellings."""
-    if destination.model is None:
-        return spellings(destination.requested)
-    return (destination.model, f"{destination.providers[0]}/{destination.model}")
-
-
-def _tokens(attempts: Iterable[Attempt]) -> int:
-    """Prompt and completion tokens every attempt of a call was billed for (a key's tpm)."""
-    return sum(a.usage.input_tokens + a.usage.output_tokens for a in attempts)
-
-
-def _invalid_answer(error: BaseException) -> Response | None:
-    """The billed answer of a :class:`StructuredOutputError`, if the error carries it."""
-    if isinstance(error, StructuredOutputError) and isinstance(error.response, Response):
-        return error.response
-    return None
 
 
 class _Proxy:
@@ -327,11 +180,11 @@ class _Proxy:
     # -- endpoints -----------------------------------------------------------------------
 
     async def health(self, request: Request) -> HTTPResponse:
-        return _json({"status": "ok", "providers": list(self.dispatcher.providers)})
+        return json_response({"status": "ok", "providers": list(self.dispatcher.providers)})
 
     async def ready(self, request: Request) -> HTTPResponse:
         status, body = await self.readiness.check()
-        return _json(body, status)
+        return json_response(body, status)
 
     async def metrics_page(self, request: Request) -> HTTPResponse:
         assert self.metrics is not None  # the route exists only with metrics on
@@ -372,14 +225,14 @@ class _Proxy:
             client = self._authenticate(request)
         except ProxyError as error:
             return error_response(error)
-        return _json({"object": "list", "data": self._listed(client.key_id)})
+        return json_response({"object": "list", "data": self._listed(client.key_id)})
 
     async def model(self, request: Request) -> HTTPResponse:
         try:
             client = self._authenticate(request)
             name = request.path_params["model"]
             destination = self.dispatcher.resolve(name)
-            self.limits.check_model(client.key_id, name, _names_of(destination))
+            self.limits.check_model(client.key_id, name, names_of(destination))
         except ProxyError as error:
             return error_response(error)
         listed = {m["id"]: m for m in self.dispatcher.model_list()}
@@ -389,7 +242,7 @@ class _Proxy:
             "created": 0,
             "owned_by": "orkestra",
         }
-        return _json(entry)
+        return json_response(entry)
 
     async def chat_completions(self, request: Request) -> HTTPResponse:
         return await self.serve(request, CHAT)
@@ -414,7 +267,7 @@ class _Proxy:
             # thread: the event loop keeps answering everyone else meanwhile.
             params = await self.parsers.run(wire.parse, raw)
             destination = self.dispatcher.resolve(params.model)
-            self.limits.check_model(client.key_id, params.model, _names_of(destination))
+            self.limits.check_model(client.key_id, params.model, names_of(destination))
             if strict_requested(request.headers.get(STRICT_HEADER), self.config.strict_params):
                 problem = self.dispatcher.strict_problem(destination, params)
                 if problem is not None:
@@ -444,9 +297,11 @@ class _Proxy:
                 wire,
             )
         except Exception:
-            return _internal_error(request_id, wire)
-        call = _Call(
-            self,
+            return internal_error(request_id, wire)
+        call = ProxyCall(
+            self.metrics,
+            self.usage_sink,
+            self.dispatcher,
             client,
             params,
             destination,
@@ -459,7 +314,7 @@ class _Proxy:
         return await self._answer(call, request.headers, slot, wire)
 
     async def _answer(
-        self, call: _Call, headers: Mapping[str, str], slot: Slot, wire: Wire
+        self, call: ProxyCall, headers: Mapping[str, str], slot: Slot, wire: Wire
     ) -> HTTPResponse:
         """The answer to an admitted request, which holds ``slot`` until it is answered (a
         stream: until it ends)."""
@@ -484,20 +339,20 @@ class _Proxy:
             if isinstance(error, ProxyError):
                 return error_response(error, call.request_id, wire)
             if isinstance(error, Exception):
-                return _internal_error(call.request_id, wire)
+                return internal_error(call.request_id, wire)
             raise
         finally:
             if not streaming:
                 slot.release()
 
-    async def _complete(self, call: _Call, budget: Budget | None, wire: Wire) -> HTTPResponse:
+    async def _complete(self, call: ProxyCall, budget: Budget | None, wire: Wire) -> HTTPResponse:
         try:
             response = await self.dispatcher.achat(
                 call.destination, call.params, budget, call.usage_sink(), call.client.key_id
             )
         except OrkestraError as error:
             call.failed(error, None)
-            raise _with_where(proxy_error(error), error, call.request_id) from None
+            raise with_where(proxy_error(error), error, call.request_id) from None
         call.succeeded(response)
         ignored = call.ignored_params(response)
         body = wire.answer(
@@ -510,10 +365,10 @@ class _Proxy:
         headers = routing_headers(response, call.request_id)
         if ignored:
             headers["x-orkestra-ignored-params"] = ",".join(ignored)
-        return _json(body, headers=headers)
+        return json_response(body, headers=headers)
 
     async def _stream(
-        self, call: _Call, budget: Budget | None, slot: Slot, wire: Wire
+        self, call: ProxyCall, budget: Budget | None, slot: Slot, wire: Wire
     ) -> HTTPResponse:
         """The answer as Server-Sent Events; ``slot`` is released when the stream ends."""
         try:
@@ -540,7 +395,7 @@ class _Proxy:
         return SSEResponse(session, headers)
 
     async def _open_stream(
-        self, call: _Call, budget: Budget | None, slot: Slot, wire: Wire
+        self, call: ProxyCall, budget: Budget | None, slot: Slot, wire: Wire
     ) -> StreamSession:
         try:
             stream = await self.dispatcher.astream(
@@ -548,7 +403,7 @@ class _Proxy:
             )
         except OrkestraError as error:  # routing or planning failed: nothing was called
             call.failed(error, None)
-            raise _with_where(proxy_error(error), error, call.request_id) from None
+            raise with_where(proxy_error(error), error, call.request_id) from None
         events = wire.stream_format(
             request_id=call.request_id,
             created=int(time.time()),
@@ -559,41 +414,8 @@ class _Proxy:
         try:
             await session.start()
         except OrkestraError as error:  # recorded by the session
-            raise _with_where(proxy_error(error), error, call.request_id) from None
+            raise with_where(proxy_error(error), error, call.request_id) from None
         return session
-
-
-def _internal_error(request_id: str, wire: Wire = CHAT) -> HTTPResponse:
-    """A bug: logged with its traceback (the caller is in an ``except``), never sent."""
-    logger.exception("internal error serving %s", request_id)
-    return error_response(
-        ProxyError(
-            500,
-            f"The proxy had an internal error (request {request_id}); it is logged.",
-            type="server_error",
-            code="internal_error",
-        ),
-        request_id,
-        wire,
-    )
-
-
-def _with_where(error: ProxyError, source: OrkestraError, request_id: str) -> ProxyError:
-    """The error with the provider and model it concerns, and what failed attempts cost (an
-    answer that failed its ``response_format``: every routing header, as for a success)."""
-    answer = _invalid_answer(source)
-    if answer is not None:
-        for name, value in routing_headers(answer, request_id).items():
-            error.headers.setdefault(name, value)
-    provider = getattr(source, "provider", None)
-    model = getattr(source, "model", None)
-    if provider:
-        error.headers.setdefault("x-orkestra-provider", provider)
-    if model:
-        error.headers.setdefault("x-orkestra-model", model)
-    if source.attempts:
-        error.headers.setdefault("x-orkestra-cost-usd", money(sum(a.cost for a in source.attempts)))
-    return error
 
 
 async def _http_error(request: Request, exc: Exception) -> HTTPResponse:
