@@ -5,6 +5,7 @@ by the caller. :class:`~orkestra.Provider` is this plus an endpoint, sessions an
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from orkestra._call import read_input, validate_knob
 from orkestra._conversation import Messages
 from orkestra._options import can_serve, refusal
 from orkestra._types import TIERS, Candidate, RoutingDecision, Tier
-from orkestra.catalog import Catalog, ModelInfo, price_of
+from orkestra.catalog import Catalog, ModelInfo, price_of, today
 from orkestra.routing import default_router
 from orkestra.routing.policy import (
     DEFAULT_OUTPUT_TOKENS,
@@ -48,9 +49,10 @@ class ProviderRouting:
             self._router = default_router()
         return self._router
 
-    def tier_models(self) -> dict[Tier, ModelInfo]:
-        """The model serving each tier today."""
-        return {tier: self.catalog.tier_model(self.name, tier) for tier in TIERS}
+    def tier_models(self, *, on: dt.date | None = None) -> dict[Tier, ModelInfo]:
+        """The model serving each tier on day ``on`` (default: the catalog's today)."""
+        day = on or today()
+        return {tier: self.catalog.tier_model(self.name, tier, on=day) for tier in TIERS}
 
     @property
     def premium_model(self) -> ModelInfo:
@@ -109,7 +111,8 @@ class ProviderRouting:
         tokens = estimate_input_tokens(prompt) if input_tokens is None else input_tokens
         if not self.smart_routing:
             return self._fixed_decision(started, needs, tokens)
-        models = self.tier_models()
+        day = today()  # one day for the whole decision: its models and their prices
+        models = self.tier_models(on=day)
         allowed = self.serving_tiers(needs, tokens, models)
         if not allowed:
             ids = ", ".join(dict.fromkeys(m.id for m in models.values()))
@@ -125,6 +128,7 @@ class ProviderRouting:
             started=started,
             allowed=allowed,
             rule=getattr(self.router, "rule", "margin"),
+            on=day,
         )
 
     def cascade_candidates(

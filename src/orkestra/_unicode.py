@@ -91,6 +91,8 @@ def find_lone_surrogate(value: object, path: str = "") -> LoneSurrogate | None:
 def check_unicode(value: object, path: str = "") -> None:
     """Raise :class:`InvalidRequestError` (naming the place) if ``value`` holds a lone
     surrogate anywhere."""
+    if value is None:  # most optional arguments of most calls: nothing to walk
+        return
     found = find_lone_surrogate(value, path)
     if found is not None:
         raise InvalidRequestError(found.describe())

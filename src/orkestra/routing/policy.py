@@ -14,6 +14,7 @@ predicted tier will do", 0 means "always the cheapest". Pure functions; no I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -119,8 +120,10 @@ def choose(
     started: float | None = None,
     allowed: Sequence[Tier] = TIERS,
     rule: str = "margin",
+    on: dt.date | None = None,
 ) -> RoutingDecision:
-    """The cheapest allowed tier whose predicted quality is close enough to the best (``rule``)."""
+    """The cheapest allowed tier whose predicted quality is close enough to the best (``rule``),
+    at the prices of day ``on`` (default: the catalog's today)."""
     output_tokens = prediction.expected_output_tokens or DEFAULT_OUTPUT_TOKENS
     candidates = tuple(
         Candidate(
@@ -128,7 +131,7 @@ def choose(
             model=tier_models[tier].id,
             tier=tier,
             predicted_quality=float(prediction.scores.get(tier, 0.0)),
-            expected_cost=price_of(tier_models[tier]).estimate(input_tokens, output_tokens),
+            expected_cost=price_of(tier_models[tier], on=on).estimate(input_tokens, output_tokens),
         )
         for tier in allowed
     )
