@@ -5,13 +5,16 @@ error messages (``invalid_type``, ``invalid_value``, ``missing_required``,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from orkestra import Tool
 from orkestra.server.errors import ProxyError, bad_request
 
 __all__ = [
+    "MAX_TOOLS",
     "NAME",
+    "check_unique_tool",
     "invalid",
     "is_int",
     "is_number",
@@ -21,12 +24,16 @@ __all__ = [
     "object_field",
     "only_known",
     "text_field",
+    "tools_array",
     "unknown",
     "wrong_type",
 ]
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 """A function's (tool's, schema's) name, as OpenAI allows it."""
+
+MAX_TOOLS = 128
+"""The most tools one request may declare (OpenAI's limit, kept on every API the proxy serves)."""
 
 _KINDS: tuple[tuple[type, str], ...] = (
     (bool, "a boolean"),  # before int: a bool is an int
@@ -106,3 +113,21 @@ def name_field(param: str, value: object) -> str:
             param, f"{name!r} does not match '^[a-zA-Z0-9_-]{{1,64}}$' (letters, digits, _ and -)."
         )
     return name
+
+
+def tools_array(value: object) -> list[Any]:
+    """A request's ``tools``: absent is none; else an array of at most :data:`MAX_TOOLS`
+    (each wire checks its items in its own shape)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise wrong_type("tools", "an array", value)
+    if len(value) > MAX_TOOLS:
+        raise invalid("tools", f"{len(value)} tools; at most {MAX_TOOLS} are allowed.")
+    return value
+
+
+def check_unique_tool(name: str, tools: Sequence[Tool]) -> None:
+    """A 400 if a tool already read is named ``name``."""
+    if any(t.name == name for t in tools):
+        raise invalid("tools", f"two tools are named {name!r}; tool names must be unique.")

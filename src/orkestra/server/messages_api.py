@@ -30,6 +30,7 @@ from orkestra.server.body import parse_json
 from orkestra.server.call_ids import parse_call_id, wire_call_id
 from orkestra.server.errors import ProxyError, bad_request, unsupported
 from orkestra.server.fields import (
+    check_unique_tool,
     invalid,
     is_int,
     missing,
@@ -37,10 +38,11 @@ from orkestra.server.fields import (
     object_field,
     only_known,
     text_field,
+    tools_array,
     wrong_type,
 )
 from orkestra.server.params import parse_number, parse_stop
-from orkestra.server.request import MAX_TOOLS, ChatParams
+from orkestra.server.request import ChatParams
 from orkestra.server.response import cut_report, dumps, orkestra_json, proxy_error
 
 __all__ = ["MESSAGES", "MessagesWire", "parse_messages_request"]
@@ -313,14 +315,8 @@ def _image(param: str, value: object) -> Image:
 
 
 def _tools(value: object, parsed: _Parsed) -> tuple[Tool, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise wrong_type("tools", "an array", value)
-    if len(value) > MAX_TOOLS:
-        raise invalid("tools", f"{len(value)} tools; at most {MAX_TOOLS} are allowed.")
     out: list[Tool] = []
-    for i, item in enumerate(value):
+    for i, item in enumerate(tools_array(value)):
         where = f"tools[{i}]"
         tool = object_field(where, item)
         if tool.get("type") not in (None, "custom"):
@@ -333,8 +329,7 @@ def _tools(value: object, parsed: _Parsed) -> tuple[Tool, ...]:
         )
         _note_cache_control(tool, parsed)
         name = name_field(f"{where}.name", tool.get("name"))
-        if any(t.name == name for t in out):
-            raise invalid("tools", f"two tools are named {name!r}; tool names must be unique.")
+        check_unique_tool(name, out)
         description = tool.get("description")
         if description is not None:
             description = text_field(f"{where}.description", description)

@@ -24,6 +24,7 @@ from orkestra import ForcedTool, Message, ResponseFormat, Tool
 from orkestra._schema import SchemaProblem, limits_problem
 from orkestra.server.errors import ProxyError, bad_request, unsupported
 from orkestra.server.fields import (
+    check_unique_tool,
     invalid,
     is_int,
     is_number,
@@ -33,15 +34,14 @@ from orkestra.server.fields import (
     object_field,
     only_known,
     text_field,
+    tools_array,
     unknown,
     wrong_type,
 )
 from orkestra.server.messages import parse_messages
 from orkestra.server.params import PARAMS, parse_params
 
-__all__ = ["MAX_TOOLS", "ChatParams", "parse_chat_request"]
-
-MAX_TOOLS = 128  # OpenAI's limit
+__all__ = ["ChatParams", "parse_chat_request"]
 
 
 @dataclass(frozen=True)
@@ -312,17 +312,10 @@ _FUNCTION_FIELDS = frozenset({"name", "description", "parameters", "strict"})
 
 def _tools(value: object, ignored: list[str]) -> tuple[Tool, ...]:
     """Function tools (a tool's ``strict`` is no provider's: it is named in ``ignored``)."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise wrong_type("tools", "an array", value)
-    if len(value) > MAX_TOOLS:
-        raise invalid("tools", f"{len(value)} tools; at most {MAX_TOOLS} are allowed.")
     out: list[Tool] = []
-    for i, item in enumerate(value):
+    for i, item in enumerate(tools_array(value)):
         tool = _function(f"tools[{i}]", item, ignored)
-        if any(t.name == tool.name for t in out):
-            raise invalid("tools", f"two tools are named {tool.name!r}; tool names must be unique.")
+        check_unique_tool(tool.name, out)
         out.append(tool)
     return tuple(out)
 

@@ -20,6 +20,7 @@ from orkestra import (
 from orkestra.server.call_ids import parse_call_id
 from orkestra.server.errors import bad_request, unsupported
 from orkestra.server.fields import (
+    check_unique_tool,
     invalid,
     is_int,
     missing,
@@ -27,11 +28,12 @@ from orkestra.server.fields import (
     object_field,
     only_known,
     text_field,
+    tools_array,
     unknown,
     wrong_type,
 )
 from orkestra.server.params import parse_effort, parse_number
-from orkestra.server.request import MAX_TOOLS, ChatParams
+from orkestra.server.request import ChatParams
 
 __all__ = ["parse_responses_request"]
 
@@ -275,14 +277,8 @@ def _message(where: str, item: Mapping[str, Any], turns: _Turns) -> None:
 
 
 def _tools(value: object, ignored: list[str]) -> tuple[Tool, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise wrong_type("tools", "an array", value)
-    if len(value) > MAX_TOOLS:
-        raise invalid("tools", f"{len(value)} tools; at most {MAX_TOOLS} are allowed.")
     out: list[Tool] = []
-    for i, raw in enumerate(value):
+    for i, raw in enumerate(tools_array(value)):
         where = f"tools[{i}]"
         tool = object_field(where, raw)
         kind = tool.get("type")
@@ -292,8 +288,7 @@ def _tools(value: object, ignored: list[str]) -> tuple[Tool, ...]:
             where, tool, frozenset({"type", "name", "description", "parameters", "strict"}), "field"
         )
         name = name_field(f"{where}.name", tool.get("name"))
-        if any(t.name == name for t in out):
-            raise invalid("tools", f"two tools are named {name!r}; tool names must be unique.")
+        check_unique_tool(name, out)
         description = tool.get("description")
         if description is not None:
             description = text_field(f"{where}.description", description)
