@@ -14,7 +14,6 @@ answered (status, seconds) and the worst and median ``/healthz`` latency while t
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,12 @@ import httpx2 as httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "server"))
 
-from proxy_helpers import UPSTREAM_KEY, start_server  # noqa: E402
+from proxy_helpers import (  # noqa: E402
+    UPSTREAM_KEY,
+    keyless_openai_toml,
+    server_env,
+    start_server,
+)
 
 from orkestra.testing import FakeProviderServer  # noqa: E402
 
@@ -95,19 +99,8 @@ def main() -> None:
     with FakeProviderServer(api_key=UPSTREAM_KEY) as upstream, tempfile.TemporaryDirectory() as d:
         home = Path(d)
         config = home / "orkestra.toml"
-        config.write_text(
-            f"""
-[server]
-port = 0
-[usage]
-enabled = false
-[providers.openai]
-api_key_env = "UPSTREAM_OPENAI_KEY"
-base_url = "{upstream.openai_base_url}"
-"""
-        )
-        env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-        env.update(ORKESTRA_HOME=str(home), UPSTREAM_OPENAI_KEY=UPSTREAM_KEY)
+        config.write_text(keyless_openai_toml(upstream))
+        env = server_env(home)
         server = start_server(config, env, home / "server.log", home / "unused.db")
         try:
             print("| case | schema requests answered | /healthz worst | /healthz median |")

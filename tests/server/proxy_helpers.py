@@ -167,6 +167,20 @@ budget_usd = 0
 """
 
 
+def keyless_openai_toml(upstream: FakeProviderServer) -> str:
+    """OpenAI at the fake server (its key in the variable :func:`server_env` sets), no client
+    keys, no usage log: the bare proxy the benchmarks drive."""
+    return f"""
+[server]
+port = 0
+[usage]
+enabled = false
+[providers.openai]
+api_key_env = "UPSTREAM_OPENAI_KEY"
+base_url = "{upstream.openai_base_url}"
+"""
+
+
 def server_env(home: Path) -> dict[str, str]:
     """The environment of a proxy process started by a test: no real keys or URLs, the
     variables :func:`config_toml` names, ``ORKESTRA_HOME`` in the test's directory."""
