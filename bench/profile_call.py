@@ -1,9 +1,12 @@
-"""Where one library call's time goes: ``Provider("openai").chat()`` against the fake server.
+"""Where one library call's time goes: ``Provider("openai").chat()`` against the fake server,
+or (``--route``) one routing decision, ``Provider.route()``, over bench/routing.py's prompts.
 
     .venv/bin/python bench/profile_call.py [--calls 300] [--top 45]
+    .venv/bin/python bench/profile_call.py --route [--data-dir ../shared/data]
 
 Prints the CPU time per call (this process: the fake server's thread included), then the
-cProfile of the same number of calls, by cumulative time. No network beyond 127.0.0.1.
+cProfile of the same number of calls, by cumulative time (its first line counts the Python
+function calls). No network beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -12,15 +15,45 @@ import argparse
 import cProfile
 import os
 import pstats
+import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def measure(call: Callable[[], object], calls: int, top: int, what: str) -> None:
+    for _ in range(min(30, calls)):
+        call()
+    start = time.process_time()
+    for _ in range(calls):
+        call()
+    print(f"CPU ms per {what}: {(time.process_time() - start) / calls * 1000:.3f}")
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(calls):
+        call()
+    profile.disable()
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(top)
+
+
+def profile_route(provider: Any, args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from routing import DATA, prompts
+
+    items = prompts(args.calls, args.data_dir or DATA)
+    turn = iter(range(10**9))
+    measure(lambda: provider.route(items[next(turn) % len(items)]), len(items), args.top, "route()")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--top", type=int, default=45)
+    ap.add_argument("--route", action="store_true", help="profile route() instead of chat()")
+    ap.add_argument("--data-dir", type=Path, default=None, help="the shared outcome data")
     args = ap.parse_args()
     os.environ.setdefault("ORKESTRA_HOME", tempfile.mkdtemp(prefix="orkestra-profile-"))
     warnings.simplefilter("ignore")  # retirement notices are not what this measures
@@ -28,25 +61,17 @@ def main() -> None:
     import orkestra as o
     from orkestra.testing import FakeProviderServer
 
+    if args.route:
+        profile_route(o.Provider("openai", api_key="sk-profile"), args)
+        return
+
     with FakeProviderServer(any_key=True) as fake:
         p = o.Provider("openai", api_key="sk-test", base_url=fake.openai_base_url)
 
         def call() -> None:
             p.chat("Hello there", model="gpt-4o-mini", max_tokens=16)
 
-        for _ in range(30):
-            call()
-        start = time.process_time()
-        for _ in range(args.calls):
-            call()
-        per_call = (time.process_time() - start) / args.calls * 1000
-        print(f"CPU ms per chat (the fake server's thread included): {per_call:.3f}")
-        profile = cProfile.Profile()
-        profile.enable()
-        for _ in range(args.calls):
-            call()
-        profile.disable()
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+        measure(call, args.calls, args.top, "chat (the fake server's thread included)")
         p.close()
 
 
