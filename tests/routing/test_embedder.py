@@ -230,7 +230,7 @@ _TEXTS = st.one_of(
 
 def test_ascii_shortcut_is_active(emb: StaticEmbedder) -> None:
     # So that test_matches_reference_recipe really compares the shortcut with the full path.
-    assert emb._load().ascii_tokenizer is not None
+    assert emb._load().words is not None
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
