@@ -3,6 +3,8 @@
     .venv/bin/python bench/routing.py            # default router; + the ONNX MiniLM side by side
     .venv/bin/python bench/routing.py --quick    # fewer prompts, no ONNX index build
     .venv/bin/python bench/routing.py --quick --rows 1000000   # + a synthetic 1M-row index
+    .venv/bin/python bench/routing.py --quick --rows 1000000 --save-index /tmp/idx1m  # kept
+    PYTHONPATH=/tmp/before/src .venv/bin/python bench/routing.py --quick --load-index /tmp/idx1m
 
 Prints, from one run (this machine is shared and noisy: compare the ratios, not the absolutes):
 
@@ -21,7 +23,12 @@ made), clustered the way the installed orkestra builds an index (balanced cluste
 them, the original fixed-sample k-means before), held in memory the way it holds them (int8 past
 256 MiB when it can): its build time and cluster sizes, ``route()``/``predict()`` p50/p99 over
 the same prompts, and recall@200 of the IVF search against an exact scan. Run it with an older
-orkestra on ``PYTHONPATH`` for the before numbers.
+orkestra on ``PYTHONPATH`` for the before numbers; ``--save-index``/``--load-index`` let both
+runs search the same saved rows without rebuilding them.
+
+Thread pools (BLAS, the tokenizer's) are pinned to one thread, so that the numbers are one core's
+work; ``--no-pin`` leaves them at their defaults, as in a user's process, where a big enough
+matrix product spreads over every core and waits for the busiest of them.
 
 A Longformer-class embedder (the original release's) needs torch+transformers and a hub
 download of its weights, which this machine cannot make; it is not measured.
@@ -38,11 +45,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
-    os.environ[var] = "1"
-os.environ["TOKENIZERS_PARALLELISM"] = "false"
+if "--no-pin" not in sys.argv:  # read before numpy is imported, which is when it counts
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+        os.environ[var] = "1"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -226,7 +234,23 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rows", type=int, default=0, help="also a synthetic index of this many rows")
+    ap.add_argument(
+        "--save-index", type=Path, default=None, help="save the --rows index to this folder"
+    )
+    ap.add_argument(
+        "--load-index",
+        type=Path,
+        default=None,
+        help="instead of building --rows, load the index saved by --save-index (before/after "
+        "runs of two source trees then search the same rows; no recall check)",
+    )
     ap.add_argument("--data-dir", type=Path, default=DATA, help="the shared outcome data")
+    ap.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="leave BLAS and tokenizer thread pools at their defaults, as a user's process has "
+        "them (by default each is pinned to one thread)",
+    )
     args = ap.parse_args()
     n = 300 if args.quick else 1500
     items = prompts(n, args.data_dir)
@@ -260,8 +284,18 @@ def main() -> None:
     seconds, rss = cold_start()
     print(f"import orkestra + first decision: {seconds:.3f} s; max RSS after it: {rss:.0f} MB")
 
-    if args.rows:
+    if args.load_index:
+        from orkestra.routing.index import KNNIndex
+        from orkestra.routing.knn import KNNRouter
+
+        big, extra, rows = KNNRouter(KNNIndex.load(args.load_index)), None, None
+        args.rows = big.index.size
+        print(f"loaded {args.load_index}: {big!r}, held as {big.index.embeddings.dtype}")
+    elif args.rows:
         big, extra, rows = synthetic_router(args.rows)
+        if args.save_index:
+            big.index.save(args.save_index)  # type: ignore[attr-defined]
+    if args.rows:
         big_provider = o.Provider("google", router=big)  # type: ignore[arg-type]
         big_provider.route(items[0])
         b50, b99 = percentiles(big_provider.route, items)
@@ -272,9 +306,10 @@ def main() -> None:
         print(f"  {big_route_cpu}")
         print(f"{args.rows:,} rows: router.predict()  p50 {p50:.3f} ms  p99 {p99:.3f} ms")
         print(f"  {big_predict_cpu}")
-        queries = big.embedder.encode(items[:50])  # type: ignore[attr-defined]
-        recall = recall_at_k(big, rows, extra["order"], queries)
-        print(f"{args.rows:,} rows: recall@200 of the IVF search vs an exact scan: {recall:.3f}")
+        if rows is not None and extra is not None:
+            queries = big.embedder.encode(items[:50])  # type: ignore[attr-defined]
+            recall = recall_at_k(big, rows, extra["order"], queries)
+            print(f"{args.rows:,} rows: recall@200 of the IVF search vs exact: {recall:.3f}")
 
     if not args.quick:
         pair = same_rows_routers(args.data_dir)

@@ -80,3 +80,37 @@ def test_an_int8_router_decides_like_the_float32_one(tmp_path: Path) -> None:
         )
     saved = router.index.save(tmp_path / "from-int8")  # written back as float16
     assert KNNIndex.load(saved).size == exact.index.size
+
+
+@pytest.mark.parametrize("memory", ["float32", "int8"])
+def test_search_is_the_exact_top_k_of_the_probed_clusters(memory: str) -> None:
+    # Clusters larger than one scan block (512 rows), empty ones, and the last one partial.
+    rng = np.random.default_rng(3)
+    sizes = [0, 1300, 7, 0, 512, 513, 40, 0]
+    n, dim = sum(sizes), 24
+    rows = _unit(rng.standard_normal((n, dim)))
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    base = KNNIndex.load(DEFAULT_ROUTER_DIR)
+    index = KNNIndex(
+        embeddings=rows,
+        centroids=_unit(rng.standard_normal((len(sizes), dim))),
+        offsets=offsets,
+        tier_scores=np.zeros((n, 3), np.float32),
+        output_tokens=np.zeros(n, np.float32),
+        task_ids=np.zeros(n, np.int32),
+        prompt_hashes=np.arange(n, dtype=np.uint64),
+        tasks=base.tasks[:1],
+        previews=("",) * n,
+        manifest={},
+    ).in_memory(memory)
+    stored = index.rows_as_float32(0, n)  # what the search scores (int8 rounding included)
+    for _ in range(10):
+        query = _unit(rng.standard_normal((1, dim)))[0]
+        for k, nprobe in [(50, 3), (200, 8), (5000, 8), (1, 1)]:
+            found, sims = index.search(query, k, nprobe)
+            probed = np.argsort(-(index.centroids @ query))[:nprobe]
+            candidates = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in probed])
+            want = candidates[np.argsort(-(stored[candidates] @ query))][: min(k, len(candidates))]
+            assert found.dtype == np.intp and len(found) == len(want)
+            assert set(found.tolist()) == set(want.tolist())
+            np.testing.assert_allclose(sims, stored[found] @ query, rtol=1e-5, atol=1e-6)
