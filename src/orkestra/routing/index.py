@@ -61,8 +61,9 @@ INT8_THRESHOLD_BYTES = 256 << 20
 _SCAN_ROWS = 512
 """Rows scored per matrix-vector product in a search. A block this size (512 KiB as float32)
 stays in the CPU cache while an int8 block is widened and scored, and its product stays on one
-BLAS thread: 2,048-row products went multi-threaded and measured a 1M-row search p99 of ~30 ms
-on a busy 2-core machine, against ~1.3 ms in 512-row blocks (docs/benchmarks.md)."""
+BLAS thread: whole clusters (up to 2,048 rows) went multi-threaded, and a 1M-row decision in a
+process with default thread pools measured p99 ~34 ms on a busy 2-core machine, against ~1.9 ms
+in 512-row blocks (docs/benchmarks.md)."""
 
 _buffers = threading.local()
 
