@@ -82,8 +82,27 @@ def test_an_int8_router_decides_like_the_float32_one(tmp_path: Path) -> None:
     assert KNNIndex.load(saved).size == exact.index.size
 
 
+def _probed(index: KNNIndex, query: np.ndarray, nprobe: int, max_rows: int | None) -> list[int]:
+    """The clusters a search should scan: the nprobe nearest, nearest first, while their rows
+    add up to at most max_rows (the nearest always)."""
+    nearest = [int(c) for c in np.argsort(-(index.centroids @ query))[:nprobe]]
+    if max_rows is None:
+        return nearest
+    sizes = np.diff(index.offsets)
+    kept, total = [], 0
+    for c in nearest:
+        total += int(sizes[c])
+        if kept and total > max_rows:
+            break
+        kept.append(c)
+    return kept if sum(int(sizes[c]) for c in nearest) > max_rows else nearest
+
+
+@pytest.mark.parametrize("max_rows", [None, 1400, 600, 1])
 @pytest.mark.parametrize("memory", ["float32", "int8"])
-def test_search_is_the_exact_top_k_of_the_probed_clusters(memory: str) -> None:
+def test_search_is_the_exact_top_k_of_the_probed_clusters(
+    memory: str, max_rows: int | None
+) -> None:
     # Clusters larger than one scan block (512 rows), empty ones, and the last one partial.
     rng = np.random.default_rng(3)
     sizes = [0, 1300, 7, 0, 512, 513, 40, 0]
@@ -107,10 +126,17 @@ def test_search_is_the_exact_top_k_of_the_probed_clusters(memory: str) -> None:
     for _ in range(10):
         query = _unit(rng.standard_normal((1, dim)))[0]
         for k, nprobe in [(50, 3), (200, 8), (5000, 8), (1, 1)]:
-            found, sims = index.search(query, k, nprobe)
-            probed = np.argsort(-(index.centroids @ query))[:nprobe]
+            found, sims = index.search(query, k, nprobe, max_rows)
+            probed = _probed(index, query, nprobe, max_rows)
             candidates = np.concatenate([np.arange(offsets[c], offsets[c + 1]) for c in probed])
             want = candidates[np.argsort(-(stored[candidates] @ query))][: min(k, len(candidates))]
             assert found.dtype == np.intp and len(found) == len(want)
             assert set(found.tolist()) == set(want.tolist())
             np.testing.assert_allclose(sims, stored[found] @ query, rtol=1e-5, atol=1e-6)
+
+
+def test_the_scan_cap_leaves_the_bundled_router_unchanged() -> None:
+    capped, uncapped = KNNRouter.load(), KNNRouter.load(max_scan_rows=10**9)
+    assert capped.max_scan_rows == 8192
+    for prompt in ["What is 2+2?", "Write a Python function that merges two sorted lists"]:
+        assert capped.predict(prompt).scores == uncapped.predict(prompt).scores

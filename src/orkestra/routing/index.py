@@ -163,8 +163,12 @@ class KNNIndex:
         hashes = np.fromiter((prompt_hash(p) for p in prompts), np.uint64, len(prompts))
         return np.isin(hashes, self.prompt_hashes)
 
-    def search(self, query: F32, k: int, nprobe: int) -> tuple[npt.NDArray[np.intp], F32]:
-        """Row ids and cosine similarities of (approximately) the ``k`` nearest rows."""
+    def search(
+        self, query: F32, k: int, nprobe: int, max_rows: int | None = None
+    ) -> tuple[npt.NDArray[np.intp], F32]:
+        """Row ids and cosine similarities of (approximately) the ``k`` nearest rows: the
+        ``nprobe`` clusters nearest to ``query`` are scanned, nearest first while they add up to
+        at most ``max_rows`` rows (None: no cap; the nearest cluster is always scanned)."""
         n_clusters = self.centroids.shape[0]
         nprobe = min(nprobe, n_clusters)
         centroid_sims = self.centroids @ query
@@ -172,6 +176,12 @@ class KNNIndex:
             probe = np.argpartition(-centroid_sims, nprobe - 1)[:nprobe]
         else:
             probe = np.arange(n_clusters)
+        if max_rows is not None and self.offsets[probe + 1].sum() - self.offsets[probe].sum() > (
+            max_rows
+        ):
+            probe = probe[np.argsort(-centroid_sims[probe], kind="stable")]
+            sizes = np.cumsum(self.offsets[probe + 1] - self.offsets[probe])
+            probe = probe[: max(1, int(np.searchsorted(sizes, max_rows, side="right")))]
         # Rows of a cluster are contiguous: score each probed slice in place (no gather copy),
         # in blocks of at most _SCAN_ROWS rows, an int8 block widened into a reused buffer.
         starts = self.offsets[probe]

@@ -30,7 +30,12 @@ from orkestra.routing.index import KNNIndex
 from orkestra.routing.limits import DEFAULT_LIMITS, RouterLimits
 from orkestra.routing.policy import TierPrediction, tier_choices
 
-__all__ = ["KNNRouter", "weights_for"]
+__all__ = ["DEFAULT_MAX_SCAN_ROWS", "KNNRouter", "weights_for"]
+
+DEFAULT_MAX_SCAN_ROWS = 8192
+"""Most rows one search scans. On a synthetic million-row index (1,378 clusters, 8 probed) it
+cut the rows scanned at the 99th percentile from ~13,000 to ~8,200 and recall@200 against an
+exact scan from 0.791 to 0.769; the bundled index (8 clusters of ~150 rows) never reaches it."""
 
 F32 = npt.NDArray[np.float32]
 
@@ -55,6 +60,10 @@ class KNNRouter:
         embedder: must be the embedder the index was built with (checked by id).
         k, weighting, nprobe: neighbours to average, their weighting, clusters to scan
             (defaults: the values stored in the index's manifest).
+        max_scan_rows: the most rows one search scans (default
+            :data:`DEFAULT_MAX_SCAN_ROWS`): past it the farther of the ``nprobe`` clusters are
+            skipped. It only binds on big indexes (a million rows: in the densest regions),
+            where it bounds a decision's tail for a little recall.
         everyday_k, everyday_prior: everyday neighbours to average, and the gate's prior log
             odds that a prompt is an everyday one (an index without everyday rows ignores both).
         default_knob: the quality knob used when a call gives none (default: the manifest's,
@@ -69,6 +78,7 @@ class KNNRouter:
         k: int | None = None,
         weighting: str | None = None,
         nprobe: int | None = None,
+        max_scan_rows: int | None = None,
         everyday_k: int | None = None,
         everyday_prior: float | None = None,
         default_knob: float | None = None,
@@ -87,6 +97,9 @@ class KNNRouter:
         self.k = int(k or settings.get("k", 200))
         self.weighting = str(weighting or settings.get("weighting", "softmax:0.05"))
         self.nprobe = int(nprobe or settings.get("nprobe", 8))
+        self.max_scan_rows = int(
+            max_scan_rows or settings.get("max_scan_rows", DEFAULT_MAX_SCAN_ROWS)
+        )
         self.rule = str(settings.get("rule", "margin"))
         self.everyday_k = int(everyday_k or settings.get("everyday_k", 20))
         prior = everyday_prior if everyday_prior is not None else settings.get("everyday_prior")
@@ -195,7 +208,7 @@ class KNNRouter:
     ) -> tuple[F32, float | None, F32, npt.NDArray[np.intp], F32]:
         """Scores per tier, expected answer tokens, and each neighbour's share of the prediction,
         row and similarity."""
-        rows, sims = self.index.search(query, self.k, self.nprobe)
+        rows, sims = self.index.search(query, self.k, self.nprobe, self.max_scan_rows)
         scores, expected = self._aggregate(rows, sims)
         if self.index.gate is None or self.index.everyday_size == 0:
             weights = weights_for(sims, self.weighting)
