@@ -286,6 +286,17 @@ class _StreamAssembler:
 
 # ---------------------------------------------------------------- the adapter
 
+# The SDK's ``chat.completions.create`` walks its arguments against the request's TypedDicts
+# (``maybe_transform``: aliases and formats, ~0.3 ms of CPU for a one-message request, more
+# per message) and then posts them. For Chat Completions that walk changes nothing (no field
+# has an alias or a format; tests/test_openai_wire.py holds the SDK to it), so the adapter
+# posts the body it built with the SDK's own ``post``, as ``create`` does: the same client,
+# headers, authentication (``security``: the API key as bearer, as ``create`` asks), retries,
+# errors and typed answer.
+COMPLETIONS_PATH = "/chat/completions"
+REQUEST_OPTIONS: Any = {"security": {"bearer_auth": True}}
+STREAMED = {"stream": True, "stream_options": {"include_usage": True}}
+
 
 class OpenAIAdapter:
     name = "openai"
@@ -314,18 +325,37 @@ class OpenAIAdapter:
         return build_params(request, self._settings)
 
     def complete(self, request: ChatRequest) -> tuple[str, Finished]:
-        params = self._params(request)
-        return parse_completion(self.client.chat.completions.create(**params))
+        from openai.types import chat
+
+        completion = self.client.post(
+            COMPLETIONS_PATH,
+            body=self._params(request),
+            cast_to=chat.ChatCompletion,
+            options=REQUEST_OPTIONS,
+        )
+        return parse_completion(completion)
 
     async def acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
+        from openai.types import chat
+
         params = self._params(request)
         client = await self._async_client()
-        return parse_completion(await client.chat.completions.create(**params))
+        completion = await client.post(
+            COMPLETIONS_PATH, body=params, cast_to=chat.ChatCompletion, options=REQUEST_OPTIONS
+        )
+        return parse_completion(completion)
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
-        params = self._params(request)
-        stream = self.client.chat.completions.create(
-            **params, stream=True, stream_options={"include_usage": True}
+        import openai
+        from openai.types import chat
+
+        stream = self.client.post(
+            COMPLETIONS_PATH,
+            body={**self._params(request), **STREAMED},
+            cast_to=chat.ChatCompletion,
+            options=REQUEST_OPTIONS,
+            stream=True,
+            stream_cls=openai.Stream[chat.ChatCompletionChunk],
         )
         assembler = _StreamAssembler(request)
         with stream:
@@ -334,10 +364,18 @@ class OpenAIAdapter:
         yield assembler.finished()
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        params = self._params(request)
+        import openai
+        from openai.types import chat
+
+        params = {**self._params(request), **STREAMED}
         client = await self._async_client()
-        stream = await client.chat.completions.create(
-            **params, stream=True, stream_options={"include_usage": True}
+        stream = await client.post(
+            COMPLETIONS_PATH,
+            body=params,
+            cast_to=chat.ChatCompletion,
+            options=REQUEST_OPTIONS,
+            stream=True,
+            stream_cls=openai.AsyncStream[chat.ChatCompletionChunk],
         )
         assembler = _StreamAssembler(request)
         async with stream:

@@ -1,0 +1,183 @@
+"""The openai adapter posts the body it builds with the SDK's ``post`` (skipping
+``chat.completions.create``'s walk of the arguments, which costs CPU and changes nothing for
+Chat Completions). These tests hold that "changes nothing" to the installed SDK: every request
+the adapter sends, sync or async, streamed or not, reaches the fake exactly as ``create`` with
+the same arguments sends it (body, path, query and headers), and answers the same."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import openai
+import pytest
+from samples import PNG, TIME, WEATHER
+
+from orkestra._request import ModelParams
+from orkestra._types import ToolCall
+from orkestra.catalog import ModelInfo, default_catalog
+from orkestra.providers import make_adapter
+from orkestra.providers.base import (
+    Adapter,
+    ChatRequest,
+    ClientSettings,
+    Finished,
+    ForcedTool,
+    Image,
+    Message,
+    ResponseFormat,
+)
+from orkestra.providers.openai import build_params
+from orkestra.testing import FakeProviderServer, RecordedRequest
+
+MODEL: ModelInfo = default_catalog().tier_model("openai", "budget")
+REASONING: ModelInfo = next(m for m in default_catalog().provider_models("openai") if m.reasoning)
+# Headers that differ from one request to the next whoever sends it.
+VOLATILE = frozenset({"content-length", "x-stainless-retry-count", "x-stainless-read-timeout"})
+
+RICH = ChatRequest(
+    MODEL,
+    (
+        Message("system", "Be brief."),
+        Message("user", "What is in these?", images=(Image(PNG),)),
+        Message(
+            "assistant", "", tool_calls=(ToolCall("call_1", "get_weather", '{"city":"Oslo"}'),)
+        ),
+        Message("tool", "Sunny, 21 C", tool_call_id="call_1", name="get_weather"),
+        Message("user", "And the time there? Answer in JSON."),
+    ),
+    300,
+    0.2,
+    tools=(WEATHER, TIME),
+    tool_choice=ForcedTool("get_time"),
+    session="conv-7",
+    params=ModelParams(
+        stop=("END",),
+        top_p=0.9,
+        seed=7,
+        parallel_tool_calls=False,
+        presence_penalty=0.1,
+        frequency_penalty=0.2,
+        logit_bias={"50256": -100.0},
+    ),
+)
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "hour": {"type": "integer"}},
+    "required": ["city", "hour"],
+    "additionalProperties": False,
+}
+REQUESTS = {
+    "rich": RICH,
+    "structured": ChatRequest(
+        MODEL,
+        (Message("user", "Where and when?"),),
+        100,
+        None,
+        response_format=ResponseFormat("place", SCHEMA, strict=True),
+    ),
+    "json mode": ChatRequest(
+        MODEL, (Message("user", "A colour."),), 50, 1.0, response_format=ResponseFormat()
+    ),
+    "reasoning": ChatRequest(
+        REASONING,
+        (Message("user", "Think about it."),),
+        500,
+        None,
+        params=ModelParams(reasoning_effort="low"),
+    ),
+}
+
+
+@pytest.fixture
+def adapter(fake: FakeProviderServer) -> Iterator[Adapter]:
+    made = make_adapter("openai", ClientSettings(fake.api_key, fake.openai_base_url))
+    yield made
+    made.close()
+
+
+def _seen(request: RecordedRequest) -> tuple[Any, ...]:
+    headers = {k: v for k, v in request.headers.items() if k not in VOLATILE}
+    return (request.method, request.path, request.query, headers, request.body, request.stream)
+
+
+def _by_create(fake: FakeProviderServer, request: ChatRequest, *, stream: bool) -> Any:
+    """What ``create`` sends and answers for ``request`` (a client made as the adapter makes
+    its own)."""
+    params = build_params(request, ClientSettings(fake.api_key, fake.openai_base_url))
+    with openai.OpenAI(api_key=fake.api_key, base_url=fake.openai_base_url) as client:
+        if not stream:
+            return client.chat.completions.create(**params)
+        chunks = client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+        with chunks:
+            return [chunk.to_dict() for chunk in chunks]
+
+
+async def _by_acreate(fake: FakeProviderServer, request: ChatRequest, *, stream: bool) -> None:
+    """The same with the async client (whose headers say so)."""
+    params = build_params(request, ClientSettings(fake.api_key, fake.openai_base_url))
+    async with openai.AsyncOpenAI(api_key=fake.api_key, base_url=fake.openai_base_url) as client:
+        if not stream:
+            await client.chat.completions.create(**params)
+            return
+        chunks = await client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+        async with chunks:
+            async for _ in chunks:
+                pass
+
+
+@pytest.mark.parametrize("name", list(REQUESTS))
+def test_a_call_sends_what_create_sends(
+    fake: FakeProviderServer, adapter: Adapter, name: str
+) -> None:
+    request = REQUESTS[name]
+    text, finished = adapter.complete(request)
+    completion = _by_create(fake, request, stream=False)
+    assert _seen(fake.requests[0]) == _seen(fake.requests[1])
+    choice = completion.choices[0]
+    assert text == (choice.message.content or "")
+    assert finished.finish_reason == choice.finish_reason
+    assert finished.usage.output_tokens == completion.usage.completion_tokens
+    assert len(finished.tool_calls) == len(choice.message.tool_calls or [])
+
+    asyncio.run(adapter.acomplete(request))
+    asyncio.run(_by_acreate(fake, request, stream=False))
+    assert _seen(fake.requests[2]) == _seen(fake.requests[3])
+    assert fake.requests[2].body == fake.requests[0].body
+
+
+@pytest.mark.parametrize("name", list(REQUESTS))
+def test_a_stream_sends_what_create_sends(
+    fake: FakeProviderServer, adapter: Adapter, name: str
+) -> None:
+    request = REQUESTS[name]
+    events = list(adapter.stream(request))
+    chunks = _by_create(fake, request, stream=True)
+    assert fake.requests[0].stream
+    assert _seen(fake.requests[0]) == _seen(fake.requests[1])
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+    assert finished.usage.output_tokens == chunks[-1]["usage"]["completion_tokens"]
+
+    async def read() -> list[Any]:
+        return [event async for event in adapter.astream(request)]
+
+    assert replace(asyncio.run(read())[-1], response_id=finished.response_id) == finished
+    asyncio.run(_by_acreate(fake, request, stream=True))
+    assert _seen(fake.requests[2]) == _seen(fake.requests[3])
+    assert fake.requests[2].body == fake.requests[0].body
+
+
+def test_the_api_key_goes_as_a_bearer_token_only(
+    fake: FakeProviderServer, adapter: Adapter
+) -> None:
+    adapter.complete(REQUESTS["rich"])
+    headers = fake.requests[0].headers
+    assert headers["authorization"] == f"Bearer {fake.api_key}"
+    assert not any("admin" in name for name in headers)
