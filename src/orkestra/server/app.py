@@ -48,7 +48,7 @@ from orkestra.server.answers import (
     with_where,
 )
 from orkestra.server.auth import Client, KeyStore
-from orkestra.server.body import read_body
+from orkestra.server.body import parses_quickly, read_body
 from orkestra.server.budgets import KeyBudgets
 from orkestra.server.config import ServerConfig
 from orkestra.server.dispatch import Dispatcher, spellings
@@ -264,8 +264,12 @@ class _Proxy:
             labels_of(request.scope).key_id = client.key_id or ""
             raw = await read_body(request, self.config.max_body_bytes, self.config.body_timeout)
             # Parsing and checking (a JSON Schema may take jsonschema a second) in a worker
-            # thread: the event loop keeps answering everyone else meanwhile.
-            params = await self.parsers.run(wire.parse, raw)
+            # thread, the event loop answering everyone else meanwhile; unless the body is
+            # small and has no schema: then the hop would cost more than the parse.
+            if parses_quickly(raw):
+                params = wire.parse(raw)
+            else:
+                params = await self.parsers.run(wire.parse, raw)
             destination = self.dispatcher.resolve(params.model)
             self.limits.check_model(client.key_id, params.model, names_of(destination))
             if strict_requested(request.headers.get(STRICT_HEADER), self.config.strict_params):
