@@ -2,11 +2,14 @@
 ``chat.completions.create``'s walk of the arguments, which costs CPU and changes nothing for
 Chat Completions). These tests hold that "changes nothing" to the installed SDK: every request
 the adapter sends, sync or async, streamed or not, reaches the fake exactly as ``create`` with
-the same arguments sends it (body, path, query and headers), and answers the same."""
+the same arguments sends it (body, path, query and headers), and answers the same; and a
+whole answer, read as its JSON object rather than as the SDK's ChatCompletion, gives the same
+result."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -29,7 +32,7 @@ from orkestra.providers.base import (
     Message,
     ResponseFormat,
 )
-from orkestra.providers.openai import build_params
+from orkestra.providers.openai import build_params, parse_completion
 from orkestra.testing import FakeProviderServer, RecordedRequest
 
 MODEL: ModelInfo = default_catalog().tier_model("openai", "budget")
@@ -181,3 +184,56 @@ def test_the_api_key_goes_as_a_bearer_token_only(
     headers = fake.requests[0].headers
     assert headers["authorization"] == f"Bearer {fake.api_key}"
     assert not any("admin" in name for name in headers)
+
+
+ANSWER: dict[str, Any] = {
+    "id": "chatcmpl-9",
+    "object": "chat.completion",
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_9",
+                        "type": "function",
+                        "function": {"name": "get_time", "arguments": ""},
+                    }
+                ],
+            },
+            "finish_reason": "tool_calls",
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 1200,
+        "completion_tokens": 40,
+        "prompt_tokens_details": {"cached_tokens": 1024},
+        "completion_tokens_details": {"reasoning_tokens": 12},
+    },
+}
+
+
+@pytest.mark.parametrize("shape", ["json object", "json text"])
+def test_a_whole_answer_is_read_from_its_json(shape: str) -> None:
+    """``post`` hands back the JSON object (or, sent as another content type, its text)."""
+    answer = ANSWER if shape == "json object" else json.dumps(ANSWER)
+    text, finished = parse_completion(answer)
+    assert text == ""
+    assert finished.tool_calls == (ToolCall("call_9", "get_time", "{}"),)
+    assert finished.stop_reason == "tool_calls" and finished.finish_reason == "tool_calls"
+    assert (finished.response_id, finished.model_version) == ("chatcmpl-9", ANSWER["model"])
+    usage = finished.usage
+    assert (usage.input_tokens, usage.output_tokens) == (1200, 40)
+    assert (usage.cache_read_tokens, usage.reasoning_tokens, usage.cache_write_tokens) == (
+        1024,
+        12,
+        0,
+    )
+
+
+def test_an_answer_without_choices_or_usage_is_empty() -> None:
+    text, finished = parse_completion({"id": "x", "model": "m", "choices": []})
+    assert text == "" and finished.tool_calls == () and finished.usage.input_tokens == 0
