@@ -77,9 +77,17 @@ def test_two_workers_count_every_request_once_and_log_every_call(
             body = chat_body(f"Say {i}", model="gpt-4o-mini")
             return http.post(CHAT, json=body, headers=AUTH).status_code
 
-    with ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(ask, range(REQUESTS)))
-    assert statuses == [200] * REQUESTS
+    # Which worker accepts a connection is the kernel's race between them; a worker quick to
+    # get back to its accept() may win a whole batch. More batches, until both have answered.
+    expected = {f"counter_{pid}.db" for pid in workers}
+    sent = 0
+    while sent < 5 * REQUESTS:
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(ask, range(sent, sent + REQUESTS)))
+        assert statuses == [200] * REQUESTS
+        sent += REQUESTS
+        if {p.name for p in metrics_dir.glob("counter_*.db")} >= expected:
+            break
     with httpx.Client(base_url=server.url) as http:
         broke = http.post(CHAT, json=chat_body(), headers={"authorization": f"Bearer {OTHER_KEY}"})
         assert broke.status_code == 429
@@ -87,25 +95,25 @@ def test_two_workers_count_every_request_once_and_log_every_call(
         for _ in range(6):
             found = samples(http.get("/metrics", headers=AUTH).text)
             ok = {"route": CHAT, "status": "200", "key_id": key_id_for(CLIENT_KEY)}
-            assert value(found, "orkestra_requests_total", **ok) == REQUESTS
-            assert value(found, "orkestra_upstream_attempts_total", outcome="ok") == REQUESTS
+            assert value(found, "orkestra_requests_total", **ok) == sent
+            assert value(found, "orkestra_upstream_attempts_total", outcome="ok") == sent
             assert value(found, "orkestra_requests_total", status="429") == 1
             assert value(found, "orkestra_build_info") == 1  # one series, not one per worker
             remaining = key_id_for(OTHER_KEY)
             assert value(found, "orkestra_key_budget_remaining_usd", key_id=remaining) == 0
     # Both workers answered calls: each wrote counters of its own.
     served = {p.name for p in metrics_dir.glob("counter_*.db")}
-    assert served == {f"counter_{pid}.db" for pid in workers}, server.output()
+    assert served == expected, server.output()
 
     log = SQLiteUsageLog(server.db)
     try:
         deadline = time.monotonic() + 20
-        while len(log.query()) < REQUESTS + 1 and time.monotonic() < deadline:
+        while len(log.query()) < sent + 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         records = log.query()
     finally:
         log.close()
-    assert sorted(r.status for r in records) == ["BudgetExceededError"] + ["ok"] * REQUESTS
+    assert sorted(r.status for r in records) == ["BudgetExceededError"] + ["ok"] * sent
 
     server.stop()
     assert not metrics_dir.exists()  # this run's metrics leave with it
