@@ -225,7 +225,9 @@ def recall_at_k(router: object, rows: np.ndarray, order: np.ndarray, queries: np
     found = []
     for query in queries:
         exact = np.argpartition(-(rows @ query), k - 1)[:k]
-        ivf, _ = router.index.search(query, k, nprobe)  # type: ignore[attr-defined]
+        cap = getattr(router, "max_scan_rows", None)  # the row cap, where the library has one
+        args = (query, k, nprobe) if cap is None else (query, k, nprobe, cap)
+        ivf, _ = router.index.search(*args)  # type: ignore[attr-defined]
         found.append(len(np.intersect1d(order[ivf], exact)) / k)
     return float(np.mean(found))
 
