@@ -176,17 +176,17 @@ class KNNIndex:
             probe = np.argpartition(-centroid_sims, nprobe - 1)[:nprobe]
         else:
             probe = np.arange(n_clusters)
-        if max_rows is not None and self.offsets[probe + 1].sum() - self.offsets[probe].sum() > (
-            max_rows
-        ):
-            probe = probe[np.argsort(-centroid_sims[probe], kind="stable")]
-            sizes = np.cumsum(self.offsets[probe + 1] - self.offsets[probe])
-            probe = probe[: max(1, int(np.searchsorted(sizes, max_rows, side="right")))]
-        # Rows of a cluster are contiguous: score each probed slice in place (no gather copy),
-        # in blocks of at most _SCAN_ROWS rows, an int8 block widened into a reused buffer.
         starts = self.offsets[probe]
         ends = self.offsets[probe + 1]
-        sims = np.empty(int((ends - starts).sum()), dtype=np.float32)
+        sizes = ends - starts
+        if max_rows is not None and sizes.sum() > max_rows:
+            nearest = np.argsort(-centroid_sims[probe], kind="stable")
+            kept = max(1, int(np.searchsorted(np.cumsum(sizes[nearest]), max_rows, "right")))
+            nearest = nearest[:kept]
+            starts, ends, sizes = starts[nearest], ends[nearest], sizes[nearest]
+        # Rows of a cluster are contiguous: score each probed slice in place (no gather copy),
+        # in blocks of at most _SCAN_ROWS rows, an int8 block widened into a reused buffer.
+        sims = np.empty(int(sizes.sum()), dtype=np.float32)
         buffer = _scan_buffer(self.embeddings.shape[1]) if self.scales is not None else None
         at = 0
         for cluster_start, cluster_end in zip(starts.tolist(), ends.tolist(), strict=True):
@@ -203,8 +203,8 @@ class KNNIndex:
                     out *= self.scales[start:end]
                 at += end - start
         # Positions in ``sims`` back to row ids: each probed cluster's rows follow the last's.
-        first = np.zeros(len(probe), dtype=np.int64)
-        np.cumsum((ends - starts)[:-1], out=first[1:])
+        first = np.zeros(len(sizes), dtype=np.int64)
+        np.cumsum(sizes[:-1], out=first[1:])
         top = np.argpartition(-sims, k - 1)[:k] if k < sims.shape[0] else np.arange(len(sims))
         cluster = np.searchsorted(first, top, side="right") - 1
         return (top - first[cluster] + starts[cluster]).astype(np.intp), sims[top]

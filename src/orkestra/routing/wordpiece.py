@@ -109,8 +109,6 @@ class AsciiWordPiece:
             or not isinstance(model, dict)
             or model.get("type") != "WordPiece"
             or not isinstance(model.get("vocab"), dict)
-            or model.get("unk_token") not in model["vocab"]
-            or not isinstance(model.get("continuing_subword_prefix"), str)
             or not isinstance(model.get("max_input_chars_per_word"), int)
             or not all(isinstance(t, dict) and isinstance(t.get("content"), str) for t in added)
         ):
