@@ -140,3 +140,44 @@ def test_the_scan_cap_leaves_the_bundled_router_unchanged() -> None:
     assert capped.max_scan_rows == 8192
     for prompt in ["What is 2+2?", "Write a Python function that merges two sorted lists"]:
         assert capped.predict(prompt).scores == uncapped.predict(prompt).scores
+
+
+class _OneVector:
+    """An embedder that maps every text to the same unit vector (the index decides)."""
+
+    id = "one-vector"
+    dim = 4
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.tile(np.float32([1, 0, 0, 0]), (len(texts), 1))
+
+
+def _six_row_router(tier_scores: list[list[float]]) -> KNNRouter:
+    rows = _unit(np.float32([[1, 0.1 * i, 0, 0] for i in range(6)]))
+    index = KNNIndex(
+        embeddings=rows,
+        centroids=rows[:1],
+        offsets=np.array([0, 6], np.int64),
+        tier_scores=np.array(tier_scores, np.float32),
+        output_tokens=np.float32([10, np.nan, 30, np.nan, np.nan, np.nan]),
+        task_ids=np.zeros(6, np.int32),
+        prompt_hashes=np.arange(6, dtype=np.uint64),
+        tasks=("t",),
+        previews=("",) * 6,
+        manifest={"embedder": {"id": _OneVector.id}},
+    )
+    return KNNRouter(index, _OneVector(), k=6, weighting="uniform")
+
+
+def test_outcomes_are_averaged_over_the_neighbours_that_have_them() -> None:
+    nan = float("nan")
+    complete = _six_row_router([[0.1, 0.5, 0.9], [0.3, 0.5, 0.7]] * 3)
+    prediction = complete.predict("anything")
+    assert prediction.scores == pytest.approx({"budget": 0.2, "balanced": 0.5, "premium": 0.8})
+    assert prediction.expected_output_tokens == 20  # the two neighbours with a length
+    # A missing outcome is left out of its tier's mean; a tier nobody has is filled between
+    # its neighbours' tiers.
+    gaps = _six_row_router([[0.0, nan, 1.0], [nan, nan, 0.6], [0.2, nan, nan]] * 2)
+    assert gaps.predict("anything").scores == pytest.approx(
+        {"budget": 0.1, "balanced": 0.45, "premium": 0.8}
+    )

@@ -205,7 +205,8 @@ class KNNIndex:
         # Positions in ``sims`` back to row ids: each probed cluster's rows follow the last's.
         first = np.zeros(len(sizes), dtype=np.int64)
         np.cumsum(sizes[:-1], out=first[1:])
-        top = np.argpartition(-sims, k - 1)[:k] if k < sims.shape[0] else np.arange(len(sims))
+        n = sims.shape[0]
+        top = np.argpartition(sims, n - k)[n - k :] if k < n else np.arange(n)
         cluster = np.searchsorted(first, top, side="right") - 1
         return (top - first[cluster] + starts[cluster]).astype(np.intp), sims[top]
 

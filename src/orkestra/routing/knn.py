@@ -114,6 +114,7 @@ class KNNRouter:
         self._everyday_block = index.rows_as_float32(start, index.size)
         self._everyday_scores = index.tier_scores[start:]
         self._everyday_complete = not np.isnan(self._everyday_scores).any()
+        self._scores_complete = not np.isnan(index.tier_scores).any()
 
     def __repr__(self) -> str:
         return (
@@ -162,18 +163,21 @@ class KNNRouter:
     def _aggregate(self, rows: npt.NDArray[np.intp], sims: F32) -> tuple[F32, float | None]:
         w = weights_for(sims, self.weighting)
         outcomes = self.index.tier_scores[rows]
+        if self._scores_complete:  # every row has every tier: a plain weighted mean
+            scores = np.asarray(w @ outcomes / w.sum(), dtype=np.float32)
+            return scores, self._expected_tokens(rows, w)
         present = ~np.isnan(outcomes)
         wsum = (w[:, None] * present).sum(axis=0)
         totals = (w[:, None] * np.where(present, outcomes, 0.0)).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             scores = np.where(wsum > 0, totals / np.maximum(wsum, 1e-12), np.nan)
-        scores = self._fill(scores.astype(np.float32))
+        return self._fill(scores.astype(np.float32)), self._expected_tokens(rows, w)
+
+    def _expected_tokens(self, rows: npt.NDArray[np.intp], w: F32) -> float | None:
+        """The neighbours' weighted mean answer length, over those with one recorded."""
         lengths = self.index.output_tokens[rows]
         known = ~np.isnan(lengths)
-        expected = (
-            float((w[known] * lengths[known]).sum() / w[known].sum()) if known.any() else None
-        )
-        return scores, expected
+        return float((w[known] * lengths[known]).sum() / w[known].sum()) if known.any() else None
 
     def _fill(self, scores: F32) -> F32:
         """A tier without data: between its neighbours' tiers, else the index-wide mean."""
