@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -109,6 +110,51 @@ def test_provider_failures_map_to_typed_errors(
     assert info.value.retryable
     if status == 429:
         assert info.value.retry_after == pytest.approx(7.0)
+
+
+BODIES = [
+    (b"[]", "application/json"),
+    (b"{}", "application/json"),
+    (b'{"choices": 3, "content": "x", "candidates": "y"}', "application/json"),
+    (b"<html><body>Sign in to the Wi-Fi</body></html>", "text/html"),
+]
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+@pytest.mark.parametrize(("body", "content_type"), BODIES)
+@pytest.mark.parametrize("use_async", [False, True])
+def test_a_200_without_an_answer_is_malformed_never_an_empty_answer(
+    name: str, body: bytes, content_type: str, use_async: bool, fake: FakeProviderServer
+) -> None:
+    """A wrong base URL or a captive portal answers 200 too: a typed error naming the provider
+    and model, without the key, never an empty "answer" (google-genai reads any JSON object
+    into an empty response; this was a silent success)."""
+    fake.queue(Fault.malformed(body, content_type=content_type), provider=name)
+    provider = o.Provider(name, fake.api_key, max_retries=0, smart_routing=False)
+    call = provider.achat if use_async else provider.chat
+    with pytest.raises(o.MalformedResponseError) as info:
+        asyncio.run(call("hello")) if use_async else call("hello")
+    error = info.value
+    assert error.provider == name and error.model and f"{name}/{error.model}" in str(error)
+    assert "200 OK without an answer" in str(error) and fake.api_key not in str(error)
+    assert error.status_code == 200 and error.retryable
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_malformed_answer_is_retried(name: str, fake: FakeProviderServer) -> None:
+    fake.queue(Fault.malformed(), provider=name)
+    response = o.Provider(name, fake.api_key, max_retries=1, smart_routing=False).chat("hello")
+    assert response.text and len(fake.requests) == 2
+
+
+def test_a_malformed_answer_falls_back_to_another_model(fake: FakeProviderServer) -> None:
+    provider = o.Provider("google", fake.api_key, max_retries=0, fallback="up-then-down")
+    chosen = provider.route("What is the capital of Japan?").model
+    fake.queue(Fault.malformed(), provider="google", model=chosen, times=5)
+    response = provider.chat("What is the capital of Japan?")
+    assert response.text and response.model != chosen
+    first = response.attempts[0]
+    assert (first.model, first.error) == (chosen, "MalformedResponseError")
 
 
 @pytest.mark.parametrize("name", PROVIDERS)

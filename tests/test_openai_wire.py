@@ -21,6 +21,7 @@ from samples import PNG, TIME, WEATHER
 from orkestra._request import ModelParams
 from orkestra._types import ToolCall
 from orkestra.catalog import ModelInfo, default_catalog
+from orkestra.errors import MalformedResponseError
 from orkestra.providers import make_adapter
 from orkestra.providers.base import (
     Adapter,
@@ -220,7 +221,7 @@ ANSWER: dict[str, Any] = {
 def test_a_whole_answer_is_read_from_its_json(shape: str) -> None:
     """``post`` hands back the JSON object (or, sent as another content type, its text)."""
     answer = ANSWER if shape == "json object" else json.dumps(ANSWER)
-    text, finished = parse_completion(answer)
+    text, finished = parse_completion(answer, "gpt-4o")
     assert text == ""
     assert finished.tool_calls == (ToolCall("call_9", "get_time", "{}"),)
     assert finished.stop_reason == "tool_calls" and finished.finish_reason == "tool_calls"
@@ -234,6 +235,16 @@ def test_a_whole_answer_is_read_from_its_json(shape: str) -> None:
     )
 
 
-def test_an_answer_without_choices_or_usage_is_empty() -> None:
-    text, finished = parse_completion({"id": "x", "model": "m", "choices": []})
+def test_an_answer_without_usage_or_content_is_empty() -> None:
+    choice = {"index": 0, "message": {"role": "assistant", "content": None}}
+    text, finished = parse_completion({"id": "x", "model": "m", "choices": [choice]}, "m")
     assert text == "" and finished.tool_calls == () and finished.usage.input_tokens == 0
+
+
+@pytest.mark.parametrize(
+    "body", [{"id": "x", "choices": []}, {}, {"choices": 3}, {"choices": [[]]}, [], "[1]"]
+)
+def test_an_answer_without_a_choice_is_malformed(body: object) -> None:
+    """Not an empty answer: nothing says the model answered at all."""
+    with pytest.raises(MalformedResponseError, match="openai/m: got 200 OK without an answer"):
+        parse_completion(body, "m")

@@ -53,6 +53,7 @@ __all__ = [
     "ConfigurationError",
     "DataFormatError",
     "InvalidRequestError",
+    "MalformedResponseError",
     "MissingAPIKeyError",
     "ModelAliasWarning",
     "ModelNotFoundError",
@@ -198,6 +199,16 @@ class ProviderTimeoutError(ProviderError):
 
 class ProviderConnectionError(ProviderError):
     """The connection failed or was dropped."""
+
+    retryable_by_default = True
+
+
+class MalformedResponseError(ProviderError):
+    """The provider answered ``200 OK`` with something that is not its API's answer: not JSON, or
+    JSON without the answer's parts (a ``base_url`` pointing at another service, a captive
+    portal or proxy in the way, a broken OpenAI-compatible server). Retried and fallen back
+    from like a dropped connection, since a glitch in between may pass; a wrong ``base_url``
+    fails the same way every time, with this error."""
 
     retryable_by_default = True
 

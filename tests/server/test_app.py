@@ -307,6 +307,17 @@ def test_an_upstream_rejecting_our_key_is_a_502_not_a_401(
     assert response.headers["x-orkestra-provider"] == "openai"
 
 
+def test_an_upstream_answering_200_without_an_answer_is_a_502(
+    app_client: AppClient, fake: FakeProviderServer
+) -> None:
+    fake.queue(Fault.malformed(b"<html>Sign in</html>", content_type="text/html"), times=10)
+    client = app_client(max_retries=0, fallback="none")
+    response = client.post("/v1/chat/completions", json=chat_body(model="gpt-4o-mini"))
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "upstream_malformed" and "200 OK without an answer" in error["message"]
+
+
 def test_an_upstream_rate_limit_passes_its_retry_after_on(
     app_client: AppClient, fake: FakeProviderServer
 ) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from orkestra.errors import (
     AuthenticationError,
     BadRequestError,
+    MalformedResponseError,
     ModelNotFoundError,
     OrkestraError,
     ProviderConnectionError,
@@ -23,9 +24,12 @@ from orkestra.errors import (
     RateLimitError,
 )
 
-__all__ = ["is_transport_error", "map_error", "scrub"]
+__all__ = ["is_transport_error", "malformed", "map_error", "scrub"]
 
 _TRANSPORT_MODULES = ("httpx", "httpx2", "httpcore", "aiohttp", "h11", "ssl", "socket")
+# What reading a body that is not JSON raises: the json module's error (the Stainless SDKs
+# parse with it), google-genai's own.
+_UNREADABLE = {"JSONDecodeError", "UnknownApiResponseError"}
 
 
 def scrub(text: str, secret: str | None) -> str:
@@ -35,6 +39,18 @@ def scrub(text: str, secret: str | None) -> str:
         if len(secret) > 8:
             text = text.replace(secret[: len(secret) // 2], "***")
     return text
+
+
+def malformed(provider: str, model: str | None, what: str) -> MalformedResponseError:
+    """The error for a ``200 OK`` whose body is not the provider's answer (``what`` it was)."""
+    where = f"{provider}/{model}" if model else provider
+    return MalformedResponseError(
+        f"{where}: got 200 OK without an answer in it ({what}); does the base URL point at "
+        f"the {provider} API?",
+        provider=provider,
+        model=model,
+        status_code=200,
+    )
 
 
 def is_transport_error(exc: BaseException) -> bool:
@@ -172,6 +188,8 @@ def map_error(
         cls, code = known
         message = f"{where}: error in the stream: {scrub(_message(exc, body), api_key)}"
         return cls(message, provider=provider, model=model, status_code=code)
+    if status is None and names & _UNREADABLE:  # a 200 whose body is not JSON
+        return malformed(provider, model, f"not JSON: {scrub(str(exc)[:120], api_key)}")
     if any("Timeout" in n for n in names) and status in (None, 408, 504):
         return ProviderTimeoutError(
             f"{where}: the call timed out", provider=provider, model=model, status_code=status

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers._errors import malformed
 from orkestra.providers._stainless import StainlessClients
 from orkestra.providers.base import (
     ChatRequest,
@@ -367,12 +368,18 @@ def _finish_reason(raw: str | None, calls: Sequence[ToolCall], answered: bool) -
     return raw
 
 
-def read_message(message: AnthropicMessage, format_tool: str | None) -> tuple[str, Finished]:
-    """The text and :class:`Finished` of a non-streaming answer."""
+def read_message(
+    message: AnthropicMessage, format_tool: str | None, model: str
+) -> tuple[str, Finished]:
+    """The text and :class:`Finished` of a non-streaming answer (a body without a content list
+    is a :class:`MalformedResponseError`: the SDK hands back what it could not parse)."""
+    content = getattr(message, "content", None)
+    if not isinstance(content, list):
+        raise malformed("anthropic", model, f"{type(message).__name__} without a content list")
     texts: list[str] = []
     calls: list[ToolCall] = []
     answered = False
-    for block in message.content:
+    for block in content:
         if block.type == "text":
             texts.append(block.text)
         elif block.type == "tool_use":
@@ -543,7 +550,7 @@ class AnthropicAdapter:
         if request.max_tokens > NON_STREAMING_MAX_TOKENS:
             return _collected(self._stream(call, request.model.id))
         message = self.client.messages.create(**call.params)
-        return read_message(message, call.format_tool)
+        return read_message(message, call.format_tool, request.model.id)
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         yield from self._stream(build_call(request), request.model.id)
@@ -563,7 +570,7 @@ class AnthropicAdapter:
             return _collected([event async for event in self.astream(request)])
         client = await self.async_client()
         message = await client.messages.create(**call.params)
-        return read_message(message, call.format_tool)
+        return read_message(message, call.format_tool, request.model.id)
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         call = build_call(request)

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers._errors import malformed
 from orkestra.providers._loops import LoopClients
 from orkestra.providers.base import (
     ChatRequest,
@@ -353,8 +354,16 @@ def _finish_reason(response: Any) -> str | None:
     return None if reason is None else str(getattr(reason, "value", reason))
 
 
-def _answer(response: Any) -> tuple[str, Finished]:
-    """A non-streaming answer: its text and how it finished (with its tool calls)."""
+def _answer(response: Any, model: str) -> tuple[str, Finished]:
+    """A non-streaming answer: its text and how it finished (with its tool calls). Gemini
+    answers with a candidate that has content or a finish reason, or with ``promptFeedback``
+    alone when it blocked the prompt; neither is a :class:`MalformedResponseError`
+    (google-genai reads any JSON object into a response, empty parts and all)."""
+    candidates = getattr(response, "candidates", None) or []
+    first = candidates[0] if candidates else None
+    answered = first is not None and (first.content is not None or first.finish_reason is not None)
+    if not answered and getattr(response, "prompt_feedback", None) is None:
+        raise malformed("google", model, "no candidate with content and no promptFeedback")
     parts = _parts(response)
     native, calls = _finish_reason(response), tuple(_tool_calls(parts, 0))
     return _text(parts), Finished(
@@ -478,7 +487,7 @@ class GoogleAdapter:
 
     def complete(self, request: ChatRequest) -> tuple[str, Finished]:
         client, params = self._sync(request)
-        return _answer(client.models.generate_content(**params))
+        return _answer(client.models.generate_content(**params), request.model.id)
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         client, params = self._sync(request)
@@ -495,7 +504,7 @@ class GoogleAdapter:
 
     async def acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
         client, params = await self._async(request)
-        return _answer(await client.aio.models.generate_content(**params))
+        return _answer(await client.aio.models.generate_content(**params), request.model.id)
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         client, params = await self._async(request)

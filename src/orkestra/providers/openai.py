@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers._errors import malformed
 from orkestra.providers._stainless import StainlessClients
 from orkestra.providers.base import (
     ChatRequest,
@@ -214,15 +215,20 @@ STOP_REASONS: dict[str, StopReason] = {
 """OpenAI's finish reasons (those of every OpenAI-compatible server too), in common terms."""
 
 
-def parse_completion(completion: Any) -> tuple[str, Finished]:
+def parse_completion(completion: Any, model: str) -> tuple[str, Finished]:
     """A whole completion, as the JSON object it came in: its text, and how it finished
     (usage, tool calls). (Read as JSON rather than built into the SDK's ``ChatCompletion``
-    first: building that object cost ~0.1 ms of CPU a call, for the few fields read here.)"""
+    first: building that object cost ~0.1 ms of CPU a call, for the few fields read here.)
+    A body without a first choice's message is a :class:`MalformedResponseError`."""
     if isinstance(completion, str | bytes):  # sent as another content type than JSON
-        completion = json.loads(completion)
-    choices = completion.get("choices") or []
-    choice = choices[0] if choices else {}
-    message = choice.get("message") or {}
+        completion = json.loads(completion)  # not JSON: map_error makes it MalformedResponseError
+    if not isinstance(completion, dict):
+        raise malformed("openai", model, f"JSON {type(completion).__name__}, not an object")
+    choices = completion.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+        raise malformed("openai", model, "no choices[0].message")
+    message = choice["message"]
     text = message.get("content") or ""
     usage = usage_from_openai(completion["usage"]) if completion.get("usage") else Usage()
     native = choice.get("finish_reason")
@@ -341,7 +347,7 @@ class OpenAIAdapter:
         completion = self.client.post(
             COMPLETIONS_PATH, body=self._params(request), cast_to=object, options=REQUEST_OPTIONS
         )
-        return parse_completion(completion)
+        return parse_completion(completion, request.model.id)
 
     async def acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
         params = self._params(request)
@@ -349,7 +355,7 @@ class OpenAIAdapter:
         completion = await client.post(
             COMPLETIONS_PATH, body=params, cast_to=object, options=REQUEST_OPTIONS
         )
-        return parse_completion(completion)
+        return parse_completion(completion, request.model.id)
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         import openai

@@ -12,7 +12,8 @@ status an OpenAI client expects, so the official clients raise their usual excep
     503 server_busy             the proxy is at its max_concurrency, or every one of a provider's
                                 max_connections stayed busy, for queue_timeout (retry-after)
     429 rate_limit_exceeded     the provider rate-limited every candidate (retry-after passed on)
-    502 upstream_error          the provider refused our key or dropped the connection
+    502 upstream_*              the provider refused our key, dropped the connection, or answered
+                                200 without an answer in it (upstream_malformed)
     503 upstream_unavailable    the provider is down or every candidate's circuit is open
     504 upstream_timeout        the provider did not answer in time
     500 internal_error          a bug: logged with its traceback, never sent
@@ -32,6 +33,7 @@ from orkestra.errors import (
     BudgetExceededError,
     BudgetUnavailableError,
     ConfigurationError,
+    MalformedResponseError,
     MissingAPIKeyError,
     ModelNotFoundError,
     OrkestraError,
@@ -201,6 +203,7 @@ _PROVIDER_ERRORS: tuple[tuple[type[ProviderError], int, str, str, bool], ...] = 
     (ProviderTimeoutError, 504, "server_error", "upstream_timeout", False),
     (ProviderUnavailableError, 503, "server_error", "upstream_unavailable", True),
     (ProviderConnectionError, 502, "server_error", "upstream_connection", False),
+    (MalformedResponseError, 502, "server_error", "upstream_malformed", False),
     (ProviderError, 502, "server_error", "upstream_error", False),
 )
 

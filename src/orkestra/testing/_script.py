@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal
 
-FaultKind = Literal["status", "delay", "drop", "cut_stream", "stream_error"]
+FaultKind = Literal["status", "delay", "drop", "cut_stream", "stream_error", "malformed"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,8 @@ class Fault:
     seconds: float = 0.0
     after_chunks: int = 0
     error_type: str = "overloaded_error"
+    body: bytes = b""
+    content_type: str = "application/json"
 
     @classmethod
     def status(
@@ -164,6 +166,13 @@ class Fault:
         if after_chunks < 0:
             raise ValueError("after_chunks must be >= 0")
         return cls("cut_stream", after_chunks=after_chunks)
+
+    @classmethod
+    def malformed(cls, body: bytes = b"[]", *, content_type: str = "application/json") -> Fault:
+        """Answer ``200 OK`` with ``body`` instead of the provider's answer, streaming or not:
+        what a wrong ``base_url``, a captive portal or a broken compatible server sends (the
+        default is valid JSON that is not an object)."""
+        return cls("malformed", body=bytes(body), content_type=content_type)
 
     @classmethod
     def stream_error(

@@ -262,14 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any] = incoming.body
         item = fake._take(route.provider, route.model)
         fault = item if isinstance(item, Fault) else None
-        if fault is not None and fault.kind == "drop":
-            self._abort()
-            return
-        if fault is not None and fault.kind == "status":
-            self._send(handler.error(route, fault))
-            return
-        if fault is not None and fault.kind == "delay" and fake._stopping.wait(fault.seconds):
-            self._abort()
+        if fault is not None and self._fault_ends_it(handler, route, fault):
             return
         reply = item if isinstance(item, Reply) else None
         if reply is not None and reply.delay and fake._stopping.wait(reply.delay):
@@ -287,6 +280,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(handler.complete(route, body, gen), cut=True)
         else:
             self._send(handler.complete(route, body, gen))
+
+    def _fault_ends_it(self, handler: ProtocolHandler, route: Route, fault: Fault) -> bool:
+        """Act on a fault that comes before any answer; True when that ends the request."""
+        if fault.kind == "drop":
+            self._abort()
+        elif fault.kind == "status":
+            self._send(handler.error(route, fault))
+        elif fault.kind == "malformed":
+            self._send(HttpReply(200, fault.body, content_type=fault.content_type))
+        elif fault.kind == "delay" and self.server.fake._stopping.wait(fault.seconds):
+            self._abort()  # the server is stopping
+        else:
+            return False
+        return True
 
     # ------------------------------------------------------------ writing
 
