@@ -24,7 +24,8 @@ them, the original fixed-sample k-means before), held in memory the way it holds
 256 MiB when it can): its build time and cluster sizes, ``route()``/``predict()`` p50/p99 over
 the same prompts, and recall@200 of the IVF search against an exact scan. Run it with an older
 orkestra on ``PYTHONPATH`` for the before numbers; ``--save-index``/``--load-index`` let both
-runs search the same saved rows without rebuilding them.
+runs search the same saved rows without rebuilding them. ``--clusters C`` clusters them into C
+k-means clusters instead of the square root of N (``build_index``'s ``n_clusters``).
 
 Thread pools (BLAS, the tokenizer's) are pinned to one thread, so that the numbers are one core's
 work; ``--no-pin`` leaves them at their defaults, as in a user's process, where a big enough
@@ -147,7 +148,9 @@ def same_rows_routers(data: Path) -> tuple[object, object] | None:
     return static, onnx
 
 
-def synthetic_router(n_rows: int, seed: int = 7) -> tuple[object, dict[str, float], object]:
+def synthetic_router(
+    n_rows: int, seed: int = 7, clusters: int | None = None
+) -> tuple[object, dict[str, float], object]:
     """A router over ``n_rows`` synthetic rows, its build figures, and the rows' float32 matrix.
 
     Each row is an outcome row of the bundled index, drawn uniformly, with Gaussian noise added
@@ -178,7 +181,7 @@ def synthetic_router(n_rows: int, seed: int = 7) -> tuple[object, dict[str, floa
         block = embeddings[parents[a:b]] + noise
         rows[a:b] = block / np.linalg.norm(block, axis=1, keepdims=True)
     made = time.perf_counter()
-    n_clusters = round(np.sqrt(n_rows))
+    n_clusters = clusters or round(np.sqrt(n_rows))  # build_index's default
     if hasattr(train, "balanced_clusters"):
         centroids, assign = train.balanced_clusters(rows, n_clusters)
         how = "balanced clusters"
@@ -246,6 +249,13 @@ def main() -> None:
         help="instead of building --rows, load the index saved by --save-index (before/after "
         "runs of two source trees then search the same rows; no recall check)",
     )
+    ap.add_argument(
+        "--clusters",
+        type=int,
+        default=None,
+        help="k-means clusters of the --rows index before oversized ones are split (default: "
+        "the square root of the rows, as build_index)",
+    )
     ap.add_argument("--data-dir", type=Path, default=DATA, help="the shared outcome data")
     ap.add_argument(
         "--no-pin",
@@ -294,7 +304,7 @@ def main() -> None:
         args.rows = big.index.size
         print(f"loaded {args.load_index}: {big!r}, held as {big.index.embeddings.dtype}")
     elif args.rows:
-        big, extra, rows = synthetic_router(args.rows)
+        big, extra, rows = synthetic_router(args.rows, clusters=args.clusters)
         if args.save_index:
             big.index.save(args.save_index)  # type: ignore[attr-defined]
     if args.rows:
