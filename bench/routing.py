@@ -25,7 +25,7 @@ them, the original fixed-sample k-means before), held in memory the way it holds
 the same prompts, and recall@200 of the IVF search against an exact scan. Run it with an older
 orkestra on ``PYTHONPATH`` for the before numbers; ``--save-index``/``--load-index`` let both
 runs search the same saved rows without rebuilding them. ``--clusters C`` clusters them into C
-k-means clusters instead of the square root of N (``build_index``'s ``n_clusters``).
+k-means clusters instead of ``build_index``'s default (its ``n_clusters``).
 
 Thread pools (BLAS, the tokenizer's) are pinned to one thread, so that the numbers are one core's
 work; ``--no-pin`` leaves them at their defaults, as in a user's process, where a big enough
@@ -181,7 +181,8 @@ def synthetic_router(
         block = embeddings[parents[a:b]] + noise
         rows[a:b] = block / np.linalg.norm(block, axis=1, keepdims=True)
     made = time.perf_counter()
-    n_clusters = clusters or round(np.sqrt(n_rows))  # build_index's default
+    default = getattr(train, "default_clusters", lambda n: round(np.sqrt(n)))  # build_index's
+    n_clusters = clusters or default(n_rows)
     if hasattr(train, "balanced_clusters"):
         centroids, assign = train.balanced_clusters(rows, n_clusters)
         how = "balanced clusters"
@@ -254,7 +255,7 @@ def main() -> None:
         type=int,
         default=None,
         help="k-means clusters of the --rows index before oversized ones are split (default: "
-        "the square root of the rows, as build_index)",
+        "build_index's)",
     )
     ap.add_argument("--data-dir", type=Path, default=DATA, help="the shared outcome data")
     ap.add_argument(

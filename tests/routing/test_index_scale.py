@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +182,13 @@ def test_outcomes_are_averaged_over_the_neighbours_that_have_them() -> None:
     assert gaps.predict("anything").scores == pytest.approx(
         {"budget": 0.1, "balanced": 0.45, "premium": 0.8}
     )
+
+
+def test_big_indexes_get_clusters_of_a_few_hundred_rows() -> None:
+    from orkestra.routing.train import ROWS_PER_CLUSTER, default_clusters
+
+    # Up to 65,536 rows the square root, as the bundled index was built (150 clusters).
+    assert [default_clusters(n) for n in (1, 2, 100, 22_358, 65_536)] == [1, 1, 10, 150, 256]
+    assert default_clusters(1_000_000) == 1_000_000 // ROWS_PER_CLUSTER == 3906
+    sizes = range(1, 3_000_000, 9_973)
+    assert all(default_clusters(a) <= default_clusters(b) for a, b in itertools.pairwise(sizes))
