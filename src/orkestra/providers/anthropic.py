@@ -54,7 +54,6 @@ from orkestra.providers.base import (
 
 if TYPE_CHECKING:
     import anthropic
-    from anthropic.types import Message as AnthropicMessage
     from anthropic.types import RawMessageStreamEvent
 
     from orkestra.catalog import ModelInfo
@@ -70,16 +69,22 @@ CACHE_HINT: dict[str, str] = {"type": "ephemeral"}
 IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 
+def _field(value: Any, name: str) -> Any:
+    """``name`` of an SDK object or of the JSON object it was made from (None when absent)."""
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
 def _int(obj: Any, name: str) -> int:
-    value = getattr(obj, name, None)
+    value = _field(obj, name)
     return value if isinstance(value, int) else 0
 
 
 def usage_from_anthropic(usage: Any) -> Usage:
-    """``input_tokens`` excludes cache reads and writes: add them back for the prompt total."""
+    """``input_tokens`` excludes cache reads and writes: add them back for the prompt total.
+    ``usage``: the SDK's object (a stream's event) or its JSON object (a whole answer)."""
     cache_read = _int(usage, "cache_read_input_tokens")
     cache_write = _int(usage, "cache_creation_input_tokens")
-    details = getattr(usage, "output_tokens_details", None)
+    details = _field(usage, "output_tokens_details")
     return Usage(
         input_tokens=_int(usage, "input_tokens") + cache_read + cache_write,
         output_tokens=_int(usage, "output_tokens"),
@@ -368,33 +373,38 @@ def _finish_reason(raw: str | None, calls: Sequence[ToolCall], answered: bool) -
     return raw
 
 
-def read_message(
-    message: AnthropicMessage, format_tool: str | None, model: str
-) -> tuple[str, Finished]:
-    """The text and :class:`Finished` of a non-streaming answer (a body without a content list
-    is a :class:`MalformedResponseError`: the SDK hands back what it could not parse)."""
-    content = getattr(message, "content", None)
+def read_message(message: Any, format_tool: str | None, model: str) -> tuple[str, Finished]:
+    """The text and :class:`Finished` of a whole answer, as the JSON object it came in (read as
+    JSON rather than built into the SDK's ``Message`` first: building that object cost ~0.1 ms
+    of CPU a call, for the few fields read here). A body that is not an object with a content
+    list is a :class:`MalformedResponseError`."""
+    if isinstance(message, str | bytes):  # sent as another content type than JSON
+        message = json.loads(message)  # not JSON: map_error makes it MalformedResponseError
+    if not isinstance(message, dict):
+        raise malformed("anthropic", model, f"JSON {type(message).__name__}, not an object")
+    content = message.get("content")
     if not isinstance(content, list):
-        raise malformed("anthropic", model, f"{type(message).__name__} without a content list")
+        raise malformed("anthropic", model, "no content list")
     texts: list[str] = []
     calls: list[ToolCall] = []
     answered = False
     for block in content:
-        if block.type == "text":
-            texts.append(block.text)
-        elif block.type == "tool_use":
-            arguments = json.dumps(block.input)
-            if block.name == format_tool:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind == "tool_use":
+            arguments = json.dumps(block.get("input", {}))
+            if block.get("name") == format_tool:
                 texts.append(arguments)
                 answered = True
             else:
-                calls.append(ToolCall(block.id, block.name, arguments))
-    finish = _finish_reason(message.stop_reason, calls, answered)
+                calls.append(ToolCall(block.get("id", ""), block.get("name", ""), arguments))
+    finish = _finish_reason(message.get("stop_reason"), calls, answered)
     return "".join(texts), Finished(
-        usage=usage_from_anthropic(message.usage),
+        usage=usage_from_anthropic(message.get("usage")),
         finish_reason=finish,
-        response_id=message.id,
-        model_version=message.model,
+        response_id=message.get("id"),
+        model_version=message.get("model"),
         tool_calls=tuple(calls),
         stop_reason=stop_reason(finish, STOP_REASONS, tool_calls=bool(calls)),
     )
@@ -511,6 +521,45 @@ def _collected(events: Iterable[StreamEvent]) -> tuple[str, Finished]:
 
 # ---------------------------------------------------------------- the adapter
 
+# The SDK's ``messages.create`` hands its arguments to the client's ``post`` (the client adds
+# the headers: anthropic-version, the key, the x-stainless-* ones; its ``request`` walks the
+# body into plain JSON data, retries and raises the SDK's errors). The adapter posts the body it
+# built with that same ``post``; the rest of ``create`` changes nothing on the wire for our
+# arguments or is reproduced here (tests/test_anthropic_wire.py holds the installed SDK to it):
+# - not streaming, with the client's default timeout, ``create`` makes the 10-minute timeout
+#   explicit, which shows in the x-stainless-timeout headers: :func:`_options` does the same.
+#   It refuses calls it expects to take longer (ValueError): those are streamed, as ``create``
+#   asks (NON_STREAMING_MAX_TOKENS; its lower cap for claude-opus-4-0 is moot: that model
+#   retired on 2026-06-15 and the catalog sends its successor);
+# - its OpenTelemetry span options (name, route, attributes): the same, so that a call inside
+#   a traced context sends the same ``traceparent``. (A span that records still differs in one
+#   way: with a whole answer read as JSON the SDK records no response attributes on it.)
+# - per-call anthropic-user-profile-id / anthropic-workspace-id headers: only when given, never;
+# - its DeprecationWarning for models it lists as deprecated: skipped, the catalog warns of
+#   retirements itself (ModelRetirementWarning); its warning about ``thinking``: never sent.
+# A whole answer is read as its JSON object (``cast_to=object``: :func:`read_message`), a
+# stream's events as the SDK's ``RawMessageStreamEvent``, as ``create`` reads them.
+MESSAGES_PATH = "/v1/messages"
+SPAN_OPTIONS = {"span_name": "anthropic.messages.create", "span_route": MESSAGES_PATH}
+# The timeout ``create`` computes for every non-streaming call it allows (10 min, connect 5 s).
+NON_STREAMING_TIMEOUT = (600, 5.0)
+
+
+def _options(call: _Call, client: Any = None) -> Any:
+    """The request options ``create`` gives ``post``: its span's name, route and attributes
+    (structured outputs are ``gen_ai.output.type: json``); and for a non-streaming call
+    (``client`` given) on the SDK's default timeout, that timeout made explicit."""
+    options: dict[str, Any] = dict(SPAN_OPTIONS)
+    if "output_config" in call.params:
+        options["span_attributes"] = {"gen_ai.output.type": "json"}
+    if client is not None:
+        import anthropic
+
+        if client.timeout == anthropic.DEFAULT_TIMEOUT:
+            read, connect = NON_STREAMING_TIMEOUT
+            options["timeout"] = anthropic.Timeout(read, connect=connect)
+    return options
+
 
 class AnthropicAdapter:
     """One sync ``anthropic.Anthropic`` client, and one ``AsyncAnthropic`` per event loop.
@@ -549,15 +598,29 @@ class AnthropicAdapter:
         call = build_call(request)
         if request.max_tokens > NON_STREAMING_MAX_TOKENS:
             return _collected(self._stream(call, request.model.id))
-        message = self.client.messages.create(**call.params)
+        client = self.client
+        message = client.post(
+            MESSAGES_PATH, body=call.params, cast_to=object, options=_options(call, client)
+        )
         return read_message(message, call.format_tool, request.model.id)
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         yield from self._stream(build_call(request), request.model.id)
 
     def _stream(self, call: _Call, model: str) -> Iterator[StreamEvent]:
+        import anthropic
+        from anthropic.types import Message, RawMessageStreamEvent
+
+        stream = self.client.post(
+            MESSAGES_PATH,
+            body={**call.params, "stream": True},
+            cast_to=Message,
+            options=_options(call),
+            stream=True,
+            stream_cls=anthropic.Stream[RawMessageStreamEvent],
+        )
         reader = StreamReader(model, call.format_tool)
-        with self.client.messages.create(**call.params, stream=True) as stream:
+        with stream:
             for event in stream:
                 yield from reader.feed(event)
         yield reader.finish()
@@ -569,14 +632,27 @@ class AnthropicAdapter:
         if request.max_tokens > NON_STREAMING_MAX_TOKENS:
             return _collected([event async for event in self.astream(request)])
         client = await self.async_client()
-        message = await client.messages.create(**call.params)
+        message = await client.post(
+            MESSAGES_PATH, body=call.params, cast_to=object, options=_options(call, client)
+        )
         return read_message(message, call.format_tool, request.model.id)
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        import anthropic
+        from anthropic.types import Message, RawMessageStreamEvent
+
         call = build_call(request)
-        reader = StreamReader(request.model.id, call.format_tool)
         client = await self.async_client()
-        async with await client.messages.create(**call.params, stream=True) as stream:
+        stream = await client.post(
+            MESSAGES_PATH,
+            body={**call.params, "stream": True},
+            cast_to=Message,
+            options=_options(call),
+            stream=True,
+            stream_cls=anthropic.AsyncStream[RawMessageStreamEvent],
+        )
+        reader = StreamReader(request.model.id, call.format_tool)
+        async with stream:
             async for event in stream:
                 for out in reader.feed(event):
                     yield out
