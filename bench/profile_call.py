@@ -1,7 +1,8 @@
-"""Where one library call's time goes: ``Provider("openai").chat()`` against the fake server,
-or (``--route``) one routing decision, ``Provider.route()``, over bench/routing.py's prompts.
+"""Where one library call's time goes: ``Provider("openai").chat()`` against the fake server
+(``--provider anthropic``: ``Provider("anthropic")``), or (``--route``) one routing decision,
+``Provider.route()``, over bench/routing.py's prompts.
 
-    .venv/bin/python bench/profile_call.py [--calls 300] [--top 45]
+    .venv/bin/python bench/profile_call.py [--calls 300] [--top 45] [--provider anthropic]
     .venv/bin/python bench/profile_call.py --route [--data-dir ../shared/data]
 
 Prints the CPU time per call (this process: the fake server's thread included), then the
@@ -22,6 +23,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# The model each provider's chat() asks the fake for.
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 
 
 def measure(call: Callable[[], object], calls: int, top: int, what: str) -> None:
@@ -53,6 +57,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--top", type=int, default=45)
     ap.add_argument("--route", action="store_true", help="profile route() instead of chat()")
+    ap.add_argument("--provider", choices=sorted(MODELS), default="openai", help="for chat()")
     ap.add_argument("--data-dir", type=Path, default=None, help="the shared outcome data")
     args = ap.parse_args()
     os.environ.setdefault("ORKESTRA_HOME", tempfile.mkdtemp(prefix="orkestra-profile-"))
@@ -66,10 +71,11 @@ def main() -> None:
         return
 
     with FakeProviderServer(any_key=True) as fake:
-        p = o.Provider("openai", api_key="sk-test", base_url=fake.openai_base_url)
+        base_url = getattr(fake, f"{args.provider}_base_url")
+        p = o.Provider(args.provider, api_key="sk-test", base_url=base_url)
 
         def call() -> None:
-            p.chat("Hello there", model="gpt-4o-mini", max_tokens=16)
+            p.chat("Hello there", model=MODELS[args.provider], max_tokens=16)
 
         measure(call, args.calls, args.top, "chat (the fake server's thread included)")
         p.close()
