@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import pytest
 
 import orkestra as o
+from orkestra.providers._stainless import SHARD_CONNECTIONS, StainlessClients, shard_limits
+from orkestra.providers.base import ClientSettings
 from orkestra.testing import FakeProviderServer, Reply
 from orkestra.usage import SQLiteUsageLog, UsageSink
 from orkestra.usage.ledger import SQLSpendStore
@@ -132,6 +134,63 @@ def test_a_stream_holds_its_connection_until_it_ends(fake: FakeProviderServer) -
         return first + (await p.achat("after it closed")).text
 
     assert run(main, p)
+
+
+def test_a_bound_past_one_pool_is_split_over_pools_and_still_holds(
+    fake: FakeProviderServer,
+) -> None:
+    """40 connections are two pools of 20 (SHARD_CONNECTIONS is 32): 40 calls at once get 40
+    connections, the 41st waits for one, and later calls reuse them."""
+    p = provider(fake, max_connections=40, timeout=o.Timeouts(pool=0.3))
+    fake.queue(Reply(delay=1.2), provider="openai", times=40)
+
+    async def main() -> list[o.Response]:
+        calls = [asyncio.create_task(p.achat(f"{PROMPT} #{i}")) for i in range(40)]
+        await asyncio.sleep(0.5)  # all 40 in flight
+        with pytest.raises(o.PoolTimeoutError):
+            await p.achat("the 41st")
+        answers = await asyncio.gather(*calls)
+        for i in range(4):
+            answers.append(await p.achat(f"again #{i}"))
+        return answers
+
+    answers = run(main, p)
+    assert len(answers) == 44 and all(a.text for a in answers)
+    assert fake.connections_accepted == 40
+    assert [r.body["messages"][0]["content"] for r in fake.requests].count("the 41st") == 0
+
+
+def test_pool_limits_add_up_to_the_bound() -> None:
+    assert shard_limits(None) == (None,)
+    assert shard_limits(1) == (1,) and shard_limits(SHARD_CONNECTIONS) == (SHARD_CONNECTIONS,)
+    assert shard_limits(40) == (20, 20) and shard_limits(100) == (25, 25, 25, 25)
+    for n in range(1, 2000, 7):
+        limits = shard_limits(n)
+        assert sum(limits) == n and max(limits) <= SHARD_CONNECTIONS  # type: ignore[type-var]
+        assert max(limits) - min(limits) <= 1  # type: ignore[type-var,operator]
+
+
+def test_each_call_takes_the_pool_with_the_fewest_calls_in_flight() -> None:
+    clients: StainlessClients[Any, Any] = StainlessClients(
+        ClientSettings("sk-test", "http://127.0.0.1:9/v1", max_connections=70),
+        "openai",
+        "OpenAI",
+        "AsyncOpenAI",
+    )
+
+    async def main() -> None:
+        async with clients.lease() as a, clients.lease() as b, clients.lease() as c:
+            assert len({id(a), id(b), id(c)}) == 3  # three pools of 24, 23 and 23
+            async with clients.lease() as d:
+                assert d is a  # all equally busy: the first
+        async with clients.lease() as first:
+            async with clients.lease() as second:
+                assert first is a and second is b
+            async with clients.lease() as again:
+                assert again is b  # given back: the emptiest again
+        await clients.aclose()
+
+    asyncio.run(main())
 
 
 def test_max_connections_is_checked() -> None:

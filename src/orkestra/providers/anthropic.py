@@ -586,7 +586,7 @@ class AnthropicAdapter:
         return self._clients.sync
 
     async def async_client(self) -> anthropic.AsyncAnthropic:
-        """The running loop's async client (made on first use in that loop)."""
+        """The running loop's (first) async client (made on first use in that loop)."""
         return await self._clients.async_()
 
     async def aopen(self, models: Sequence[ModelInfo]) -> None:
@@ -631,10 +631,10 @@ class AnthropicAdapter:
         call = build_call(request)
         if request.max_tokens > NON_STREAMING_MAX_TOKENS:
             return _collected([event async for event in self.astream(request)])
-        client = await self.async_client()
-        message = await client.post(
-            MESSAGES_PATH, body=call.params, cast_to=object, options=_options(call, client)
-        )
+        async with self._clients.lease() as client:
+            message = await client.post(
+                MESSAGES_PATH, body=call.params, cast_to=object, options=_options(call, client)
+            )
         return read_message(message, call.format_tool, request.model.id)
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
@@ -642,20 +642,20 @@ class AnthropicAdapter:
         from anthropic.types import Message, RawMessageStreamEvent
 
         call = build_call(request)
-        client = await self.async_client()
-        stream = await client.post(
-            MESSAGES_PATH,
-            body={**call.params, "stream": True},
-            cast_to=Message,
-            options=_options(call),
-            stream=True,
-            stream_cls=anthropic.AsyncStream[RawMessageStreamEvent],
-        )
         reader = StreamReader(request.model.id, call.format_tool)
-        async with stream:
-            async for event in stream:
-                for out in reader.feed(event):
-                    yield out
+        async with self._clients.lease() as client:
+            stream = await client.post(
+                MESSAGES_PATH,
+                body={**call.params, "stream": True},
+                cast_to=Message,
+                options=_options(call),
+                stream=True,
+                stream_cls=anthropic.AsyncStream[RawMessageStreamEvent],
+            )
+            async with stream:
+                async for event in stream:
+                    for out in reader.feed(event):
+                        yield out
         yield reader.finish()
 
     # ------------------------------------------------------------ closing

@@ -333,10 +333,6 @@ class OpenAIAdapter:
     def client(self) -> openai.OpenAI:
         return self._clients.sync
 
-    async def _async_client(self) -> openai.AsyncOpenAI:
-        """The running loop's async client (made on first use in that loop)."""
-        return await self._clients.async_()
-
     async def aopen(self, models: Sequence[ModelInfo]) -> None:
         await self._clients.async_()
 
@@ -351,10 +347,10 @@ class OpenAIAdapter:
 
     async def acomplete(self, request: ChatRequest) -> tuple[str, Finished]:
         params = self._params(request)
-        client = await self._async_client()
-        completion = await client.post(
-            COMPLETIONS_PATH, body=params, cast_to=object, options=REQUEST_OPTIONS
-        )
+        async with self._clients.lease() as client:
+            completion = await client.post(
+                COMPLETIONS_PATH, body=params, cast_to=object, options=REQUEST_OPTIONS
+            )
         return parse_completion(completion, request.model.id)
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
@@ -380,20 +376,20 @@ class OpenAIAdapter:
         from openai.types import chat
 
         params = {**self._params(request), **STREAMED}
-        client = await self._async_client()
-        stream = await client.post(
-            COMPLETIONS_PATH,
-            body=params,
-            cast_to=chat.ChatCompletion,
-            options=REQUEST_OPTIONS,
-            stream=True,
-            stream_cls=openai.AsyncStream[chat.ChatCompletionChunk],
-        )
         assembler = _StreamAssembler(request)
-        async with stream:
-            async for chunk in stream:
-                for event in assembler.feed(chunk):
-                    yield event
+        async with self._clients.lease() as client:
+            stream = await client.post(
+                COMPLETIONS_PATH,
+                body=params,
+                cast_to=chat.ChatCompletion,
+                options=REQUEST_OPTIONS,
+                stream=True,
+                stream_cls=openai.AsyncStream[chat.ChatCompletionChunk],
+            )
+            async with stream:
+                async for chunk in stream:
+                    for event in assembler.feed(chunk):
+                        yield event
         yield assembler.finished()
 
     def close(self) -> None:
