@@ -1,12 +1,13 @@
 """Request pieces several test modules share: a weather tool (in the library's neutral form and
-in OpenAI's wire form) and a tiny image."""
+in OpenAI's wire form), a tiny image, and a conversation that uses every kind of turn."""
 
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-from orkestra.providers.base import Tool
+from orkestra._types import ToolCall
+from orkestra.providers.base import Image, Message, Tool
 
 WEATHER = Tool(
     "get_weather",
@@ -24,3 +25,12 @@ WEATHER_TOOL: dict[str, Any] = {
 }
 """``WEATHER`` as ``tools=[...]`` takes it (OpenAI's function-tool format)."""
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
+
+RICH_TURNS = (
+    Message("system", "Be brief."),
+    Message("user", "What is in these?", images=(Image(PNG),)),
+    Message("assistant", "", tool_calls=(ToolCall("call_1", "get_weather", '{"city":"Oslo"}'),)),
+    Message("tool", "Sunny, 21 C", tool_call_id="call_1", name="get_weather"),
+    Message("user", "And the time there? Answer in JSON."),
+)
+"""A system prompt, an image, a tool call and its result, and a last user turn."""

@@ -17,7 +17,7 @@ import anthropic
 import pytest
 from opentelemetry import context, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
-from samples import PNG, TIME, WEATHER
+from samples import RICH_TURNS, TIME, WEATHER
 
 from orkestra._request import ModelParams
 from orkestra._types import ToolCall
@@ -31,7 +31,6 @@ from orkestra.providers.base import (
     ClientSettings,
     Finished,
     ForcedTool,
-    Image,
     Message,
     ResponseFormat,
 )
@@ -41,15 +40,7 @@ MODEL: ModelInfo = default_catalog().tier_model("anthropic", "budget")
 
 RICH = ChatRequest(
     MODEL,
-    (
-        Message("system", "Be brief."),
-        Message("user", "What is in these?", images=(Image(PNG),)),
-        Message(
-            "assistant", "", tool_calls=(ToolCall("call_1", "get_weather", '{"city":"Oslo"}'),)
-        ),
-        Message("tool", "Sunny, 21 C", tool_call_id="call_1", name="get_weather"),
-        Message("user", "And the time there? Answer in JSON."),
-    ),
+    RICH_TURNS,
     300,
     None,
     tools=(WEATHER, TIME),

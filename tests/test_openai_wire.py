@@ -16,7 +16,7 @@ from typing import Any
 
 import openai
 import pytest
-from samples import PNG, TIME, WEATHER
+from samples import RICH_TURNS, TIME, WEATHER
 
 from orkestra._request import ModelParams
 from orkestra._types import ToolCall
@@ -29,7 +29,6 @@ from orkestra.providers.base import (
     ClientSettings,
     Finished,
     ForcedTool,
-    Image,
     Message,
     ResponseFormat,
 )
@@ -43,15 +42,7 @@ VOLATILE = frozenset({"content-length", "x-stainless-retry-count", "x-stainless-
 
 RICH = ChatRequest(
     MODEL,
-    (
-        Message("system", "Be brief."),
-        Message("user", "What is in these?", images=(Image(PNG),)),
-        Message(
-            "assistant", "", tool_calls=(ToolCall("call_1", "get_weather", '{"city":"Oslo"}'),)
-        ),
-        Message("tool", "Sunny, 21 C", tool_call_id="call_1", name="get_weather"),
-        Message("user", "And the time there? Answer in JSON."),
-    ),
+    RICH_TURNS,
     300,
     0.2,
     tools=(WEATHER, TIME),

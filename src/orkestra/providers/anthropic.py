@@ -561,6 +561,21 @@ def _options(call: _Call, client: Any = None) -> Any:
     return options
 
 
+def _streamed(call: _Call, stream_cls: Any) -> dict[str, Any]:
+    """``post``'s arguments for ``call`` streamed, as ``create`` gives them: the typed events
+    (``stream_cls``) of a ``Message``."""
+    from anthropic.types import Message
+
+    body = {**call.params, "stream": True}
+    return {
+        "body": body,
+        "cast_to": Message,
+        "options": _options(call),
+        "stream": True,
+        "stream_cls": stream_cls,
+    }
+
+
 class AnthropicAdapter:
     """One sync ``anthropic.Anthropic`` client, and one ``AsyncAnthropic`` per event loop.
 
@@ -609,16 +624,10 @@ class AnthropicAdapter:
 
     def _stream(self, call: _Call, model: str) -> Iterator[StreamEvent]:
         import anthropic
-        from anthropic.types import Message, RawMessageStreamEvent
+        from anthropic.types import RawMessageStreamEvent
 
-        stream = self.client.post(
-            MESSAGES_PATH,
-            body={**call.params, "stream": True},
-            cast_to=Message,
-            options=_options(call),
-            stream=True,
-            stream_cls=anthropic.Stream[RawMessageStreamEvent],
-        )
+        stream_cls = anthropic.Stream[RawMessageStreamEvent]
+        stream = self.client.post(MESSAGES_PATH, **_streamed(call, stream_cls))
         reader = StreamReader(model, call.format_tool)
         with stream:
             for event in stream:
@@ -639,19 +648,13 @@ class AnthropicAdapter:
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         import anthropic
-        from anthropic.types import Message, RawMessageStreamEvent
+        from anthropic.types import RawMessageStreamEvent
 
         call = build_call(request)
         reader = StreamReader(request.model.id, call.format_tool)
         async with self._clients.lease() as client:
-            stream = await client.post(
-                MESSAGES_PATH,
-                body={**call.params, "stream": True},
-                cast_to=Message,
-                options=_options(call),
-                stream=True,
-                stream_cls=anthropic.AsyncStream[RawMessageStreamEvent],
-            )
+            stream_cls = anthropic.AsyncStream[RawMessageStreamEvent]
+            stream = await client.post(MESSAGES_PATH, **_streamed(call, stream_cls))
             async with stream:
                 async for event in stream:
                     for out in reader.feed(event):
