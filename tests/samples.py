@@ -34,3 +34,10 @@ RICH_TURNS = (
     Message("user", "And the time there? Answer in JSON."),
 )
 """A system prompt, an image, a tool call and its result, and a last user turn."""
+PLACE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "hour": {"type": "integer"}},
+    "required": ["city", "hour"],
+    "additionalProperties": False,
+}
+"""A strict JSON Schema for structured-output requests."""

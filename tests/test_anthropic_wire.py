@@ -17,7 +17,7 @@ import anthropic
 import pytest
 from opentelemetry import context, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
-from samples import RICH_TURNS, TIME, WEATHER
+from samples import PLACE_SCHEMA, RICH_TURNS, TIME, WEATHER
 
 from orkestra._request import ModelParams
 from orkestra._types import ToolCall
@@ -48,12 +48,6 @@ RICH = ChatRequest(
     session="conv-7",
     params=ModelParams(stop=("END",), parallel_tool_calls=False),
 )
-SCHEMA = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "hour": {"type": "integer"}},
-    "required": ["city", "hour"],
-    "additionalProperties": False,
-}
 REQUESTS = {
     "rich": RICH,
     "tools on auto": ChatRequest(
@@ -64,7 +58,7 @@ REQUESTS = {
         (Message("system", "Answer in JSON."), Message("user", "Where and when?")),
         100,
         None,
-        response_format=ResponseFormat("place", SCHEMA, strict=True),
+        response_format=ResponseFormat("place", PLACE_SCHEMA, strict=True),
     ),
     "json mode": ChatRequest(
         MODEL, (Message("user", "A colour."),), 50, None, response_format=ResponseFormat()

@@ -16,7 +16,7 @@ from typing import Any
 
 import openai
 import pytest
-from samples import RICH_TURNS, TIME, WEATHER
+from samples import PLACE_SCHEMA, RICH_TURNS, TIME, WEATHER
 
 from orkestra._request import ModelParams
 from orkestra._types import ToolCall
@@ -58,12 +58,6 @@ RICH = ChatRequest(
         logit_bias={"50256": -100.0},
     ),
 )
-SCHEMA = {
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "hour": {"type": "integer"}},
-    "required": ["city", "hour"],
-    "additionalProperties": False,
-}
 REQUESTS = {
     "rich": RICH,
     "structured": ChatRequest(
@@ -71,7 +65,7 @@ REQUESTS = {
         (Message("user", "Where and when?"),),
         100,
         None,
-        response_format=ResponseFormat("place", SCHEMA, strict=True),
+        response_format=ResponseFormat("place", PLACE_SCHEMA, strict=True),
     ),
     "json mode": ChatRequest(
         MODEL, (Message("user", "A colour."),), 50, 1.0, response_format=ResponseFormat()
