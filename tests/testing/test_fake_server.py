@@ -429,9 +429,20 @@ def test_import_does_not_need_pytest() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
 
 
-def test_command_line_serves_until_interrupted() -> None:
+# The command line run with SIGINT ignored from the start, as a background job of a
+# non-interactive shell (a CI script's `cmd &`) inherits it.
+_SIGINT_IGNORED = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "sys.argv[0] = 'orkestra.testing'; runpy.run_module('orkestra.testing', run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize("start", ["-m", "SIGINT ignored"])
+def test_command_line_serves_until_interrupted(start: str) -> None:
+    """Ctrl-C stops it, also when it was started with SIGINT ignored."""
+    command = ["-m", "orkestra.testing"] if start == "-m" else ["-c", _SIGINT_IGNORED]
     process = subprocess.Popen(
-        [sys.executable, "-m", "orkestra.testing", "--port", "0", "--api-key", "cli-key"],
+        [sys.executable, *command, "--port", "0", "--api-key", "cli-key"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

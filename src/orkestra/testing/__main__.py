@@ -31,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    # SIGINT too, explicitly: a process started in the background by a non-interactive shell
+    # (a CI script's `cmd &`) inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: Ctrl-C or `kill -INT` would not stop the server.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     server = FakeProviderServer(api_key=args.api_key, any_key=args.any_key, port=args.port)
     server.start()
     try:
