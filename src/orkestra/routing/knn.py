@@ -35,7 +35,8 @@ __all__ = ["DEFAULT_MAX_SCAN_ROWS", "KNNRouter", "weights_for"]
 DEFAULT_MAX_SCAN_ROWS = 8192
 """Most rows one search scans. On a synthetic million-row index (1,378 clusters, 8 probed) it
 cut the rows scanned at the 99th percentile from ~13,000 to ~8,200 and recall@200 against an
-exact scan from 0.791 to 0.769; the bundled index (8 clusters of ~150 rows) never reaches it."""
+exact scan from 0.791 to 0.769; the bundled index (150 clusters, a median of 126 rows each: 8
+probed are ~1,000 rows) never reaches it."""
 
 F32 = npt.NDArray[np.float32]
 
@@ -109,12 +110,12 @@ class KNNRouter:
         self._default_knob = float(knob)
         means = index.manifest.get("tier_means") or [0.5, 0.5, 0.5]
         self._prior = np.asarray(means, dtype=np.float32)
-        # The everyday rows' block, and whether their scores are complete (the fast average).
+        # The everyday rows' block (scanned whole).
         start = index.outcome_size
         self._everyday_block = index.rows_as_float32(start, index.size)
-        self._everyday_scores = index.tier_scores[start:]
-        self._everyday_complete = not np.isnan(self._everyday_scores).any()
-        self._scores_complete = not np.isnan(index.tier_scores).any()
+        # Whether every outcome row, and every everyday row, has every tier (a plain mean).
+        self._outcomes_complete = not np.isnan(index.tier_scores[:start]).any()
+        self._everyday_complete = not np.isnan(index.tier_scores[start:]).any()
 
     def __repr__(self) -> str:
         return (
@@ -160,18 +161,18 @@ class KNNRouter:
 
     # -- prediction -------------------------------------------------------------------------
 
-    def _aggregate(self, rows: npt.NDArray[np.intp], sims: F32) -> tuple[F32, float | None]:
-        w = weights_for(sims, self.weighting)
+    def _mean_scores(self, rows: npt.NDArray[np.intp], w: F32, complete: bool) -> F32:
+        """The rows' outcomes per tier, weighted by ``w``: a plain weighted mean when
+        ``complete`` (every row has every tier), else over the rows that have a tier."""
         outcomes = self.index.tier_scores[rows]
-        if self._scores_complete:  # every row has every tier: a plain weighted mean
-            scores = np.asarray(w @ outcomes / w.sum(), dtype=np.float32)
-            return scores, self._expected_tokens(rows, w)
+        if complete:
+            return np.asarray(w @ outcomes / w.sum(), dtype=np.float32)
         present = ~np.isnan(outcomes)
         wsum = (w[:, None] * present).sum(axis=0)
         totals = (w[:, None] * np.where(present, outcomes, 0.0)).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             scores = np.where(wsum > 0, totals / np.maximum(wsum, 1e-12), np.nan)
-        return self._fill(scores.astype(np.float32)), self._expected_tokens(rows, w)
+        return self._fill(scores.astype(np.float32))
 
     def _expected_tokens(self, rows: npt.NDArray[np.intp], w: F32) -> float | None:
         """The neighbours' weighted mean answer length, over those with one recorded."""
@@ -198,10 +199,7 @@ class KNNRouter:
         sims = sims[top]
         rows = top + self.index.outcome_size
         weights = weights_for(sims, self.weighting)
-        if self._everyday_complete:
-            scores = (weights @ self._everyday_scores[top] / weights.sum()).astype(np.float32)
-        else:
-            scores = self._aggregate(rows, sims)[0]
+        scores = self._mean_scores(rows, weights, self._everyday_complete)
         assert self.index.gate is not None
         logit = gate_logit(self.index.gate, query, prompt) + self.everyday_prior
         share = 1.0 / (1.0 + math.exp(-logit)) if logit > -60 else 0.0
@@ -213,13 +211,13 @@ class KNNRouter:
         """Scores per tier, expected answer tokens, and each neighbour's share of the prediction,
         row and similarity."""
         rows, sims = self.index.search(query, self.k, self.nprobe, self.max_scan_rows)
-        scores, expected = self._aggregate(rows, sims)
+        weights = weights_for(sims, self.weighting)
+        scores = self._mean_scores(rows, weights, self._outcomes_complete)
+        expected = self._expected_tokens(rows, weights)
         if self.index.gate is None or self.index.everyday_size == 0:
-            weights = weights_for(sims, self.weighting)
             return scores, expected, weights / weights.sum(), rows, sims
         every_scores, share, every_weights, every_rows, every_sims = self._everyday(prompt, query)
         mixed = (share * every_scores + (1.0 - share) * scores).astype(np.float32)
-        weights = weights_for(sims, self.weighting)
         weights *= (1.0 - share) / weights.sum()
         return (
             mixed,
