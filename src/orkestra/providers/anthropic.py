@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers._answers import answer_object, read_field
 from orkestra.providers._errors import malformed
 from orkestra.providers._stainless import StainlessClients
 from orkestra.providers.base import (
@@ -69,13 +70,8 @@ CACHE_HINT: dict[str, str] = {"type": "ephemeral"}
 IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 
 
-def _field(value: Any, name: str) -> Any:
-    """``name`` of an SDK object or of the JSON object it was made from (None when absent)."""
-    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
-
-
 def _int(obj: Any, name: str) -> int:
-    value = _field(obj, name)
+    value = read_field(obj, name)
     return value if isinstance(value, int) else 0
 
 
@@ -84,7 +80,7 @@ def usage_from_anthropic(usage: Any) -> Usage:
     ``usage``: the SDK's object (a stream's event) or its JSON object (a whole answer)."""
     cache_read = _int(usage, "cache_read_input_tokens")
     cache_write = _int(usage, "cache_creation_input_tokens")
-    details = _field(usage, "output_tokens_details")
+    details = read_field(usage, "output_tokens_details")
     return Usage(
         input_tokens=_int(usage, "input_tokens") + cache_read + cache_write,
         output_tokens=_int(usage, "output_tokens"),
@@ -378,10 +374,7 @@ def read_message(message: Any, format_tool: str | None, model: str) -> tuple[str
     JSON rather than built into the SDK's ``Message`` first: building that object cost ~0.1 ms
     of CPU a call, for the few fields read here). A body that is not an object with a content
     list is a :class:`MalformedResponseError`."""
-    if isinstance(message, str | bytes):  # sent as another content type than JSON
-        message = json.loads(message)  # not JSON: map_error makes it MalformedResponseError
-    if not isinstance(message, dict):
-        raise malformed("anthropic", model, f"JSON {type(message).__name__}, not an object")
+    message = answer_object(message, "anthropic", model)
     content = message.get("content")
     if not isinstance(content, list):
         raise malformed("anthropic", model, "no content list")

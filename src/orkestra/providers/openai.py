@@ -7,7 +7,6 @@ for both clients, and the answer parsing (a whole completion, or a stream's chun
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from orkestra._types import ToolCall, Usage
 from orkestra.errors import InvalidRequestError, ProviderConnectionError
+from orkestra.providers._answers import answer_object, read_field
 from orkestra.providers._errors import malformed
 from orkestra.providers._stainless import StainlessClients
 from orkestra.providers.base import (
@@ -42,23 +42,18 @@ __all__ = ["OpenAIAdapter", "usage_from_openai"]
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
-def _field(value: Any, name: str) -> Any:
-    """``name`` of an SDK object or of the JSON object it was made from (None when absent)."""
-    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
-
-
 def usage_from_openai(usage: Any) -> Usage:
     """``prompt_tokens`` already includes cached tokens; ``completion_tokens`` reasoning ones.
     ``usage``: the SDK's object (a stream's chunk) or its JSON object (a whole answer)."""
-    prompt_details = _field(usage, "prompt_tokens_details")
-    completion_details = _field(usage, "completion_tokens_details")
+    prompt_details = read_field(usage, "prompt_tokens_details")
+    completion_details = read_field(usage, "completion_tokens_details")
     return Usage(
-        input_tokens=_field(usage, "prompt_tokens") or 0,
-        output_tokens=_field(usage, "completion_tokens") or 0,
-        cache_read_tokens=(prompt_details and _field(prompt_details, "cached_tokens")) or 0,
-        cache_write_tokens=(prompt_details and _field(prompt_details, "cache_write_tokens")) or 0,
-        reasoning_tokens=(completion_details and _field(completion_details, "reasoning_tokens"))
-        or 0,
+        input_tokens=read_field(usage, "prompt_tokens") or 0,
+        output_tokens=read_field(usage, "completion_tokens") or 0,
+        # read_field of an absent (None) details object is None.
+        cache_read_tokens=read_field(prompt_details, "cached_tokens") or 0,
+        cache_write_tokens=read_field(prompt_details, "cache_write_tokens") or 0,
+        reasoning_tokens=read_field(completion_details, "reasoning_tokens") or 0,
     )
 
 
@@ -220,10 +215,7 @@ def parse_completion(completion: Any, model: str) -> tuple[str, Finished]:
     (usage, tool calls). (Read as JSON rather than built into the SDK's ``ChatCompletion``
     first: building that object cost ~0.1 ms of CPU a call, for the few fields read here.)
     A body without a first choice's message is a :class:`MalformedResponseError`."""
-    if isinstance(completion, str | bytes):  # sent as another content type than JSON
-        completion = json.loads(completion)  # not JSON: map_error makes it MalformedResponseError
-    if not isinstance(completion, dict):
-        raise malformed("openai", model, f"JSON {type(completion).__name__}, not an object")
+    completion = answer_object(completion, "openai", model)
     choices = completion.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices else None
     if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
